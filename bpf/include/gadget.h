@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Shared kernel-side pieces of every gadget: the common event header, the
+ * container (mount-namespace) and pid filters, and the event ring buffer. */
+#ifndef GADGETBOOK_GADGET_H
+#define GADGETBOOK_GADGET_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#define TASK_COMM_LEN 16
+
+/* Fields every event starts with. The user side recognises this struct by
+ * name and turns it into the common columns (timestamp, pid, comm, ...). */
+struct gadget_process {
+	__u64 timestamp_raw; /* CLOCK_BOOTTIME, ns */
+	__u64 mntns_id;
+	__u32 pid;
+	__u32 tid;
+	__u32 uid;
+	__u32 gid;
+	char comm[TASK_COMM_LEN];
+};
+
+/* Names the gadget's event struct for the user side, which reads its layout
+ * from the object's BTF. Declared once per gadget after the struct. */
+#define GADGET_EVENT(type) \
+	const struct type *gadget_event_type __attribute__((unused)) = NULL
+
+/* Filters, written into .rodata before load so the verifier prunes what is off. */
+const volatile bool gadget_filter_by_mntns = false;
+const volatile __u32 gadget_filter_pid = 0;
+
+/* Mount-namespace ids of the selected containers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} gadget_mntns_filter SEC(".maps");
+
+/* One ring buffer per gadget; the user side sets its size before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} gadget_events SEC(".maps");
+
+/* Events that found the ring buffer full, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} gadget_lost SEC(".maps");
+
+static __always_inline __u64 gadget_current_mntns(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+}
+
+/* True when the current task is not one the user asked for. */
+static __always_inline bool gadget_should_discard(void)
+{
+	if (gadget_filter_pid && (bpf_get_current_pid_tgid() >> 32) != gadget_filter_pid)
+		return true;
+	if (gadget_filter_by_mntns) {
+		__u64 mntns = gadget_current_mntns();
+
+		if (!bpf_map_lookup_elem(&gadget_mntns_filter, &mntns))
+			return true;
+	}
+	return false;
+}
+
+/* Reserve an event; a full ring buffer is counted, never silent. */
+static __always_inline void *gadget_reserve(__u64 size)
+{
+	void *event = bpf_ringbuf_reserve(&gadget_events, size, 0);
+
+	if (!event) {
+		__u32 zero = 0;
+		__u64 *lost = bpf_map_lookup_elem(&gadget_lost, &zero);
+
+		if (lost)
+			*lost += 1;
+	}
+	return event;
+}
+
+/* No wakeup: the user side drains on a timer, which keeps the traced
+ * program's cost per event low (see the benchmark). */
+static __always_inline void gadget_submit(void *event)
+{
+	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void gadget_fill_process(struct gadget_process *p)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 uid_gid = bpf_get_current_uid_gid();
+
+	p->timestamp_raw = bpf_ktime_get_boot_ns();
+	p->mntns_id = gadget_current_mntns();
+	p->pid = pid_tgid >> 32;
+	p->tid = (__u32)pid_tgid;
+	p->uid = (__u32)uid_gid;
+	p->gid = uid_gid >> 32;
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+}
+
+#endif

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+/* opensnoop: files opened with open(2), openat(2) and openat2(2). */
+#include "gadget.h"
+
+#define PATH_LEN 256
+
+struct event {
+	struct gadget_process proc;
+	__s32 fd;
+	__u32 error_raw;
+	__u32 flags_raw;
+	__u32 mode_raw;
+	char path[PATH_LEN];
+};
+GADGET_EVENT(event);
+
+const volatile bool targ_failed = false;
+
+struct open_args {
+	const char *path;
+	__u32 flags;
+	__u32 mode;
+};
+
+/* Arguments seen at syscall entry, by thread, until the syscall returns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u32);
+	__type(value, struct open_args);
+} start SEC(".maps");
+
+static __always_inline int enter(const char *path, __u64 flags, __u64 mode)
+{
+	if (gadget_should_discard())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args args = { .path = path, .flags = flags, .mode = mode };
+
+	bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int leave(long ret)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct open_args *args = bpf_map_lookup_elem(&start, &tid);
+
+	if (!args)
+		return 0;
+	if (targ_failed && ret >= 0)
+		goto out;
+
+	struct event *e = gadget_reserve(sizeof(*e));
+
+	if (!e)
+		goto out;
+	gadget_fill_process(&e->proc);
+	e->fd = ret >= 0 ? ret : -1;
+	e->error_raw = ret < 0 ? -ret : 0;
+	e->flags_raw = args->flags;
+	e->mode_raw = args->mode;
+	bpf_probe_read_user_str(e->path, sizeof(e->path), args->path);
+	gadget_submit(e);
+out:
+	bpf_map_delete_elem(&start, &tid);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int tp_sys_enter_openat(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[1], ctx->args[2], ctx->args[3]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int tp_sys_enter_open(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter((const char *)ctx->args[0], ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int tp_sys_enter_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	struct open_how how = {};
+
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return enter((const char *)ctx->args[1], how.flags, how.mode);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return leave(ctx->ret);
+}
+
+char LICENSE[] SEC("license") = "GPL";

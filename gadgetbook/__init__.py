@@ -1,0 +1,1 @@
+"""gadgetbook: eBPF investigations that land in pandas DataFrames."""

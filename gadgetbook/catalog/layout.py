@@ -1,0 +1,56 @@
+"""The event struct, read from a gadget object's BTF, as a numpy dtype and a list of columns."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gadgetbook.errors import GadgetError
+from gadgetbook.kernel.btf import Btf, BtfError
+
+if TYPE_CHECKING:
+    from gadgetbook.catalog.spec import Column, GadgetSpec
+
+EVENT_VAR = "gadget_event_type"  # set by GADGET_EVENT() in bpf/include/gadget.h
+
+
+def event_layout(spec: GadgetSpec) -> tuple[np.dtype, tuple[Column, ...], tuple[str, ...]]:
+    from gadgetbook.catalog.spec import COMMON_STRUCT, Column
+
+    if not spec.object_path.exists():
+        raise GadgetError(f"The object for {spec.name} is missing ({spec.object_path}); rebuild gadgetbook.")
+    btf = Btf.from_file(str(spec.object_path))
+    try:
+        event = btf.pointee(btf.var_type(EVENT_VAR))
+        flat = btf.flat_members(event)
+        members = btf.struct_members(event)
+        size = btf.size_of(event)
+    except BtfError as exc:
+        raise GadgetError(f"{spec.name}'s object does not describe its event ({exc}).") from None
+    finally:
+        btf.close()
+    dtype = np.dtype({
+        "names": [m.name for m in members],
+        "formats": [(m.dtype, m.shape) if m.shape else m.dtype for m in members],
+        "offsets": [m.offset for m in members],
+        "itemsize": size,
+    })
+    common = tuple(name for name, _, _, parent in flat if parent == COMMON_STRUCT)
+    columns = []
+    for m, (_, _, _, parent) in zip(members, flat):
+        if parent == COMMON_STRUCT or m.name.startswith("_"):
+            continue
+        meta = dict(spec.column_meta.get(m.name, {}))
+        default_name = m.name[: -len("_raw")] if m.name.endswith("_raw") else m.name
+        columns.append(Column(
+            field=m.name,
+            name=meta.pop("name", default_name),
+            dtype=m.dtype,
+            shape=m.shape,
+            format=meta.pop("format", None),
+            doc=meta.pop("doc", ""),
+            hidden=bool(meta.pop("hidden", False)),
+            options=meta,
+        ))
+    return dtype, tuple(columns), common

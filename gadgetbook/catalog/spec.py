@@ -1,0 +1,132 @@
+"""A gadget's spec, declared once: metadata from gadget.toml plus the event layout from the object's BTF."""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gadgetbook.errors import GadgetError
+from gadgetbook.kernel.loader import HookGroup
+
+COMMON_STRUCT = "gadget_process"
+PARAM_TYPES = {"bool": bool, "int": int, "uint": int, "str": str, "float": float}
+
+
+@dataclass(frozen=True)
+class Param:
+    """A gadget parameter: a CLI flag, a keyword of `gadgetbook.run`, maybe a .rodata setting."""
+
+    name: str
+    type: str
+    default: Any
+    help: str = ""
+    rodata: str | None = None
+    choices: tuple[Any, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> Any:
+        """The value converted to the param's type, or a GadgetError in one sentence."""
+        want = PARAM_TYPES[self.type]
+        try:
+            if want is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                value = value.lower() in ("true", "1", "yes")
+            else:
+                value = want(value)
+        except (TypeError, ValueError):
+            raise GadgetError(f"{self.flag} takes a {self.type}, not {value!r}.") from None
+        if self.type == "uint" and value < 0:
+            raise GadgetError(f"{self.flag} must not be negative (got {value}).")
+        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
+            raise GadgetError(f"{self.flag} must be between {self.minimum} and {self.maximum} (got {value}).")
+        if self.choices and value not in self.choices:
+            raise GadgetError(f"{self.flag} must be one of {', '.join(map(str, self.choices))} (got {value!r}).")
+        return value
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one event field becomes a DataFrame column."""
+
+    field: str
+    name: str
+    dtype: str
+    shape: tuple[int, ...] = ()
+    format: str | None = None
+    doc: str = ""
+    hidden: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GadgetSpec:
+    name: str
+    description: str
+    kind: str  # "trace": one row per event; others have their own result types
+    object_path: Path
+    params: dict[str, Param]
+    hooks: tuple[HookGroup, ...]
+    column_meta: dict[str, dict[str, Any]]
+    examples: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def layout(self) -> tuple[Any, tuple[Column, ...], tuple[str, ...]]:
+        """(numpy dtype of one event, the gadget's own columns, the common fields present)."""
+        from gadgetbook.catalog.layout import event_layout
+
+        return event_layout(self)
+
+    @property
+    def event_dtype(self) -> Any:
+        return self.layout[0]
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return self.layout[1]
+
+    def rodata(self, values: dict[str, Any]) -> dict[str, int | bool]:
+        return {p.rodata: values[p.name] for p in self.params.values() if p.rodata}
+
+
+def load_spec(toml_path: Path) -> GadgetSpec:
+    """Read one gadget's metadata file (installed beside its object)."""
+    with open(toml_path, "rb") as f:
+        meta = tomllib.load(f)
+    try:
+        params = {
+            name: Param(
+                name=name,
+                type=p.get("type", "str"),
+                default=p.get("default"),
+                help=p.get("help", ""),
+                rodata=p.get("rodata"),
+                choices=tuple(p["choices"]) if "choices" in p else None,
+                minimum=p.get("min"),
+                maximum=p.get("max"),
+            )
+            for name, p in meta.get("params", {}).items()
+        }
+        hooks = tuple(
+            HookGroup(tuple(h["programs"]), bool(h.get("optional", False))) for h in meta.get("hooks", [])
+        )
+        return GadgetSpec(
+            name=meta["name"],
+            description=meta.get("description", ""),
+            kind=meta.get("kind", "trace"),
+            object_path=toml_path.with_suffix(".bpf.o"),
+            params=params,
+            hooks=hooks,
+            column_meta=meta.get("columns", {}),
+            examples=tuple(meta.get("examples", ())),
+        )
+    except (KeyError, TypeError) as exc:
+        raise GadgetError(f"The metadata of {toml_path.stem} is malformed ({exc}); reinstall gadgetbook.") from None

@@ -1,0 +1,61 @@
+"""Raw event arrays -> named columns: common columns first, formats applied, containers named."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from gadgetbook.frames.formats import format_column, per_unique
+
+if TYPE_CHECKING:
+    from gadgetbook.catalog.spec import GadgetSpec
+
+COMMON_COLUMNS = ("timestamp", "node", "namespace", "pod", "container", "pid", "tid", "comm", "uid", "gid")
+CATEGORICAL = {"node", "namespace", "pod", "container", "comm"}
+
+
+class ContainerNames(Protocol):
+    def names(self, mntns_ids: list[int]) -> list[tuple[str, str, str]]:
+        """(namespace, pod, container) for each mount-namespace id; empty strings for the host."""
+
+
+def boot_to_wall_ns() -> int:
+    """Offset that turns CLOCK_BOOTTIME (what BPF stamps) into wall-clock time."""
+    return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+class Decoder:
+    """Turns batches of one gadget's raw events into ordered columns (numpy arrays)."""
+
+    def __init__(self, spec: GadgetSpec, node: str, containers: ContainerNames) -> None:
+        self.spec = spec
+        self.node = node
+        self.containers = containers
+        self.offset_ns = boot_to_wall_ns()
+        self.columns = [c for c in spec.columns if not c.hidden]
+
+    def names(self) -> list[str]:
+        return [*COMMON_COLUMNS, *(c.name for c in self.columns), "mntns_id"]
+
+    def decode(self, events: np.ndarray) -> dict[str, np.ndarray]:
+        n = len(events)
+        out: dict[str, np.ndarray] = {}
+        out["timestamp"] = (events["timestamp_raw"].astype("<i8") + self.offset_ns).view("datetime64[ns]")
+        out["node"] = np.full(n, self.node, dtype="O")
+        mntns = events["mntns_id"]
+        uniques, inverse = np.unique(mntns, return_inverse=True)
+        named = self.containers.names(uniques.tolist())
+        inverse = inverse.reshape(-1)
+        for i, key in enumerate(("namespace", "pod", "container")):
+            out[key] = np.array([t[i] for t in named], dtype="O")[inverse] if n else np.empty(0, "O")
+        for key in ("pid", "tid"):
+            out[key] = events[key]
+        out["comm"] = per_unique(events["comm"], lambda b: b.decode(errors="replace"))
+        out["uid"] = events["uid"]
+        out["gid"] = events["gid"]
+        for col in self.columns:
+            out[col.name] = format_column(events, col)
+        out["mntns_id"] = mntns
+        return out

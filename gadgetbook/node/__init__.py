@@ -1,0 +1,1 @@
+"""What runs where the kernel is: one gadget run on this host."""
