@@ -1,1 +1,51 @@
-"""gadgetbook: eBPF investigations that land in pandas DataFrames."""
+"""gadgetbook: eBPF investigations that land in pandas DataFrames, from Python, a terminal or a notebook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gadgetbook.errors import GadgetError
+
+__all__ = ["GadgetError", "describe", "gadgets", "load_ipython_extension", "replay", "run", "start"]
+
+
+def run(gadget: str, **kwargs: Any):
+    """Run a gadget until its timeout (or Ctrl-C); returns a pandas DataFrame. See `gadgetbook.api.run`."""
+    from gadgetbook.api import run as _run
+
+    return _run(gadget, **kwargs)
+
+
+def start(gadget: str, **kwargs: Any):
+    """Start a gadget and return the live Run. See `gadgetbook.api.start`."""
+    from gadgetbook.api import start as _start
+
+    return _start(gadget, **kwargs)
+
+
+def gadgets() -> list[str]:
+    """Names of the gadgets this installation carries."""
+    from gadgetbook import catalog
+
+    return catalog.names()
+
+
+def describe(gadget: str) -> str:
+    """Parameters, columns and hooks of a gadget."""
+    from gadgetbook.cli import describe as _describe
+
+    return _describe(gadget)
+
+
+def replay(path: str):
+    """Load a recording (Parquet) made with --save: the same DataFrame, no root or kernel needed."""
+    from gadgetbook.frames.recording import load
+
+    return load(path)
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext gadgetbook`: registers the %gadget magics."""
+    from kernel_ext import load_ipython_extension as _load
+
+    _load(ipython)

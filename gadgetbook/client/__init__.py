@@ -1,1 +1,1 @@
-"""client"""
+"""The client side of a run: sources, the run handle, counters."""

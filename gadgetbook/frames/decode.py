@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from gadgetbook.catalog.spec import GadgetSpec
 
 COMMON_COLUMNS = ("timestamp", "node", "namespace", "pod", "container", "pid", "tid", "comm", "uid", "gid")
-CATEGORICAL = {"node", "namespace", "pod", "container", "comm"}
+CATEGORICAL = frozenset({"node", "namespace", "pod", "container", "comm"})
+CATEGORICAL_FORMATS = frozenset({"errno", "open_flags", "octal", "ip_protocol", "ip_address", "bind_options"})
 
 
 class ContainerNames(Protocol):
@@ -35,9 +36,14 @@ class Decoder:
         self.containers = containers
         self.offset_ns = boot_to_wall_ns()
         self.columns = [c for c in spec.columns if not c.hidden]
+        self.categorical = frozenset(c.name for c in self.columns if c.format in CATEGORICAL_FORMATS)
 
     def names(self) -> list[str]:
         return [*COMMON_COLUMNS, *(c.name for c in self.columns), "mntns_id"]
+
+    def empty(self) -> dict[str, np.ndarray]:
+        """Zero rows with every column's dtype: the shape of a run that saw nothing."""
+        return self.decode(np.empty(0, dtype=self.spec.event_dtype))
 
     def decode(self, events: np.ndarray) -> dict[str, np.ndarray]:
         n = len(events)

@@ -1,0 +1,144 @@
+"""The terminal front end: `gadgetbook list | describe GADGET | GADGET [flags]`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from gadgetbook.errors import GadgetError
+
+USAGE = """usage: gadgetbook list
+       gadgetbook describe GADGET
+       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)"""
+
+# Columns the terminal shows by default; -o json prints every column.
+_HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
+
+
+def describe(name: str) -> str:
+    """Params, columns and hooks of one gadget, as text."""
+    from gadgetbook import catalog
+    from gadgetbook.frames.decode import COMMON_COLUMNS
+
+    spec = catalog.get(name)
+    lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
+    lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
+    lines += ["", "Columns:", f"  {', '.join(COMMON_COLUMNS)} (common to all gadgets), then:"]
+    lines += [f"  {c.name:<22} {c.doc}" for c in spec.columns if not c.hidden]
+    hooks = [" | ".join(g.programs) + (" (optional)" if g.optional else "") for g in spec.hooks]
+    if hooks:
+        lines += ["", "Hook alternatives (first available is used):"] + [f"  {h}" for h in hooks]
+    return "\n".join(lines)
+
+
+class _Printer:
+    def __init__(self, columns: list[str], output: str) -> None:
+        self.output = output
+        self.columns = [c for c in columns if c not in _HIDDEN_IN_TERMINAL] if output == "columns" else columns
+        self.widths: dict[str, int] = {}
+
+    def batch(self, batch) -> None:
+        import numpy as np
+
+        values = {c: batch[c] for c in self.columns}
+        if "timestamp" in values:
+            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit="us" if self.output == "json" else "ms")
+        rows = zip(*(values[c].tolist() for c in self.columns))
+        out = sys.stdout
+        if self.output == "json":
+            for row in rows:
+                out.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
+        else:
+            rows = [[_text(c, v) for c, v in zip(self.columns, row)] for row in rows]
+            if not self.widths:
+                # Widths from the first batch, capped; later rows may push a column wider.
+                self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
+                               for i, c in enumerate(self.columns)}
+                out.write(self._line([c.upper() for c in self.columns]) + "\n")
+            for row in rows:
+                out.write(self._line(row) + "\n")
+        out.flush()
+
+    def _line(self, cells: list[str]) -> str:
+        last = len(cells) - 1
+        return " ".join(cell if i == last else cell.ljust(self.widths[c])
+                        for i, (c, cell) in enumerate(zip(self.columns, cells)))
+
+
+def _text(column: str, value) -> str:
+    if column == "timestamp":
+        return value[11:]
+    return "" if value is None else str(value)
+
+
+def _jsonable(value):
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, int) and not isinstance(value, bool) and value > 2**53:
+        return str(value)
+    return value
+
+
+def run_gadget(argv: Sequence[str]) -> int:
+    from gadgetbook.api import start
+    from gadgetbook.options import parse_run
+
+    req = parse_run(list(argv), prog=f"gadgetbook {argv[0]}")
+    run = start(req.gadget, **req.run_kwargs())
+    # SIGTERM ends the run the way Ctrl-C does: detach, print what came, summarise.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    printer = _Printer(run.columns, req.output)
+    try:
+        try:
+            for batch in run.batches():
+                if batch is not None:
+                    printer.batch(batch)
+        except KeyboardInterrupt:
+            run.stop()
+            for batch in run.batches():
+                if batch is not None:
+                    printer.batch(batch)
+    finally:
+        if run.running:
+            run.stop()
+    if req.save:
+        from gadgetbook.frames.recording import save
+
+        save(run.result(), req.save)
+    print(run.summary(), file=sys.stderr)
+    return 1 if run.counters.errors else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or argv[0] in ("-h", "--help", "help"):
+            print(USAGE)
+            return 0 if argv else 2
+        if argv[0] == "list":
+            from gadgetbook import catalog
+
+            for name in catalog.names():
+                print(f"{name:<14} {catalog.get(name).description}")
+            return 0
+        if argv[0] == "describe":
+            if len(argv) != 2:
+                raise GadgetError("Name one gadget to describe: gadgetbook describe GADGET.")
+            print(describe(argv[1]))
+            return 0
+        return run_gadget(argv)
+    except GadgetError as exc:
+        print(f"gadgetbook: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""The run handle: drains gadget sources on a timer, hands out batches, keeps counters, stops cleanly."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+Batch = dict[str, np.ndarray]
+_END = object()
+
+
+class Source(Protocol):
+    """Where a run's events come from: this host's kernel, or a node of a cluster."""
+
+    name: str
+
+    def poll(self) -> Batch | None: ...
+    def lost(self) -> int: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Counters:
+    events: int = 0
+    lost: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    started: float = 0.0
+    ended: float | None = None
+
+    @property
+    def lost_total(self) -> int:
+        return sum(self.lost.values())
+
+    @property
+    def elapsed(self) -> float:
+        return (self.ended or time.time()) - self.started if self.started else 0.0
+
+
+class Run:
+    """A gadget running until its timeout, `stop()`, or the end of its sources.
+
+    A background thread polls every source every few milliseconds (the BPF
+    side does not wake us) and groups what arrives into batches a few times a
+    second, so consumers handle batches, never single events.
+    """
+
+    def __init__(
+        self,
+        gadget: str,
+        params: dict[str, Any],
+        sources: list[Source],
+        columns: list[str],
+        *,
+        timeout: float | None = None,
+        targets: str = "",
+        schema: Batch | None = None,
+        categorical: frozenset[str] = frozenset(),
+        poll_interval: float = 0.005,
+        batch_interval: float = 0.25,
+    ) -> None:
+        self.gadget = gadget
+        self.params = params
+        self.sources = sources
+        self.columns = columns
+        self.timeout = timeout
+        self.targets = targets
+        self.schema = schema
+        self.categorical = categorical
+        self.save_path: str | None = None
+        self.counters = Counters(started=time.time())
+        self._poll_interval = poll_interval
+        self._batch_interval = batch_interval
+        self._stop = threading.Event()
+        self._queue: queue.Queue = queue.Queue()
+        self.batches_seen: list[Batch] = []
+        self._thread = threading.Thread(target=self._pump, name=f"gadgetbook-{gadget}", daemon=True)
+        self._thread.start()
+
+    # -- the pump --
+
+    def _pump(self) -> None:
+        deadline = time.monotonic() + self.timeout if self.timeout else None
+        pending: list[Batch] = []
+        last_flush = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                if deadline and time.monotonic() >= deadline:
+                    break
+                got = self._poll_all(pending)
+                now = time.monotonic()
+                if pending and now - last_flush >= self._batch_interval:
+                    self._flush(pending)
+                    last_flush = now
+                if not got:
+                    self._stop.wait(self._poll_interval)
+            self._poll_all(pending)
+            self._flush(pending)
+        except BaseException as exc:  # surfaced to the consumer, not lost in a thread
+            self._queue.put(exc)
+        finally:
+            self._close_sources()
+            self.counters.ended = time.time()
+            self._queue.put(_END)
+
+    def _poll_all(self, pending: list[Batch]) -> bool:
+        got = False
+        for src in self.sources:
+            if src.name in self.counters.errors:
+                continue
+            try:
+                batch = src.poll()
+            except Exception as exc:  # one failing source ends only its own part of the run
+                self.counters.errors[src.name] = str(exc)
+                continue
+            if batch is not None and len(batch["timestamp"]):
+                pending.append(batch)
+                got = True
+        return got
+
+    def _flush(self, pending: list[Batch]) -> None:
+        for src in self.sources:
+            if src.name not in self.counters.errors:
+                self.counters.lost[src.name] = src.lost()
+        if not pending:
+            return
+        batch = concat(pending, self.columns)
+        if len(self.sources) > 1:
+            order = np.argsort(batch["timestamp"], kind="stable")
+            batch = {k: v[order] for k, v in batch.items()}
+        pending.clear()
+        self.counters.events += len(batch["timestamp"])
+        self.batches_seen.append(batch)
+        self._queue.put(batch)
+
+    def _close_sources(self) -> None:
+        for src in self.sources:
+            try:
+                self.counters.lost[src.name] = src.lost()
+            except Exception:  # noqa: S110 - a source that failed has no count to give
+                pass
+            src.close()
+
+    # -- the consumer's side --
+
+    def batches(self, wait: float = 0.1) -> Iterator[Batch | None]:
+        """Batches as they come; yields None every `wait` seconds when nothing came (for live views)."""
+        while True:
+            try:
+                item = self._queue.get(timeout=wait)
+            except queue.Empty:
+                yield None
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def wait(self) -> None:
+        """Block until the run ends; Ctrl-C stops it and keeps what arrived."""
+        try:
+            for _ in self.batches():
+                pass
+        except KeyboardInterrupt:
+            self.stop()
+            for _ in self.batches():
+                pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def result(self):
+        """All events of the run as a pandas DataFrame, with the run's facts in `.attrs`."""
+        from gadgetbook.frames.dataframe import to_dataframe
+
+        batches = self.batches_seen or ([self.schema] if self.schema is not None else [])
+        return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
+
+    def attrs(self) -> dict[str, Any]:
+        c = self.counters
+        return {
+            "gadget": self.gadget,
+            "params": dict(self.params),
+            "targets": self.targets,
+            "nodes": [s.name for s in self.sources],
+            "start": c.started,
+            "end": c.ended,
+            "events": c.events,
+            "lost": dict(c.lost),
+            "errors": dict(c.errors),
+        }
+
+    def summary(self) -> str:
+        c = self.counters
+        errors = f", {len(c.errors)} failed ({'; '.join(f'{k}: {v}' for k, v in c.errors.items())})" if c.errors else ""
+        return (f"{self.gadget}: {c.events} events, {c.lost_total} lost, {c.elapsed:.1f}s"
+                + (f", {self.targets}" if self.targets else "") + errors)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self.stop()
+
+
+def concat(batches: list[Batch], columns: list[str]) -> Batch:
+    if len(batches) == 1:
+        return batches[0]
+    return {k: np.concatenate([b[k] for b in batches]) for k in columns}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what gadgetbook needs on Debian 12 (as root): system packages, .venv, built BPF objects.
+# Idempotent: a second run only checks. GADGETBOOK_EXTRAS=test adds what the test suite needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+extras="${GADGETBOOK_EXTRAS:-}"
+packages=(clang llvm make libbpf-dev libbpf1 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
+if [[ "$extras" == *test* ]]; then
+    # Real containers, real bcc/bpftrace for comparison, a real browser, network namespaces.
+    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 chromium nodejs npm)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere on a prepared machine: only ask apt when the command is absent.
+if [[ ${#missing[@]} -gt 0 ]]; then
+    filtered=()
+    for p in "${missing[@]}"; do
+        case "$p" in
+            nodejs) command -v node >/dev/null || filtered+=("$p") ;;
+            npm) command -v npm >/dev/null || filtered+=("$p") ;;
+            *) filtered+=("$p") ;;
+        esac
+    done
+    missing=("${filtered[@]}")
+fi
+if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "install: apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian's python3 so that bcc (python3-bpfcc) can be reached for %%bcc cells.
+if [[ ! -x .venv/bin/python ]]; then
+    /usr/bin/python3 -m venv .venv
+    .venv/bin/pip install -q --upgrade pip
+fi
+pip_extras="all"
+[[ "$extras" == *test* ]] && pip_extras="all,test"
+stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-$pip_extras"
+if [[ ! -f "$stamp" ]]; then
+    .venv/bin/pip install -q -e ".[$pip_extras]"
+    touch "$stamp"
+fi
+make -s -C bpf
+echo "install: ready (.venv/bin/gadgetbook)"

@@ -1,0 +1,1 @@
+"""Helpers the tests share: real workloads, real containers, leftover checks."""

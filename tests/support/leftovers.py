@@ -1,0 +1,33 @@
+"""Checks that a run left nothing in the kernel: the BPF programs and links it created are gone afterwards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+
+def _show(kind: str) -> dict[int, str]:
+    out = subprocess.run(["bpftool", "-j", kind, "show"], capture_output=True, text=True, check=True).stdout
+    return {item["id"]: item.get("name", item.get("type", "")) for item in json.loads(out or "[]")}
+
+
+def bpf_state() -> tuple[set[int], set[int]]:
+    """(program ids, link ids) loaded in the kernel now."""
+    return set(_show("prog")), set(_show("link"))
+
+
+class KernelObjects:
+    """Records what appears while a run is live, then says what of it is still there."""
+
+    def __init__(self) -> None:
+        self.before = bpf_state()
+        self.during: tuple[set[int], set[int]] = (set(), set())
+
+    def mark_running(self) -> tuple[set[int], set[int]]:
+        progs, links = bpf_state()
+        self.during = (progs - self.before[0], links - self.before[1])
+        return self.during
+
+    def remaining(self) -> tuple[set[int], set[int]]:
+        progs, links = bpf_state()
+        return self.during[0] & progs, self.during[1] & links

@@ -1,0 +1,54 @@
+"""Real podman containers for tests: busybox root filesystems, no network, removed by id afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+CONF = str(Path(__file__).with_name("containers.conf"))
+ENV = {**os.environ, "CONTAINERS_CONF": CONF}
+
+
+def busybox_rootfs() -> str:
+    """A root filesystem with Debian's static busybox and its applets."""
+    root = Path(tempfile.mkdtemp(prefix="gadgetbook-rootfs-"))
+    for d in ("bin", "tmp", "proc", "sys", "dev", "etc", "data"):
+        (root / d).mkdir()
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    applets = subprocess.run(["/bin/busybox", "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/:/bin/sh\n")
+    return str(root)
+
+
+class Container:
+    """One running podman container; `remove()` deletes it by its id."""
+
+    def __init__(self, rootfs: str, name: str, labels: dict[str, str], script: str) -> None:
+        cmd = ["podman", "run", "-d", "--rm", "--network", "none", "--rootfs", rootfs, "--name", name]
+        for k, v in labels.items():
+            cmd += ["--label", f"{k}={v}"]
+        cmd += ["/bin/sh", "-c", script]
+        self.name = name
+        self.id = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=True).stdout.strip()
+        self.pid = int(podman("inspect", "--format", "{{.State.Pid}}", self.id))
+
+    def exec(self, *argv: str) -> str:
+        return podman("exec", self.id, *argv)
+
+    def remove(self) -> None:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.id], capture_output=True, env=ENV, check=False)
+        for _ in range(50):  # wait until the runtime has really gone
+            if not os.path.exists(f"/proc/{self.pid}"):
+                return
+            time.sleep(0.1)
+
+
+def podman(*args: str) -> str:
+    return subprocess.run(["podman", *args], capture_output=True, text=True, env=ENV, check=True).stdout.strip()
