@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from gadgetbook.frames.formats import format_column, per_unique
+from gadgetbook.frames.formats import decode_cstrings, format_column
 
 if TYPE_CHECKING:
     from gadgetbook.catalog.spec import GadgetSpec
@@ -58,7 +58,7 @@ class Decoder:
             out[key] = np.array([t[i] for t in named], dtype="O")[inverse] if n else np.empty(0, "O")
         for key in ("pid", "tid"):
             out[key] = events[key]
-        out["comm"] = per_unique(events["comm"], lambda b: b.decode(errors="replace"))
+        out["comm"] = decode_cstrings(events["comm"])
         out["uid"] = events["uid"]
         out["gid"] = events["gid"]
         for col in self.columns:

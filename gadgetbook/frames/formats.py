@@ -31,6 +31,18 @@ def per_unique(values: np.ndarray, fn: Callable[[object], object], out: str = "O
     return mapped[inverse.reshape(-1)]
 
 
+def cstrings(values: np.ndarray) -> np.ndarray:
+    """Char arrays cut at their first NUL: bpf_probe_read_*_str leaves older bytes after it."""
+    n, width = len(values), values.dtype.itemsize
+    raw = np.ascontiguousarray(values).view(np.uint8).reshape(n, width).copy()
+    raw[np.maximum.accumulate(raw == 0, axis=1)] = 0
+    return raw.view(f"S{width}").reshape(n)
+
+
+def decode_cstrings(values: np.ndarray) -> np.ndarray:
+    return per_unique(cstrings(values), lambda b: b.decode(errors="replace"))
+
+
 def errno_name(value: int) -> str:
     if not value:
         return ""
@@ -85,7 +97,7 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
     fmt = col.format
     if fmt is None:
         if values.dtype.kind == "S":
-            return per_unique(values, lambda b: b.decode(errors="replace"))
+            return decode_cstrings(values)
         return values
     if fmt == "errno":
         return per_unique(values, errno_name)

@@ -71,7 +71,7 @@ def _container_of(cgroup_text: str) -> tuple[str, str] | None:
             return runtime, m.group(1)
     m = _CTR_PATH.search(cgroup_text)
     if m and m.group(1) not in ("user.slice", "system.slice", "init.scope", "kubepods", "libpod_parent"):
-        return "containerd", f"{m.group(1)}/{m.group(2)}"
+        return "ctr", f"{m.group(1)}/{m.group(2)}"
     return None
 
 
@@ -91,10 +91,10 @@ def _podman_metadata() -> dict[str, tuple[str, dict[str, str]]]:
         return {}
 
 
-def _containerd_metadata(container: Container) -> None:
-    """Name and labels from containerd, for kubelet (k8s.io) and `ctr` containers."""
+def _containerd_metadata(container: Container) -> bool:
+    """Name and labels from containerd, for kubelet (k8s.io) and `ctr` containers; False if it knows none."""
     if not (shutil.which("ctr") and os.path.exists(CONTAINERD_SOCKET)):
-        return
+        return False
     namespace, _, cid = container.id.rpartition("/")
     try:
         out = subprocess.run(
@@ -103,11 +103,12 @@ def _containerd_metadata(container: Container) -> None:
         ).stdout
         labels = json.loads(out).get("Labels") or {}
     except (subprocess.SubprocessError, ValueError, OSError):
-        return
+        return False
     container.labels = labels
     container.name = labels.get("io.kubernetes.container.name", cid)
     container.pod = labels.get("io.kubernetes.pod.name", "")
     container.namespace = labels.get("io.kubernetes.pod.namespace", "")
+    return True
 
 
 class LocalContainers:
@@ -138,6 +139,8 @@ class LocalContainers:
                     c.name, c.labels = podman[cid]
                 elif c.runtime == "containerd":
                     _containerd_metadata(c)
+                elif c.runtime == "ctr" and not _containerd_metadata(c):
+                    continue  # a cgroup path of that shape that containerd does not know
                 if not c.name:
                     c.name = cid[:12]
                 self._by_id[cid] = c

@@ -31,10 +31,11 @@ class Container:
     """One running podman container; `remove()` deletes it by its id."""
 
     def __init__(self, rootfs: str, name: str, labels: dict[str, str], script: str) -> None:
-        cmd = ["podman", "run", "-d", "--rm", "--network", "none", "--rootfs", rootfs, "--name", name]
+        cmd = ["podman", "run", "-d", "--rm", "--network", "none", "--name", name]
         for k, v in labels.items():
             cmd += ["--label", f"{k}={v}"]
-        cmd += ["/bin/sh", "-c", script]
+        # --rootfs is a switch: the directory stands where the image would.
+        cmd += ["--rootfs", rootfs, "/bin/sh", "-c", script]
         self.name = name
         self.id = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=True).stdout.strip()
         self.pid = int(podman("inspect", "--format", "{{.State.Pid}}", self.id))

@@ -22,3 +22,17 @@ def run(*argv: str, **kw) -> subprocess.CompletedProcess:
 def comm_of_self() -> str:
     with open("/proc/self/comm") as f:
         return f.read().strip()
+
+
+def stop_when(run, seen, timeout: float = 10.0):
+    """Let a live run go on until `seen(df)` holds (or `timeout` passes), then stop it; returns the DataFrame."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    for batch in run.batches(wait=0.05):
+        if batch is not None and seen(run.result()):
+            break
+        if time.monotonic() > deadline:
+            break
+    run.stop()
+    return run.result()
