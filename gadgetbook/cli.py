@@ -44,7 +44,8 @@ class _Printer:
 
         values = {c: batch[c] for c in self.columns}
         if "timestamp" in values:
-            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit="us" if self.output == "json" else "ms")
+            unit = "us" if self.output == "json" else "ms"
+            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit=unit)
         rows = zip(*(values[c].tolist() for c in self.columns))
         out = sys.stdout
         if self.output == "json":

@@ -32,7 +32,8 @@ def test_failed_exec_reports_negative_errno():
     with pytest.raises(FileNotFoundError):
         subprocess.run([m, "x"])
     r.stop()
-    row = r.result().query("path == @m").iloc[0]
+    df = r.result()
+    row = df[df.path == m].iloc[0]
     assert row.ret == -errno.ENOENT
     assert row.args == f"{m} x"
     assert row.ppid == os.getpid()
@@ -43,7 +44,8 @@ def test_long_argv_is_flagged_truncated():
     r = gadgetbook.start("execsnoop")
     done = run("/bin/true", *args)
     r.stop()
-    row = r.result().query("pid == @done.pid").iloc[0]
+    df = r.result()
+    row = df[df.pid == done.pid].iloc[0]
     assert row.args_truncated
     kept = row.args.split()
     assert kept[0] == "/bin/true" and kept[1:] == args[: len(kept) - 1]

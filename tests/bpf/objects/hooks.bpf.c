@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Test object for the loader: a hook this kernel lacks, one it has, and a program the verifier rejects. */
+#include "gadget.h"
+
+struct event {
+	struct gadget_process proc;
+	__u32 which;
+};
+GADGET_EVENT(event);
+
+static __always_inline int emit(__u32 which)
+{
+	if (gadget_should_discard())
+		return 0;
+	struct event *e = gadget_reserve(sizeof(*e));
+
+	if (!e)
+		return 0;
+	gadget_fill_process(&e->proc);
+	e->which = which;
+	gadget_submit(e);
+	return 0;
+}
+
+SEC("tracepoint/gadgetbook_test/does_not_exist")
+int missing_hook(void *ctx)
+{
+	return emit(1);
+}
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int present_hook(void *ctx)
+{
+	return emit(2);
+}
+
+#ifdef WITH_BAD_PROGRAM
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int bad_program(void *ctx)
+{
+	/* Reads through a NULL pointer: the verifier refuses it. */
+	return *(volatile int *)0;
+}
+#endif
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,30 @@
+"""Column formats on known values."""
+
+import numpy as np
+
+from gadgetbook.frames import formats
+
+
+def test_errno_and_open_flags():
+    assert formats.errno_name(2) == "ENOENT" and formats.errno_name(0) == ""
+    assert formats.open_flags(0) == "O_RDONLY"
+    assert formats.open_flags(0o1 | 0o100 | 0o1000) == "O_WRONLY|O_CREAT|O_TRUNC"
+    assert formats.open_flags(0o4010000 | 2) == "O_RDWR|O_SYNC"
+
+
+def test_ip_addresses():
+    addrs = np.zeros((3, 16), dtype=np.uint8)
+    addrs[0, :4] = [127, 0, 0, 1]
+    addrs[1, 15] = 1
+    out = formats.ip_addresses(np.array([2, 10, 10], dtype=np.uint16), addrs)
+    assert list(out) == ["127.0.0.1", "::1", "::"]
+
+
+def test_cstrings_cut_at_first_nul():
+    raw = np.array([b"abc\0garbage", b"abc\0other", b"xyz"], dtype="S12")
+    assert list(formats.decode_cstrings(raw)) == ["abc", "abc", "xyz"]
+
+
+def test_argv():
+    block = np.array([b"/bin/echo\0a\0b c\0junk"], dtype="S24")
+    assert list(formats.argv(block, np.array([16]))) == ["/bin/echo a b c"]
