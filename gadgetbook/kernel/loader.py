@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes as C
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -203,8 +204,16 @@ class BpfObject:
 
     def close(self) -> None:
         links, self._links = self._links, []
-        for link in links:
-            libbpf.link_destroy(link)
+        if len(links) > 1:
+            # Each detach waits out an RCU grace period in the kernel; done side by
+            # side the waits overlap (ctypes lets go of the GIL during the call).
+            threads = [threading.Thread(target=libbpf.link_destroy, args=(link,)) for link in links]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        elif links:
+            libbpf.link_destroy(links[0])
         if self._obj:
             libbpf.object_close(self._obj)
             self._obj = 0

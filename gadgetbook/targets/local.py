@@ -119,6 +119,7 @@ class LocalContainers:
         self._by_id: dict[str, Container] = {}
         self._by_mntns: dict[int, Container] = {}
         self._scanned_at = 0.0
+        self._unresolved: set[int] = set()  # namespaces a refresh did not explain: not containers
         self._min_refresh_s = min_refresh_s
         try:
             self.host_mntns = mntns_of(1)
@@ -156,9 +157,10 @@ class LocalContainers:
         ]
 
     def names(self, mntns_ids: list[int]) -> list[tuple[str, str, str]]:
-        unknown = [m for m in mntns_ids if m not in self._by_mntns and m != self.host_mntns]
+        unknown = {m for m in mntns_ids if m not in self._by_mntns and m != self.host_mntns} - self._unresolved
         if unknown and time.monotonic() - self._scanned_at > self._min_refresh_s:
             self.refresh()
+            self._unresolved |= unknown - self._by_mntns.keys()
         out = []
         for m in mntns_ids:
             c = self._by_mntns.get(m)
