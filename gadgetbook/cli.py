@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
 from gadgetbook.errors import GadgetError
@@ -42,7 +43,9 @@ class _Printer:
     def batch(self, batch) -> None:
         import numpy as np
 
-        values = {c: batch[c] for c in self.columns}
+        from gadgetbook.frames.coded import Coded
+
+        values = {c: batch[c].values() if isinstance(batch[c], Coded) else batch[c] for c in self.columns}
         if "timestamp" in values:
             unit = "us" if self.output == "json" else "ms"
             values["timestamp"] = np.datetime_as_string(values["timestamp"], unit=unit)
@@ -89,20 +92,19 @@ def run_gadget(argv: Sequence[str]) -> int:
     from gadgetbook.options import parse_run
 
     req = parse_run(list(argv), prog=f"gadgetbook {argv[0]}")
+    # Ctrl-C and SIGTERM ask the run to stop; the loop below notices within 0.1 s,
+    # even when the signal lands while the gadget is still being attached.
+    stop_requested = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop_requested.set())
     run = start(req.gadget, **req.run_kwargs())
-    # SIGTERM ends the run the way Ctrl-C does: detach, print what came, summarise.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     printer = _Printer(run.columns, req.output)
     try:
-        try:
-            for batch in run.batches():
-                if batch is not None:
-                    printer.batch(batch)
-        except KeyboardInterrupt:
-            run.stop()
-            for batch in run.batches():
-                if batch is not None:
-                    printer.batch(batch)
+        for batch in run.batches():
+            if batch is not None:
+                printer.batch(batch)
+            if stop_requested.is_set() and run.running:
+                run.stop()
     finally:
         if run.running:
             run.stop()

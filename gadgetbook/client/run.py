@@ -11,7 +11,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-Batch = dict[str, np.ndarray]
+from gadgetbook.frames.coded import Coded
+
+Batch = dict[str, "np.ndarray | Coded"]
 _END = object()
 
 
@@ -132,7 +134,7 @@ class Run:
         batch = concat(pending, self.columns)
         if len(self.sources) > 1:
             order = np.argsort(batch["timestamp"], kind="stable")
-            batch = {k: v[order] for k, v in batch.items()}
+            batch = {k: v.take(order) for k, v in batch.items()}
         pending.clear()
         self.counters.events += len(batch["timestamp"])
         self.batches_seen.append(batch)
@@ -218,4 +220,8 @@ class Run:
 def concat(batches: list[Batch], columns: list[str]) -> Batch:
     if len(batches) == 1:
         return batches[0]
-    return {k: np.concatenate([b[k] for b in batches]) for k in columns}
+    out = {}
+    for k in columns:
+        parts = [b[k] for b in batches]
+        out[k] = Coded.concat(parts) if isinstance(parts[0], Coded) else np.concatenate(parts)
+    return out

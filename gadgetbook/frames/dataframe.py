@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gadgetbook.frames.coded import Coded
 from gadgetbook.frames.decode import CATEGORICAL
 
 
@@ -14,12 +15,18 @@ def to_dataframe(batches: list[dict[str, np.ndarray]], columns: list[str], attrs
                  categorical: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Concatenate batches; low-cardinality strings become categoricals, other strings `str`."""
     cats = CATEGORICAL | categorical
+    from gadgetbook.client.run import concat
+
+    merged = concat(batches, columns)
     data = {}
     for name in columns:
-        parts = [b[name] for b in batches]
-        values = np.concatenate(parts) if parts else np.empty(0, dtype="O")
-        if values.dtype == object:
-            data[name] = pd.Categorical(values) if name in cats else pd.array(values, dtype="str")
+        values = merged[name]
+        if isinstance(values, Coded):
+            if name in cats:
+                data[name] = pd.Categorical.from_codes(values.codes, categories=pd.Index(values.categories, dtype="str")
+                                                       if values.categories.dtype == object else values.categories)
+            else:
+                data[name] = pd.array(values.categories, dtype="str").take(values.codes)
         else:
             data[name] = values
     df = pd.DataFrame(data, columns=columns)

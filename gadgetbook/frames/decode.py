@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from gadgetbook.frames.coded import Coded, coded, factorize
 from gadgetbook.frames.formats import decode_cstrings, format_column
 
 if TYPE_CHECKING:
@@ -45,20 +46,19 @@ class Decoder:
         """Zero rows with every column's dtype: the shape of a run that saw nothing."""
         return self.decode(np.empty(0, dtype=self.spec.event_dtype))
 
-    def decode(self, events: np.ndarray) -> dict[str, np.ndarray]:
+    def decode(self, events: np.ndarray) -> dict[str, np.ndarray | Coded]:
         n = len(events)
         out: dict[str, np.ndarray] = {}
         out["timestamp"] = (events["timestamp_raw"].astype("<i8") + self.offset_ns).view("datetime64[ns]")
-        out["node"] = np.full(n, self.node, dtype="O")
+        out["node"] = Coded(np.zeros(n, dtype=np.int32), np.array([self.node], dtype="O"))
         mntns = events["mntns_id"]
-        uniques, inverse = np.unique(mntns, return_inverse=True)
+        codes, uniques = factorize(mntns)
         named = self.containers.names(uniques.tolist())
-        inverse = inverse.reshape(-1)
         for i, key in enumerate(("namespace", "pod", "container")):
-            out[key] = np.array([t[i] for t in named], dtype="O")[inverse] if n else np.empty(0, "O")
+            out[key] = coded(np.arange(len(named)), lambda j, i=i: named[j][i]).take(codes)
         for key in ("pid", "tid"):
             out[key] = events[key]
-        out["comm"] = decode_cstrings(events["comm"])
+        out["comm"] = decode_cstrings(events["comm"], padded=True)
         out["uid"] = events["uid"]
         out["gid"] = events["gid"]
         for col in self.columns:

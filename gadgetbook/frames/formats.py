@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gadgetbook.frames.coded import Coded, coded, factorize, factorize_rows
+
 AF_INET, AF_INET6 = 2, 10
 
 # Kernel-side values of the open(2) flags are the host's, as the os module has them.
@@ -22,13 +24,14 @@ _OPEN_FLAGS = [
 _IP_PROTOCOLS = {0: "", 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP", 136: "UDPLITE", 262: "MPTCP"}
 
 
-def per_unique(values: np.ndarray, fn: Callable[[object], object], out: str = "O") -> np.ndarray:
+def per_unique(values: np.ndarray, fn: Callable[[object], object]) -> Coded:
     """Apply fn once per distinct value: formats cost little however many events share a value."""
-    if len(values) == 0:
-        return np.empty(0, dtype=out)
-    uniques, inverse = np.unique(values, return_inverse=True)
-    mapped = np.array([fn(u) for u in uniques.tolist()], dtype=out)
-    return mapped[inverse.reshape(-1)]
+    return coded(values, fn)
+
+
+def per_unique_numeric(values: np.ndarray, fn: Callable[[object], object], out: str) -> np.ndarray:
+    codes, uniques = factorize(values)
+    return np.array([fn(u) for u in uniques.tolist()], dtype=out)[codes]
 
 
 def cstrings(values: np.ndarray) -> np.ndarray:
@@ -39,8 +42,9 @@ def cstrings(values: np.ndarray) -> np.ndarray:
     return raw.view(f"S{width}").reshape(n)
 
 
-def decode_cstrings(values: np.ndarray) -> np.ndarray:
-    return per_unique(cstrings(values), lambda b: b.decode(errors="replace"))
+def decode_cstrings(values: np.ndarray, padded: bool = False) -> Coded:
+    """Char arrays as text; `padded` when the kernel zero-fills after the NUL (task comm)."""
+    return per_unique(values if padded else cstrings(values), lambda b: b.decode(errors="replace"))
 
 
 def errno_name(value: int) -> str:
@@ -71,24 +75,19 @@ def _ip(family: int, raw: bytes) -> str:
     return ""
 
 
-def ip_addresses(families: np.ndarray, addrs: np.ndarray) -> np.ndarray:
+def ip_addresses(families: np.ndarray, addrs: np.ndarray) -> Coded:
     """Addresses as strings from a family column and 16-byte address fields."""
-    if len(families) == 0:
-        return np.empty(0, dtype="O")
-    keyed = np.empty(len(families), dtype=[("f", "<u2"), ("a", "V16")])
-    keyed["f"] = families
-    keyed["a"] = np.ascontiguousarray(addrs).view("V16").reshape(-1)
-    uniques, inverse = np.unique(keyed, return_inverse=True)
-    mapped = np.array([_ip(int(u["f"]), bytes(u["a"])) for u in uniques], dtype="O")
-    return mapped[inverse.reshape(-1)]
+    codes, first = factorize_rows(families, addrs)
+    fam, raw = families[first].tolist(), np.ascontiguousarray(addrs[first]).view("V16").reshape(-1).tolist()
+    return coded(np.arange(len(first)), lambda i: _ip(fam[i], raw[i])).take(codes)
 
 
-def argv(raw: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+def argv(raw: np.ndarray, sizes: np.ndarray) -> Coded:
     """NUL-separated argument blocks as one space-separated string each."""
     out = np.empty(len(raw), dtype="O")
     for i, (block, size) in enumerate(zip(raw.tolist(), sizes.tolist())):
         out[i] = " ".join(a.decode(errors="replace") for a in block[:size].split(b"\0") if a)
-    return out
+    return coded(out.astype("U"), str) if len(out) else Coded(np.empty(0, np.int32), np.empty(0, "O"))
 
 
 def format_column(events: np.ndarray, col) -> np.ndarray:
@@ -108,7 +107,7 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
     if fmt == "bool":
         return values.astype(bool)
     if fmt == "address_family":
-        return per_unique(values, lambda v: {AF_INET: 4, AF_INET6: 6}.get(v, 0), out="u1")
+        return per_unique_numeric(values, lambda v: {AF_INET: 4, AF_INET6: 6}.get(v, 0), out="u1")
     if fmt == "ip_protocol":
         return per_unique(values, lambda v: _IP_PROTOCOLS.get(v, str(v)))
     if fmt == "ip_address":

@@ -30,13 +30,12 @@ class RingReader:
         self.ring_bytes = ring_bytes
         self.stride = (_HEADER + event.itemsize + 7) & ~7
         self._consumer_map = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._data_map = mmap.mmap(map_fd, page + 2 * ring_bytes, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+        # Populated up front: faulting pages in during the first drains would cost more than the drain.
+        self._data_map = mmap.mmap(map_fd, page + 2 * ring_bytes, mmap.MAP_SHARED | mmap.MAP_POPULATE,
+                                   mmap.PROT_READ, offset=page)
         self._consumer = np.frombuffer(self._consumer_map, dtype="<u8", count=1)
         self._producer = np.frombuffer(self._data_map, dtype="<u8", count=1)
         self._page = page
-        self._record = np.dtype(
-            {"names": ["len", "ev"], "formats": ["<u4", event], "offsets": [0, _HEADER], "itemsize": self.stride}
-        )
         self.discarded = 0
 
     def pending(self) -> int:
@@ -50,13 +49,12 @@ class RingReader:
         if count <= 0:
             return np.empty(0, dtype=self.event)
         start = self._page + (consumer & (self.ring_bytes - 1))
-        records = np.frombuffer(self._data_map, dtype=self._record, count=count, offset=start)
-        lengths = records["len"]
+        lengths = np.ndarray(count, dtype="<u4", buffer=self._data_map, offset=start, strides=(self.stride,))
         busy = np.flatnonzero(lengths & _BUSY)
         if len(busy):
             # Stop at the first record still being written; later ones wait their turn.
             count = int(busy[0])
-            records, lengths = records[:count], lengths[:count]
+            lengths = lengths[:count]
         sizes = lengths & ~np.uint32(_BUSY | _DISCARD)
         if count and not (sizes == self.event.itemsize).all():
             raise GadgetError(
@@ -64,9 +62,14 @@ class RingReader:
                 "the gadget's object and its event struct disagree."
             )
         kept = (lengths & _DISCARD) == 0
-        events = records["ev"][kept] if not kept.all() else records["ev"].copy()
-        self.discarded += count - len(events)
+        # One flat copy (memcpy speed), then a strided view of the events in it;
+        # copying a structured view field by field would be several times slower.
+        block = np.frombuffer(self._data_map, dtype=np.uint8, count=count * self.stride, offset=start).copy()
         self._consumer[0] = consumer + count * self.stride
+        events = np.ndarray(count, dtype=self.event, buffer=block, offset=_HEADER, strides=(self.stride,))
+        if not kept.all():
+            events = events[kept]
+        self.discarded += count - len(events)
         return events
 
     def close(self) -> None:

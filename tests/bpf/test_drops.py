@@ -12,6 +12,7 @@ pytestmark = pytest.mark.root
 FLOOD = """
 import os, sys
 path, n = sys.argv[1], int(sys.argv[2])
+print("ready", flush=True)      # started up: no more opens of its own
 sys.stdin.readline()            # wait until the gadget is attached
 for _ in range(n):
     os.close(os.open(path, os.O_RDONLY))
@@ -27,6 +28,7 @@ def test_rows_plus_lost_equal_events_generated(tmp_path):
     child = subprocess.Popen([sys.executable, "-c", FLOOD, str(path), str(n)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
+        assert child.stdout.readline() == "ready\n"
         # One page of ring: a dozen 320-byte events, far less than the flood.
         with gadgetbook.start("opensnoop", pid=child.pid, ring_size=4096) as r:
             child.stdin.write("go\n")

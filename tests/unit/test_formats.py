@@ -17,14 +17,25 @@ def test_ip_addresses():
     addrs[0, :4] = [127, 0, 0, 1]
     addrs[1, 15] = 1
     out = formats.ip_addresses(np.array([2, 10, 10], dtype=np.uint16), addrs)
-    assert list(out) == ["127.0.0.1", "::1", "::"]
+    assert list(out.values()) == ["127.0.0.1", "::1", "::"]
 
 
 def test_cstrings_cut_at_first_nul():
     raw = np.array([b"abc\0garbage", b"abc\0other", b"xyz"], dtype="S12")
-    assert list(formats.decode_cstrings(raw)) == ["abc", "abc", "xyz"]
+    assert list(formats.decode_cstrings(raw).values()) == ["abc", "abc", "xyz"]
 
 
 def test_argv():
     block = np.array([b"/bin/echo\0a\0b c\0junk"], dtype="S24")
-    assert list(formats.argv(block, np.array([16]))) == ["/bin/echo a b c"]
+    assert list(formats.argv(block, np.array([16])).values()) == ["/bin/echo a b c"]
+
+
+def test_factorize_wide_values_exactly():
+    from gadgetbook.frames.coded import Coded, factorize
+
+    raw = np.array([b"aa", b"bb", b"aa", b"cc", b"bb"], dtype="S16")
+    codes, uniques = factorize(raw)
+    assert list(uniques[codes]) == list(raw) and len(uniques) == 3
+    merged = Coded.concat([Coded(np.array([0, 1], np.int32), np.array(["x", "y"], "O")),
+                           Coded(np.array([0, 0], np.int32), np.array(["y"], "O"))])
+    assert list(merged.values()) == ["x", "y", "y", "y"] and len(merged.categories) == 2
