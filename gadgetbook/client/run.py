@@ -23,6 +23,7 @@ class Source(Protocol):
     name: str
 
     def poll(self) -> Batch | None: ...
+    def finish(self) -> None: ...
     def lost(self) -> int: ...
     def close(self) -> None: ...
 
@@ -47,8 +48,8 @@ class Counters:
 class Run:
     """A gadget running until its timeout, `stop()`, or the end of its sources.
 
-    A background thread polls every source every few milliseconds (the BPF
-    side does not wake us) and groups what arrives into batches a few times a
+    A background thread polls every source (each drains its kernel or its
+    connection on its own) and groups what arrives into batches a few times a
     second, so consumers handle batches, never single events.
     """
 
@@ -63,7 +64,7 @@ class Run:
         targets: str = "",
         schema: Batch | None = None,
         categorical: frozenset[str] = frozenset(),
-        poll_interval: float = 0.005,
+        poll_interval: float = 0.05,
         batch_interval: float = 0.25,
     ) -> None:
         self.gadget = gadget
@@ -101,6 +102,8 @@ class Run:
                     last_flush = now
                 if not got:
                     self._stop.wait(self._poll_interval)
+            for src in self.sources:
+                src.finish()  # the last events the kernel handed over
             self._poll_all(pending)
             self._flush(pending)
         except BaseException as exc:  # surfaced to the consumer, not lost in a thread
