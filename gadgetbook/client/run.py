@@ -207,10 +207,9 @@ class Run:
         }
 
     def summary(self) -> str:
-        c = self.counters
-        errors = f", {len(c.errors)} failed ({'; '.join(f'{k}: {v}' for k, v in c.errors.items())})" if c.errors else ""
-        return (f"{self.gadget}: {c.events} events, {c.lost_total} lost, {c.elapsed:.1f}s"
-                + (f", {self.targets}" if self.targets else "") + errors)
+        from gadgetbook.views.summary import summary_line
+
+        return summary_line(self.attrs())
 
     def __enter__(self) -> Run:
         return self

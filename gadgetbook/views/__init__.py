@@ -1,1 +1,1 @@
-"""views"""
+"""Pictures and widgets: the live table, the final view, summaries."""

@@ -1,0 +1,74 @@
+"""%gadget through a real IPython InteractiveShell: parsing, assignment, errors, %config."""
+
+import os
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+from IPython.testing.globalipapp import get_ipython
+
+
+@pytest.fixture(scope="module")
+def ip():
+    shell = get_ipython()
+    shell.run_line_magic("load_ext", "gadgetbook")
+    return shell
+
+
+def magic(ip, line):
+    return ip.run_line_magic("gadget", line)
+
+
+@pytest.mark.parametrize("line,message", [
+    ("nope", "Unknown gadget 'nope'; known gadgets:"),
+    ("opensnoop --timeout soon", "Cannot read the duration 'soon'"),
+    ("opensnoop --frobnicate", "%gadget opensnoop: unrecognized arguments: --frobnicate"),
+    ("opensnoop -l 'app in api'", "Cannot read the selector"),
+    ("describe", "Name one gadget to describe"),
+    ("replay /nonexistent/run.parquet", "No recording at /nonexistent/run.parquet"),
+    ("opensnoop 'unclosed", "cannot split the line"),
+])
+def test_bad_input_raises_usage_error(ip, line, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+        magic(ip, line)
+
+
+def test_list_and_describe(ip, capsys):
+    magic(ip, "list")
+    assert "opensnoop" in capsys.readouterr().out
+    magic(ip, "describe execsnoop")
+    assert "args_truncated" in capsys.readouterr().out
+
+
+def test_docstring_documents_config(ip):
+    doc = ip.find_line_magic("gadget").__doc__
+    assert "%config GadgetMagics.timeout" in doc and "max_live_rows" in doc
+
+
+@pytest.mark.root
+def test_assignment_and_config_timeout(ip, tmp_path):
+    ip.run_line_magic("config", "GadgetMagics.timeout = 0.5")
+    try:
+        path = tmp_path / "seen"
+        ip.user_ns["gb_path"] = str(path)
+        ip.run_cell(f"df = %gadget opensnoop --pid {os.getpid()}\n")
+        df = ip.user_ns["df"]
+    finally:
+        ip.run_line_magic("config", "GadgetMagics.timeout = None")
+    assert isinstance(df, pd.DataFrame) and df.attrs["gadget"] == "opensnoop"
+    assert df.attrs["params"] == {"failed": False}
+    assert 0.4 < df.attrs["end"] - df.attrs["start"] < 5
+
+
+@pytest.mark.root
+def test_save_then_replay_is_the_same_frame(ip, tmp_path):
+    rec = tmp_path / "runs" / "open.parquet"
+    marker = tmp_path / "marker"
+    ip.run_cell(f"import threading, time\n"
+                f"threading.Timer(0.2, lambda: open({str(marker)!r}, 'w').close()).start()\n"
+                f"df = %gadget opensnoop --pid {os.getpid()} --timeout 1 --save {rec}\n")
+    df = ip.user_ns["df"]
+    assert str(marker) in set(df.path)
+    again = magic(ip, f"replay {rec}")
+    pd.testing.assert_frame_equal(again, df)
+    assert again.attrs == df.attrs
