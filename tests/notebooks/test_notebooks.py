@@ -64,3 +64,30 @@ def test_quickstart_shows_the_workload(jupyter_env):
                for m in state.values())
     assert (jupyter_env / "runs" / "failed-opens.parquet").exists()
     assert os.path.getsize(jupyter_env / f"executed-{'quickstart.ipynb'}") < 2_000_000
+
+
+def test_binder_notebook_replays_without_root(tmp_path):
+    """The Binder notebook runs as an unprivileged user: replay needs no root and no eBPF."""
+    import subprocess
+    import sys
+
+    binder = Path(__file__).parents[2] / "binder"
+    work = tmp_path / "binder"
+    shutil.copytree(binder, work)
+    subprocess.run(["chown", "-R", "65534:65534", str(tmp_path)], check=True)
+    script = (
+        "import nbformat, nbclient\n"
+        "nb = nbformat.read('investigation.ipynb', 4)\n"
+        "nbclient.NotebookClient(nb, timeout=120, kernel_name='python3',"
+        " resources={'metadata': {'path': '.'}}).execute()\n"
+        "nbformat.write(nb, 'executed.ipynb')\n"
+    )
+    env = {"HOME": str(tmp_path), "PATH": os.environ["PATH"], "IPYTHONDIR": str(tmp_path / "ipython"),
+           "MPLCONFIGDIR": str(tmp_path / "mpl"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
+           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups",
+                           sys.executable, "-c", script], cwd=work, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    nb = nbformat.read(work / "executed.ipynb", as_version=4)
+    text = "\n".join(outputs(c) for c in nb.cells if c.cell_type == "code")
+    assert "/data/config.yaml" in text and "ENOENT" in text and "shop-db" in text

@@ -286,30 +286,62 @@ class DriverError(AssertionError):
         self.result = result or {}
 
 
-def run_driver(plan: dict, timeout: float = 180.0) -> dict:
+def _stop_recorded(records: list[dict]) -> list[int]:
+    """SIGKILLs the processes (and the groups they lead) that a driver run recorded, if still there."""
+    left = []
+    for r in records:
+        pid, pgid, start = int(r["pid"]), int(r["pgid"]), int(r["start"])
+        if not _alive(pid, start):
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if pgid == pid:
+                os.killpg(pgid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+        left.append(pid)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and any(_alive(int(r["pid"]), int(r["start"])) for r in records):
+        time.sleep(0.05)
+    return left
+
+
+def run_driver(plan: dict, timeout: float = 240.0) -> dict:
     """Runs driver.js with plan (see its header for the steps); returns its JSON result.
 
-    Raises DriverError with the driver's message when a step fails or the whole run overruns."""
+    Raises DriverError with the driver's message when a step fails or the whole run overruns. The
+    browser is closed by the driver; whatever it leaves (or a driver that had to be killed leaves)
+    is stopped here by the pids the driver recorded."""
     env = dict(os.environ)
     env.setdefault("CHROMIUM", str(CHROMIUM))
-    proc = subprocess.Popen(
-        ["node", str(DRIVER)], cwd=BROWSER_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        out, err = proc.communicate(json.dumps(plan), timeout=timeout)
-    except subprocess.TimeoutExpired:
-        # SIGTERM lets the driver close its browser; stop_tree takes what is left.
-        stop_tree(proc, grace=10.0)
-        out, err = proc.communicate()
-        raise DriverError(f"driver overran {timeout:.0f} s; stderr:\n{err[-4000:]}") from None
-    finally:
-        if proc.poll() is None or descendants(proc.pid):
-            stop_tree(proc, grace=5.0)
+    with tempfile.TemporaryDirectory(prefix="gadgetbook-driver-") as tmp:
+        pid_file = Path(tmp) / "browser-pids.json"
+        plan = {**plan, "pid_file": str(pid_file)}
+        plan.setdefault("total_timeout_ms", int(timeout * 1000) - 15000)
+        proc = subprocess.Popen(
+            ["node", str(DRIVER)], cwd=BROWSER_DIR, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
+        )  # fmt: skip
+        overran = False
+        try:
+            out, err = proc.communicate(json.dumps(plan), timeout=timeout)
+        except subprocess.TimeoutExpired:
+            overran = True
+            # SIGTERM lets the driver close its browser; stop_tree takes what is left.
+            stop_tree(proc, grace=10.0)
+            out, err = proc.communicate()
+        finally:
+            if proc.poll() is None:
+                stop_tree(proc, grace=5.0)
+            survivors = []
+            if pid_file.exists():
+                with contextlib.suppress(ValueError):
+                    survivors = _stop_recorded(json.loads(pid_file.read_text()))
+    if overran:
+        raise DriverError(f"driver overran {timeout:.0f} s; stderr:\n{err[-4000:]}")
     try:
         result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
     except ValueError:
         result = {}
+    result["browser_survivors"] = survivors
     if proc.returncode != 0 or not result.get("ok"):
         msg = result.get("error") or f"driver exited {proc.returncode}"
         raise DriverError(f"{msg}\nstderr:\n{err[-4000:]}", result)

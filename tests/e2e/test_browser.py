@@ -1,0 +1,107 @@
+"""Real-browser tests: JupyterLab in headless Chromium runs a notebook's live cell, clicks Stop while the
+cell is still running, and sees the static table that replaces the live widget.
+
+Needs Debian's chromium and playwright-core: `bash tests/support/browser/install.sh`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from support.lab import browser_available, jupyter_lab, run_driver
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+SMOKE = Path(__file__).parent / "notebooks" / "widget_smoke.ipynb"
+QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
+
+LIVE_RUN_SECONDS = 30  # the live cell stops by itself after this long
+STOP_BOUND_MS = 10_000  # Stop must bring the final table well before that
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),
+]
+
+
+def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
+    """Open the notebook, run up to the tagged live cell, see rows arrive, click Stop, see the final table."""
+    return {
+        "screenshot_dir": str(shots),
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "open", "name": "open", "path": notebook, "timeout_ms": 60_000},
+            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
+            {"op": "run_cells", "name": "run", "until_tag": tag, "wait_last": False, "cell_timeout_ms": 120_000},
+            {"op": "wait", "name": "live", "selector": ".gadgetbook-live", "timeout_ms": 20_000},
+            {"op": "wait", "name": "first_row", "selector": ".gadgetbook-live table tbody tr", "timeout_ms": 20_000},
+            {
+                "op": "wait",
+                "name": "rows",
+                "selector": ".gadgetbook-live table tbody tr",
+                "min_count": 3,
+                "timeout_ms": 20_000,
+            },
+            {"op": "screenshot", "name": "running", "file": "running.png"},
+            {"op": "click", "name": "stop", "selector": "button.gadgetbook-stop", "timeout_ms": 5_000},
+            {"op": "wait", "name": "final", "selector": ".gadgetbook-final table", "timeout_ms": STOP_BOUND_MS},
+            {"op": "count", "name": "live_after", "selector": ".gadgetbook-live"},
+            {"op": "count", "name": "final_rows", "selector": ".gadgetbook-final table tbody tr"},
+            {"op": "wait_kernel_idle", "name": "kernel_idle_after", "timeout_ms": 10_000},
+            {"op": "screenshot", "name": "final_shot", "file": "final.png"},
+        ],
+    }
+
+
+def run_live_cell(source: Path, tmp_path: Path, artifacts: Path) -> dict:
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(source, root / source.name)
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    with jupyter_lab(root) as lab:
+        plan = live_cell_plan(source.name, artifacts)
+        plan.update(base_url=lab.url, token=lab.token)
+        try:
+            result = run_driver(plan, timeout=240)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- JupyterLab log ---\n{lab.log_tail()}") from None
+    n = result["named"]
+    run_started = n["run"]["end_ms"]
+    timings = {
+        "lab_ready_s": round(lab.ready_seconds, 2),
+        "notebook_open_ms": n["open"]["elapsed_ms"],
+        "kernel_idle_ms": n["kernel_idle"]["end_ms"] - n["open"]["end_ms"],
+        "first_row_ms": n["first_row"]["end_ms"] - run_started,
+        "three_rows_ms": n["rows"]["end_ms"] - run_started,
+        "stop_to_final_ms": n["final"]["end_ms"] - n["stop"]["end_ms"],
+        "driver_total_ms": result["total_ms"],
+    }
+    (artifacts / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    print(f"{source.name}: {timings}")
+
+    assert n["rows"]["count"] >= 3
+    assert n["final"]["count"] >= 1
+    # The live widget is gone: the static table replaced it.
+    assert n["live_after"]["count"] == 0
+    assert n["final_rows"]["count"] >= 3
+    # Stopped by the click, not by the cell running out its 30 s.
+    assert n["final"]["end_ms"] - run_started < (LIVE_RUN_SECONDS - 10) * 1000, timings
+    assert not result["browser_survivors"]
+    for shot in result["screenshots"]:
+        assert Path(shot).is_file() and Path(shot).stat().st_size > 0
+        assert Path(shot).is_relative_to(artifacts)
+    return result
+
+
+def test_widget_smoke_live_table(tmp_path):
+    run_live_cell(SMOKE, tmp_path, ARTIFACTS / "widget_smoke")
+
+
+@pytest.mark.root
+@pytest.mark.skipif(not QUICKSTART.exists(), reason="quickstart not written yet")
+def test_quickstart_live_cell(tmp_path):
+    run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart")
