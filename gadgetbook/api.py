@@ -28,34 +28,19 @@ def start(gadget: str, **kwargs: Any) -> Run:
     params = {name: prm.check(kwargs.get(name, prm.default)) for name, prm in spec.params.items()}
     timeout = parse_duration(opts.get("timeout"))
 
-    from gadgetbook.frames.decode import Decoder
-    from gadgetbook.node.local_source import LocalSource
-    from gadgetbook.node.session import DEFAULT_RING_BYTES, TraceSession
-    from gadgetbook.targets.local import LocalContainers
-    from gadgetbook.targets.selector import Selector
+    from gadgetbook.node.session import DEFAULT_RING_BYTES
+    from gadgetbook.node.sources import open_local
+    from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
-    mntns_ids, targets = None, "this host"
-    if opts.get("selector") or opts.get("container"):
-        selector = Selector.parse(opts["selector"]) if opts.get("selector") else None
-        chosen = containers.select(selector, opts.get("container"))
-        wanted = " and ".join(
-            f"{flag} {opts[k]}" for k, flag in (("selector", "-l"), ("container", "-c")) if opts.get(k)
-        )
-        if not chosen:
-            raise GadgetError(f"No running container on this host matches {wanted}; nothing was traced.")
-        mntns_ids = {m for c in chosen for m in c.mntns_ids}
-        targets = f"containers {', '.join(sorted(c.name for c in chosen))}"
-    if opts.get("pid"):
-        targets = f"pid {opts['pid']}"
-    session = TraceSession(
-        spec, params, mntns_ids=mntns_ids, pid=opts.get("pid"),
-        ring_bytes=parse_size(opts.get("ring_size") or DEFAULT_RING_BYTES),
-    )
+    targets = resolve(containers, selector=opts.get("selector"), container=opts.get("container"), pid=opts.get("pid"))
     node = socket.gethostname()
-    decoder = Decoder(spec, node, containers)
-    run = Run(spec.name, params, [LocalSource(session, decoder, node)], decoder.names(),
-              timeout=timeout, targets=targets, schema=decoder.empty(), categorical=decoder.categorical)
+    source, decoder = open_local(
+        spec, params, mntns_ids=targets.mntns_ids, pid=opts.get("pid"),
+        ring_bytes=parse_size(opts.get("ring_size") or DEFAULT_RING_BYTES), containers=containers, node=node,
+    )
+    run = Run(spec.name, params, [source], decoder.names(), timeout=timeout, targets=targets.description,
+              schema=decoder.empty(), categorical=decoder.categorical)
     run.save_path = opts.get("save")
     return run
 

@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from gadgetbook.errors import GadgetError
 from gadgetbook.targets.selector import Selector
 
 # Container ids in cgroup paths, by runtime (see PLATFORM notes for the forms).
@@ -166,3 +167,25 @@ class LocalContainers:
             c = self._by_mntns.get(m)
             out.append((c.namespace, c.pod, c.name) if c else ("", "", ""))
         return out
+
+
+@dataclass
+class LocalTargets:
+    """Whom a run on this host traces: mount namespaces to filter on (None: all) and a description."""
+
+    mntns_ids: set[int] | None
+    description: str
+    containers: list[Container] = field(default_factory=list)
+
+
+def resolve(inventory: LocalContainers, *, selector: str | None = None, container: str | None = None,
+            pid: int | None = None) -> LocalTargets:
+    """Containers chosen by label selector and/or name; a GadgetError when none matches."""
+    if not (selector or container):
+        return LocalTargets(None, f"pid {pid}" if pid else "this host")
+    chosen = inventory.select(Selector.parse(selector) if selector else None, container)
+    wanted = " and ".join(f"{flag} {v}" for flag, v in (("-l", selector), ("-c", container)) if v)
+    if not chosen:
+        raise GadgetError(f"No running container on this host matches {wanted}; nothing was traced.")
+    names = ", ".join(sorted(c.name for c in chosen))
+    return LocalTargets({m for c in chosen for m in c.mntns_ids}, f"containers {names}", chosen)

@@ -1,0 +1,22 @@
+"""Opening a gadget on this host as a run source, by the gadget's kind."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gadgetbook.catalog.spec import GadgetSpec
+from gadgetbook.errors import GadgetError
+from gadgetbook.frames.decode import Decoder
+from gadgetbook.node.local_source import LocalSource
+from gadgetbook.node.session import TraceSession
+from gadgetbook.targets.local import LocalContainers
+
+
+def open_local(spec: GadgetSpec, params: dict[str, Any], *, mntns_ids: set[int] | None, pid: int | None,
+               ring_bytes: int, containers: LocalContainers, node: str) -> tuple[LocalSource, Decoder]:
+    """The source that feeds a Run, and the decoder whose columns the Run reports."""
+    if spec.kind == "trace":
+        session = TraceSession(spec, params, mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes)
+        decoder = Decoder(spec, node, containers)
+        return LocalSource(session, decoder, node), decoder
+    raise GadgetError(f"{spec.name} is a {spec.kind!r} gadget, which this installation cannot run.")
