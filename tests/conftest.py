@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from support.leftovers import bpf_state  # noqa: E402
+from support.leftovers import bpf_state, describe_programs  # noqa: E402
 
 IS_ROOT = os.geteuid() == 0
 
@@ -34,7 +34,7 @@ def no_bpf_left_behind(request):
     progs_after, links_after = bpf_state()
     # Only ids that did not exist before count; other tools may load programs meanwhile.
     ours = progs_after - progs_before
-    assert not ours, f"BPF programs left loaded after the test: {sorted(ours)}"
+    assert not ours, f"BPF programs left loaded after the test: {describe_programs(ours)}"
     assert not (links_after - links_before), "BPF links left attached after the test"
 
 

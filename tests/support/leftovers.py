@@ -31,3 +31,9 @@ class KernelObjects:
     def remaining(self) -> tuple[set[int], set[int]]:
         progs, links = bpf_state()
         return self.during[0] & progs, self.during[1] & links
+
+
+def describe_programs(ids: set[int]) -> list[str]:
+    """id, type and name of programs, for a failure message that says whose they are."""
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return [f"{p['id']}:{p.get('type')}:{p.get('name', '')}" for p in json.loads(out or "[]") if p["id"] in ids]

@@ -185,6 +185,7 @@ async function main() {
     const cell = page.locator(CELLS).nth(index);
     await cell.scrollIntoViewIfNeeded();
     await cell.locator('.jp-InputArea-prompt').click();
+    process.stderr.write('focus: ' + await page.evaluate(() => { const a = document.activeElement; return a ? a.tagName + '.' + a.className : 'none'; }) + '\n');
     await page.keyboard.press('Control+Enter');
     const state = (k) => page.waitForFunction(([i, key]) => window.__gbCells[i][key], [index, k],
       { timeout: k === 'star' ? 15000 : cellTimeout, polling: 50 });
