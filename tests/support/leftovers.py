@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 
@@ -37,3 +38,16 @@ def describe_programs(ids: set[int]) -> list[str]:
     """id, type and name of programs, for a failure message that says whose they are."""
     out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
     return [f"{p['id']}:{p.get('type')}:{p.get('name', '')}" for p in json.loads(out or "[]") if p["id"] in ids]
+
+
+def bpf_fds(pid: int | str = "self") -> set[tuple[int, str]]:
+    """(fd, kind) of the BPF programs, links and maps a process holds open."""
+    out = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target in ("anon_inode:bpf-prog", "anon_inode:bpf_link", "anon_inode:bpf-map"):
+            out.add((int(fd), target.split(":")[1]))
+    return out
