@@ -24,9 +24,14 @@ def describe(name: str) -> str:
     from gadgetbook.frames.decode import COMMON_COLUMNS
 
     spec = catalog.get(name)
+    common = COMMON_COLUMNS
+    if spec.kind == "top":
+        from gadgetbook.frames.top import TOP_COMMON
+
+        common = TOP_COMMON
     lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
     lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
-    lines += ["", "Columns:", f"  {', '.join(COMMON_COLUMNS)} (common to all gadgets), then:"]
+    lines += ["", "Columns:", f"  {', '.join(common)} (common to all {spec.kind} gadgets), then:"]
     lines += [f"  {c.name:<22} {c.doc}" for c in spec.columns if not c.hidden]
     hooks = [" | ".join(g.programs) + (" (optional)" if g.optional else "") for g in spec.hooks]
     if hooks:
@@ -35,8 +40,9 @@ def describe(name: str) -> str:
 
 
 class _Printer:
-    def __init__(self, columns: list[str], output: str) -> None:
+    def __init__(self, columns: list[str], output: str, per_batch_header: bool = False) -> None:
         self.output = output
+        self.per_batch_header = per_batch_header  # a top gadget: each batch is one interval's table
         self.columns = [c for c in columns if c not in _HIDDEN_IN_TERMINAL] if output == "columns" else columns
         self.widths: dict[str, int] = {}
 
@@ -56,6 +62,8 @@ class _Printer:
                 out.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
         else:
             rows = [[_text(c, v) for c, v in zip(self.columns, row)] for row in rows]
+            if self.per_batch_header and self.widths:
+                out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")
             if not self.widths:
                 # Widths from the first batch, capped; later rows may push a column wider.
                 self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
@@ -98,7 +106,9 @@ def run_gadget(argv: Sequence[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
     run = start(req.gadget, **req.run_kwargs())
-    printer = _Printer(run.columns, req.output)
+    from gadgetbook import catalog
+
+    printer = _Printer(run.columns, req.output, per_batch_header=catalog.get(req.gadget).kind == "top")
     try:
         for batch in run.batches():
             if batch is not None:

@@ -101,7 +101,12 @@ class GadgetMagics(Magics):
         import pandas  # noqa: F401  (loaded now, after attach: decoding then uses its hash tables)
 
         if getattr(self.shell, "kernel", None) is not None:
-            from gadgetbook.views.live import watch
+            from gadgetbook import catalog
+
+            if catalog.get(req.gadget).kind == "top":
+                from gadgetbook.views.top import watch
+            else:
+                from gadgetbook.views.live import watch
 
             view = watch(run, max_rows=self.max_live_rows, refresh=self.refresh)
         else:  # a terminal IPython: no widgets, Ctrl-C ends the run

@@ -111,9 +111,9 @@ def final_html(df, show_table: bool, max_rows: int = 10) -> str:
     return f'<div class="gadgetbook-final">{summary}{table}</div>'
 
 
-def watch(run: Run, max_rows: int = 20, refresh: float = 0.25) -> LiveTable:
+def watch(run: Run, max_rows: int = 20, refresh: float = 0.25, table: type[LiveTable] | None = None) -> LiveTable:
     """Show a run live until it ends, the Stop button is pressed, or the kernel is interrupted."""
-    view = LiveTable(run, max_rows=max_rows, refresh=refresh)
+    view = (table or LiveTable)(run, max_rows=max_rows, refresh=refresh)
     view.show()
     try:
         from jupyter_ui_poll import ui_events
