@@ -15,7 +15,6 @@
 #define TCP_SYN_SENT 2
 #define TCP_FIN_WAIT2 5
 #define TCP_CLOSE 7
-#define TCP_CLOSE_WAIT 8
 #define TCP_LAST_ACK 9
 #define TCP_CLOSING 11
 
@@ -72,12 +71,9 @@ static __always_inline void byte_counts(struct event *e, const struct sock *sk, 
 	/* Our FIN was acknowledged in these states; the connector's SYN once it was established. */
 	__u64 flags_acked = o->syn_acked +
 		(oldstate == TCP_FIN_WAIT2 || oldstate == TCP_CLOSING || oldstate == TCP_LAST_ACK);
-	/* The peer's FIN was taken in by the time of these states. An orphan (closed by
-	 * its process) leaves FIN_WAIT2 for a timewait socket before the peer's FIN
-	 * arrives; a socket still open leaves FIN_WAIT2 only on that FIN. */
-	bool orphan = !BPF_CORE_READ(sk, sk_socket);
-	__u64 fin_received = oldstate == TCP_CLOSE_WAIT || oldstate == TCP_LAST_ACK ||
-		oldstate == TCP_CLOSING || (oldstate == TCP_FIN_WAIT2 && !orphan);
+	/* tcp_fin() marks the socket SOCK_DONE when the peer's FIN comes in (and
+	 * before any state change it causes); an abort does not. */
+	__u64 fin_received = (BPF_CORE_READ(sk, __sk_common.skc_flags) >> SOCK_DONE) & 1;
 
 	e->sent = sent > flags_acked ? sent - flags_acked : 0;
 	e->received = received > fin_received ? received - fin_received : 0;
