@@ -12,7 +12,8 @@ from gadgetbook.errors import GadgetError
 
 USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
-       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)"""
+       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
+       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -126,6 +127,23 @@ def run_gadget(argv: Sequence[str]) -> int:
     return 1 if run.counters.errors else 0
 
 
+def run_advise(argv: Sequence[str]) -> int:
+    from gadgetbook.advise.request import advise, parse_advise
+
+    try:
+        req = parse_advise(list(argv))
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code or 0)
+    advice = advise(req)
+    for note in advice.notes:
+        print(f"# {note}", file=sys.stderr)
+    if req.output == "json":
+        print(json.dumps(advice.policies, indent=2))
+    else:
+        print(advice.yaml, end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -143,6 +161,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise GadgetError("Name one gadget to describe: gadgetbook describe GADGET.")
             print(describe(argv[1]))
             return 0
+        if argv[0] == "advise":
+            return run_advise(argv[1:])
         return run_gadget(argv)
     except GadgetError as exc:
         print(f"gadgetbook: {exc}", file=sys.stderr)

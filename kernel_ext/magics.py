@@ -33,6 +33,8 @@ class GadgetMagics(Magics):
             %gadget describe GADGET               parameters, columns and hooks
             %gadget GADGET [flags]                run it (the same flags as `gadgetbook GADGET`)
             %gadget replay PATH.parquet           a recording, without a kernel or root
+            %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
+                                                  NetworkPolicies allowing exactly the connections seen
 
         Examples::
 
@@ -85,7 +87,36 @@ class GadgetMagics(Magics):
             df = gadgetbook.replay(argv[1])
             display(HTML(final_html(df, show_table=not self._result_displayed())))
             return df
+        if argv[0] == "advise":
+            return self._advise(argv[1:])
         return self._run(argv)
+
+    def _advise(self, argv: list[str]):
+        """Watch with the live table, then show the policies (YAML with a download link) and return them."""
+        from IPython.display import display
+
+        from gadgetbook.advise.request import advise, parse_advise
+
+        try:
+            req = parse_advise(argv, prog="%gadget advise")
+        except SystemExit:  # --help printed its text
+            return None
+        views = []
+
+        def on_run(run):
+            if getattr(self.shell, "kernel", None) is not None:
+                from gadgetbook.views.live import watch
+
+                views.append(watch(run, max_rows=self.max_live_rows, refresh=self.refresh))
+            else:
+                run.wait()
+
+        advice = advise(req, on_run=on_run)
+        for view in views:
+            view.finish(advice.events, show_table=False)
+        if not self._result_displayed():  # a bare call's result is displayed by IPython itself
+            display(advice)
+        return advice
 
     def _run(self, argv: list[str]):
         from gadgetbook.options import parse_run

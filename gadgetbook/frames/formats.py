@@ -72,7 +72,9 @@ def _ip(family: int, raw: bytes) -> str:
     if family == AF_INET:
         return str(ipaddress.IPv4Address(raw[:4]))
     if family == AF_INET6:
-        return str(ipaddress.IPv6Address(raw[:16]))
+        addr = ipaddress.IPv6Address(raw[:16])
+        # IPv4 on an IPv6 socket: written the usual way (::ffff:10.0.0.1) on every Python version.
+        return f"::ffff:{addr.ipv4_mapped}" if addr.ipv4_mapped else str(addr)
     return ""
 
 
