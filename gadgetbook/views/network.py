@@ -26,6 +26,12 @@ def _normal(address: str) -> str:
     return str(addr)
 
 
+def _end(address: str, port, netns) -> tuple[str, int, int]:
+    """A connection end; loopback addresses are only unique within their network namespace."""
+    addr = _normal(address)
+    return addr, int(port), int(netns) if ipaddress.ip_address(addr).is_loopback else 0
+
+
 def connections(events, inventory: list[dict[str, Any]] | None = None):
     """One row per TCP connection: client, server (workload names, or addresses), server port.
 
@@ -42,18 +48,21 @@ def connections(events, inventory: list[dict[str, Any]] | None = None):
         inventory = events.attrs.get("inventory") or []
     by_address = {_normal(a): c["name"] for c in inventory for a in c.get("addresses", [])}
     rows = events[events.type.isin(["connect", "accept"])]
-    names: dict[tuple[str, int], tuple[str, str]] = {}  # (address, port) -> (name, kind) of a traced end
+    netns = rows.netns if "netns" in rows else [0] * len(rows)
+    names: dict[tuple, tuple[str, str]] = {}  # an end (address, port, scope) -> (name, kind) of a traced end
     conns: dict[tuple, dict[str, Any]] = {}
-    for kind, container, comm, saddr, sport, daddr, dport in zip(
+    for kind, container, comm, saddr, sport, daddr, dport, ns in zip(
             rows.type.astype(str), rows.container.astype(str), rows.comm.astype(str), rows.saddr.astype(str),
-            rows.sport, rows.daddr.astype(str), rows.dport):
+            rows.sport, rows.daddr.astype(str), rows.dport, netns):
         me = (container, "container") if container else (f"{comm} (host)", "host")
-        local, remote = (_normal(saddr), int(sport)), (_normal(daddr), int(dport))
+        local, remote = _end(saddr, sport, ns), _end(daddr, dport, ns)
         names[local] = me
+        if ipaddress.ip_address(remote[0]).is_loopback:
+            names.setdefault(remote, me)  # the same network namespace: the same workload, unless traced
         client, server = (local, remote) if kind == "connect" else (remote, local)
         conns.setdefault((client, server), {"client": client, "server": server})
 
-    def name(end: tuple[str, int]) -> tuple[str, str]:
+    def name(end: tuple) -> tuple[str, str]:
         if end in names:
             return names[end]
         if end[0] in by_address:
