@@ -51,6 +51,10 @@ class NetworkPolicyAdvice:
     def __str__(self) -> str:
         return self.yaml
 
+    def __repr__(self) -> str:
+        names = ", ".join(p["metadata"]["name"] for p in self.policies)
+        return f"<NetworkPolicyAdvice: {len(self.policies)} policies ({names}); .yaml, .policies, .save(path)>"
+
     def _repr_html_(self) -> str:
         data = base64.b64encode(self.yaml.encode()).decode()
         count = len(self.policies)

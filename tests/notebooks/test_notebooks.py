@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbclient
@@ -91,3 +92,22 @@ def test_binder_notebook_replays_without_root(tmp_path):
     nb = nbformat.read(work / "executed.ipynb", as_version=4)
     text = "\n".join(outputs(c) for c in nb.cells if c.cell_type == "code")
     assert "/data/config.yaml" in text and "ENOENT" in text and "shop-db" in text
+
+
+def test_network_notebook_shows_the_app_and_its_policy(jupyter_env):
+    import yaml
+
+    nb = execute(Path(__file__).parents[2] / "notebooks" / "network.ipynb", jupyter_env)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    text = "\n".join(outputs(c) for c in code)
+    assert "tcptracer: " in text and "tcptop: " in text and 'class="gadgetbook-final"' in text
+    assert 'download="network-policy.yaml"' in text
+    assert any(o.get("data", {}).get("image/png") for c in code for o in c.get("outputs", []))
+    policies = list(yaml.safe_load_all((jupyter_env / "network-policy.yaml").read_text()))
+    assert {p["metadata"]["name"] for p in policies} == {"web-network", "api-network", "client-network",
+                                                          "worker-network"}
+    assert (jupyter_env / "runs" / "talk-graph.png").stat().st_size > 1000
+    # The last cell removed what the notebook made.
+    assert "gadgetbook-lab-" in outputs(code[-1]) and "[]" in outputs(code[-1])
+    lab = outputs(code[-1]).split("'")[1]
+    assert lab not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
