@@ -183,20 +183,22 @@ async function main() {
       window.__gbCells[i] = rec;
     }, [CELLS, index]);
     const cell = page.locator(CELLS).nth(index);
-    await cell.scrollIntoViewIfNeeded();
-    await cell.locator('.jp-InputArea-prompt').click();
-    process.stderr.write('focus: ' + await page.evaluate(() => { const a = document.activeElement; return a ? a.tagName + '.' + a.className : 'none'; }) + '\n');
-    await page.keyboard.press('Control+Enter');
-    const state = (k) => page.waitForFunction(([i, key]) => window.__gbCells[i][key], [index, k],
-      { timeout: k === 'star' ? 15000 : cellTimeout, polling: 50 });
-    try {
-      await state('star');
-    } catch (e) {
-      throw new StepError(`cell ${index} did not start within 15000 ms`);
+    const state = (k, ms) => page.waitForFunction(([i, key]) => window.__gbCells[i][key], [index, k],
+      { timeout: ms, polling: 50 });
+    // Select the cell (command mode) and run it with Ctrl+Enter, as a person would. A key press that
+    // lands before the notebook has settled is lost: then the prompt never shows [*], which is safe to
+    // retry (a run that was requested shows [*] at once, before the kernel even answers).
+    let started = false;
+    for (let attempt = 0; attempt < 3 && !started; attempt++) {
+      await cell.scrollIntoViewIfNeeded();
+      await cell.locator('.jp-InputArea-prompt').click();
+      await page.keyboard.press('Control+Enter');
+      started = await state('star', 5000).then(() => true, () => false);
     }
+    if (!started) throw new StepError(`cell ${index} did not start after 3 tries (Ctrl+Enter)`);
     if (!waitDone) return;
     try {
-      await state('done');
+      await state('done', cellTimeout);
     } catch (e) {
       const last = await page.evaluate((i) => window.__gbCells[i].last, index).catch(() => '?');
       throw new StepError(`cell ${index} did not finish within ${cellTimeout} ms (prompt ${last})`);
