@@ -45,13 +45,14 @@ def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
                 "min_count": 3,
                 "timeout_ms": 20_000,
             },
-            {"op": "screenshot", "name": "running", "file": "running.png"},
+            {"op": "screenshot", "name": "running", "file": "running.png", "scroll_to": ".gadgetbook-live"},
             {"op": "click", "name": "stop", "selector": "button.gadgetbook-stop", "timeout_ms": 5_000},
             {"op": "wait", "name": "final", "selector": ".gadgetbook-final table", "timeout_ms": STOP_BOUND_MS},
             {"op": "count", "name": "live_after", "selector": ".gadgetbook-live"},
             {"op": "count", "name": "final_rows", "selector": ".gadgetbook-final table tbody tr"},
             {"op": "wait_kernel_idle", "name": "kernel_idle_after", "timeout_ms": 10_000},
-            {"op": "screenshot", "name": "final_shot", "file": "final.png"},
+            {"op": "text", "name": "final_text", "selector": ".gadgetbook-final"},
+            {"op": "screenshot", "name": "final_shot", "file": "final.png", "scroll_to": ".gadgetbook-final"},
         ],
     }
 
@@ -80,7 +81,8 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path) -> dict:
         "stop_to_final_ms": n["final"]["end_ms"] - n["stop"]["end_ms"],
         "driver_total_ms": result["total_ms"],
     }
-    (artifacts / "timings.json").write_text(json.dumps(timings, indent=1) + "\n")
+    final_text = n["final_text"]["text"]
+    (artifacts / "timings.json").write_text(json.dumps({**timings, "final_text": final_text[:2000]}, indent=1) + "\n")
     print(f"{source.name}: {timings}")
 
     assert n["rows"]["count"] >= 3
@@ -88,6 +90,7 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path) -> dict:
     # The live widget is gone: the static table replaced it.
     assert n["live_after"]["count"] == 0
     assert n["final_rows"]["count"] >= 3
+    assert final_text.strip()
     # Stopped by the click, not by the cell running out its time.
     assert timings["stop_to_final_ms"] < STOP_BOUND_MS, timings
     assert n["final"]["end_ms"] - run_started < (LIVE_RUN_SECONDS - 10) * 1000, timings

@@ -24,7 +24,8 @@
 //   click            {selector}                  click the first (visible) match
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
-//   screenshot       {file?, full_page=false}    PNG into screenshot_dir
+//   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
+//                                                first match of CSS selector scroll_to into view
 //   sleep            {ms}
 // Output: one JSON line on stdout: {ok, error?, failed_step?, total_ms, steps: [...], named: {...},
 // screenshots: [...], page_errors: [...]}; each step record has start_ms/end_ms (since the run began)
@@ -297,6 +298,7 @@ async function main() {
       case 'screenshot': {
         fs.mkdirSync(shotDir, { recursive: true });
         rec.path = path.resolve(shotDir, step.file || `${rec.name.replace(/[^\w.-]+/g, '_')}.png`);
+        if (step.scroll_to) await page.locator(step.scroll_to).first().scrollIntoViewIfNeeded({ timeout });
         await page.screenshot({ path: rec.path, fullPage: !!step.full_page, timeout });
         result.screenshots.push(rec.path);
         return;
