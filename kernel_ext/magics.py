@@ -89,7 +89,7 @@ class GadgetMagics(Magics):
                 raise GadgetError("Name one recording to replay: %gadget replay PATH.parquet.")
             from gadgetbook.views.live import final_html
 
-            df = gadgetbook.replay(argv[1])
+            df = gadgetbook.replay(argv[1], show=False)
             display(HTML(final_html(df, show_table=not self._result_displayed())))
             return df
         return self._run(argv)
