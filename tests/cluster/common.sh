@@ -1,5 +1,6 @@
 # common.sh: paths, ports and helpers shared by the tests/cluster scripts (sourced, not run).
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the variables are used by the scripts that source this file
 
 K8S_VERSION=1.20.2
 CACHE=${GADGETBOOK_CACHE:-/var/cache/gadgetbook}
@@ -43,6 +44,9 @@ need_root() {
 
 ctr_() { ctr --address "$CTRD_SOCK" --namespace k8s.io "$@"; }
 
+# cmdline_of PID: the command line with spaces for NULs (empty if gone or a zombie).
+cmdline_of() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" || true; }
+
 # pid_of NAME: the recorded pid, if that process is alive and is really ours.
 # Our daemons all carry $STATE in their command line, which guards against a
 # recycled pid belonging to someone else (and a zombie has an empty cmdline).
@@ -51,7 +55,7 @@ pid_of() {
   [[ -s $f ]] || return 1
   pid=$(<"$f")
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE" || return 1
+  [[ $(cmdline_of "$pid") == *"$STATE"* ]] || return 1
   echo "$pid"
 }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 # on a prepared machine needs neither the network nor apt's lock.
 PACKAGES=(
   etcd-server containerd runc containernetworking-plugins iptables iproute2 conntrack
-  golang-go make rsync dpkg-dev gcc libc6-dev
+  golang-go make rsync dpkg-dev gcc libc6-dev golang-github-modern-go-reflect2-dev
   podman debootstrap busybox-static openssl ca-certificates curl
 )
 
@@ -15,6 +15,9 @@ K8S_VERSION=1.20.2
 K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl)
 CACHE=${GADGETBOOK_CACHE:-/var/cache/gadgetbook}
 BIN_DIR=$CACHE/kubernetes-$K8S_VERSION/bin
+# Bumped whenever the way the binaries are built changes, so an older cache is rebuilt.
+# 2: vendored reflect2 1.0.1 replaced by Debian's 1.0.2 (1.0.1 crashes under Go >= 1.18).
+RECIPE=2
 
 log() { printf '[install] %s\n' "$*" >&2; }
 
@@ -49,6 +52,7 @@ have_binaries() {
   for c in "${K8S_CMDS[@]}"; do
     [[ -x $BIN_DIR/$c ]] || return 1
   done
+  [[ $(cat "$CACHE/kubernetes-$K8S_VERSION/RECIPE" 2>/dev/null) == "$RECIPE" ]]
 }
 
 build_kubernetes() {
@@ -89,6 +93,15 @@ build_kubernetes() {
   fi
   dpkg-source --no-check -x "$dsc" "$work/src/kubernetes" >/dev/null
 
+  # Kubernetes 1.20 vendors github.com/modern-go/reflect2 v1.0.1, which reaches into
+  # Go's map internals and makes the API server and kubelet die with "fatal error:
+  # fault" in mapiternext when built with Go >= 1.18 (bookworm has 1.19). v1.0.2 is
+  # the upstream fix with the same API; Debian packages it, so swap it in.
+  local reflect2=/usr/share/gocode/src/github.com/modern-go/reflect2
+  rm -rf "$work/src/kubernetes/vendor/github.com/modern-go/reflect2"
+  mkdir -p "$work/src/kubernetes/vendor/github.com/modern-go/reflect2"
+  cp "$reflect2"/*.go "$work/src/kubernetes/vendor/github.com/modern-go/reflect2/"
+
   # `make WHAT=` runs the code generators (openapi-gen) a plain `go build` would miss.
   # The tree is fully vendored: GOPROXY=off proves nothing is fetched. The GOCACHE lives
   # in the cache dir so a rebuild after a wiped bin/ is quicker.
@@ -108,6 +121,7 @@ build_kubernetes() {
   log "build took $((SECONDS - start)) s"
 
   mkdir -p "$work/out/bin"
+  echo "$RECIPE" >"$work/out/RECIPE"
   for c in "${K8S_CMDS[@]}"; do
     install -m 0755 "$work/src/kubernetes/_output/bin/$c" "$work/out/bin/$c"
   done

@@ -153,7 +153,6 @@ EXT
     openssl rsa -in "$tmp/sa.key" -pubout -out "$tmp/sa.pub" 2>/dev/null
     # One random token per identity. The kubelet is system:node:localhost so the Node
     # authorizer applies; controller-manager and scheduler use their bootstrap roles.
-    local tok
     tok() { openssl rand -hex 24; }
     {
       echo "$(tok),admin,admin,system:masters"
@@ -369,6 +368,7 @@ wait_node_ready() {
   # The kubelet registers the node with node.kubernetes.io/not-ready:NoSchedule and the
   # (disabled) node-lifecycle controller would remove it once Ready: do it here.
   if node_json | grep -q 'node.kubernetes.io/not-ready'; then
+    # shellcheck disable=SC2016  # "$patch" is a literal strategic-merge directive
     api PATCH "/api/v1/nodes/$NODE_NAME" -H 'Content-Type: application/strategic-merge-patch+json' \
       --data '{"spec":{"taints":[{"key":"node.kubernetes.io/not-ready","$patch":"delete"}]}}' >/dev/null
   fi
