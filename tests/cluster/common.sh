@@ -29,9 +29,10 @@ PAUSE_IMAGE=registry.k8s.io/pause:3.6
 TESTAPP_IMAGE=localhost/gadgetbook-testapp:1
 BASE_IMAGE=localhost/gadgetbook-base:bookworm
 
-# Files/dirs outside $STATE that the kubelet insists on (hard-coded paths in 1.20);
-# up.sh records which of them it created so down.sh removes only those.
-KUBELET_GLOBAL_PATHS=(/var/log/pods /var/log/containers /var/lib/kubelet)
+# Dirs outside $STATE that are hard-coded: the kubelet's pod logs and device-plugin dir,
+# and /run/containerd/s where containerd 1.6 puts its shims' sockets. up.sh records
+# which of them it created so down.sh removes only those.
+GLOBAL_PATHS=(/var/log/pods /var/log/containers /var/lib/kubelet /run/containerd)
 # Sysctls the kubelet sets at start-up; saved before and restored by down.sh.
 KUBELET_SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
 
@@ -67,7 +68,9 @@ admin_token() { sed -n 's/^\([^,]*\),admin,.*/\1/p' "$PKI/tokens.csv"; }
 api() {
   local method=$1 path=$2
   shift 2
-  curl -sS --fail --max-time 10 --cacert "$PKI/ca.crt" \
+  # A non-curl user agent: the API server pretty-prints JSON for curl, and callers grep
+  # the compact form.
+  curl -sS --fail --max-time 10 -A gadgetbook-cluster --cacert "$PKI/ca.crt" \
     -H "Authorization: Bearer $(admin_token)" -X "$method" \
     "https://127.0.0.1:$API_PORT$path" "$@"
 }

@@ -120,10 +120,11 @@ ENV
   # shellcheck source=/dev/null
   source "$STATE/cluster.env"
 
-  # Paths outside $STATE that the kubelet creates: remember which were absent, once.
+  # Paths outside $STATE that the kubelet and containerd create: remember which were
+  # absent, once, so down.sh removes only those.
   if [[ ! -e $STATE/created-paths ]]; then
     local p
-    for p in "${KUBELET_GLOBAL_PATHS[@]}"; do
+    for p in "${GLOBAL_PATHS[@]}"; do
       [[ -e $p ]] || echo "$p"
     done >"$STATE/created-paths"
   fi
@@ -247,6 +248,8 @@ state = "$CTRD/state"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         # No systemd here: cgroupfs, matching the kubelet's cgroupDriver.
         SystemdCgroup = false
+        # runc's own state (default /run/containerd/runc) also under $STATE.
+        Root = "$CTRD/runc"
 TOML
   start containerd containerd --config "$CTRD/config.toml"
   wait_for containerd 30 ctr --address "$CTRD_SOCK" version
@@ -367,10 +370,17 @@ wait_node_ready() {
   done
   # The kubelet registers the node with node.kubernetes.io/not-ready:NoSchedule and the
   # (disabled) node-lifecycle controller would remove it once Ready: do it here.
+  # NodeSpec.taints has no merge key, so a JSON patch that tests the key at an index
+  # and removes that entry, tried at each index: other taints stay as they are.
+  local i
+  for i in 0 1 2 3 4 5 6 7; do
+    node_json | grep -q 'node.kubernetes.io/not-ready' || break
+    api PATCH "/api/v1/nodes/$NODE_NAME" -H 'Content-Type: application/json-patch+json' \
+      --data "[{\"op\":\"test\",\"path\":\"/spec/taints/$i/key\",\"value\":\"node.kubernetes.io/not-ready\"},
+               {\"op\":\"remove\",\"path\":\"/spec/taints/$i\"}]" >/dev/null 2>&1 || true
+  done
   if node_json | grep -q 'node.kubernetes.io/not-ready'; then
-    # shellcheck disable=SC2016  # "$patch" is a literal strategic-merge directive
-    api PATCH "/api/v1/nodes/$NODE_NAME" -H 'Content-Type: application/strategic-merge-patch+json' \
-      --data '{"spec":{"taints":[{"key":"node.kubernetes.io/not-ready","$patch":"delete"}]}}' >/dev/null
+    die "could not remove the node.kubernetes.io/not-ready taint"
   fi
 }
 
