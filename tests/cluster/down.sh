@@ -6,22 +6,36 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/common.sh"
 need_root
 
-# stop NAME: SIGTERM the recorded pid, wait, then SIGKILL. Only pids from our pid files.
+# stop NAME...: SIGTERM the recorded pids together, wait up to 10 s, then SIGKILL.
+# Only pids from our pid files (checked to still be ours by pid_of).
 stop() {
-  local name=$1 pid i
-  pid=$(pid_of "$name") || { rm -f "$PIDS/$name.pid"; return 0; }
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  local name pid i names=()
+  for name in "$@"; do
+    if pid=$(pid_of "$name"); then
+      log "stopping $name (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      names+=("$name")
+    else
+      rm -f "$PIDS/$name.pid"
+    fi
+  done
+  # A gone or zombie process has no command line any more, so alive turns false.
+  local still
   for ((i = 0; i < 100; i++)); do
-    [[ -d /proc/$pid ]] || break
+    still=0
+    for name in "${names[@]}"; do
+      if alive "$name"; then still=1; fi
+    done
+    ((still)) || break
     sleep 0.1
   done
-  if [[ -d /proc/$pid ]]; then
-    log "$name did not exit on SIGTERM, killing"
-    kill -KILL "$pid" 2>/dev/null || true
-    sleep 0.2
-  fi
-  rm -f "$PIDS/$name.pid"
+  for name in "$@"; do
+    if pid=$(pid_of "$name"); then
+      log "$name did not exit on SIGTERM, killing"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$PIDS/$name.pid"
+  done
 }
 
 # descendants PID: all processes below PID (children first walked from /proc).
@@ -138,9 +152,7 @@ main() {
   # The kubelet first so it does not restart what we stop; containerd last among the
   # container side so it can clean up the containers and their mounts itself.
   stop kubelet
-  stop kube-scheduler
-  stop kube-controller-manager
-  stop kube-apiserver
+  stop kube-scheduler kube-controller-manager kube-apiserver
   stop_containers
   stop containerd
   kill_shims
