@@ -55,23 +55,23 @@ def running_pods(core, ns: str, selector: str, count: int):
     return ready if len(ready) == count else None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def core(cluster):
     return client.CoreV1Api(cluster.api)
 
 
-@pytest.fixture
+# One namespace for the module: deleting a namespace takes several seconds.
+@pytest.fixture(scope="module")
 def ns(core):
     name = f"gb-smoke-{uuid.uuid4().hex[:6]}"
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    # Pods are refused until the controller-manager has made the default service account.
-    wait_for(
-        lambda: core.list_namespaced_service_account(
-            name, field_selector="metadata.name=default"
-        ).items,
-        30,
-        "the default service account",
-    )
+    # Pods are refused until the controller-manager has made the default service account
+    # and (Kubernetes 1.20) its token secret.
+    def default_sa_with_token():
+        sas = core.list_namespaced_service_account(name, field_selector="metadata.name=default")
+        return sas.items and sas.items[0].secrets
+
+    wait_for(default_sa_with_token, 30, "the default service account and its token")
     yield name
     core.delete_namespace(name, body=client.V1DeleteOptions(grace_period_seconds=0))
 
