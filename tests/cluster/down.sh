@@ -2,7 +2,7 @@
 # down.sh: stop the test cluster started by up.sh and undo its side effects on the host; safe to run twice or after a partial up.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/cluster/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 need_root
 

@@ -2,7 +2,7 @@
 # images.sh: build the cluster's images without any registry (pause, busybox test app, Debian base) and import them into containerd.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/cluster/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 
 usage() {
@@ -32,6 +32,8 @@ podman_archive() {
   rm -f "$out.tmp"
   podman save -q --format oci-archive -o "$out.tmp" "$name"
   mv "$out.tmp" "$out"
+  # Only the archive is needed; do not leave a copy (untagged on rebuild) in podman.
+  podman rmi -f "$name" >/dev/null
 }
 
 pause_archive() {
@@ -40,6 +42,7 @@ pause_archive() {
   out=$IMAGES/pause-$key.oci.tar
   if [[ ! -s $out ]]; then
     log "building $PAUSE_IMAGE"
+    rm -f "$IMAGES"/pause-*.oci.tar # archives from older inputs
     local tmp
     tmp=$(mktemp -d)
     # Static so the image needs nothing but this one file.
@@ -58,6 +61,7 @@ testapp_archive() {
   out=$IMAGES/testapp-$key.oci.tar
   if [[ ! -s $out ]]; then
     log "building $TESTAPP_IMAGE from busybox-static $bbver"
+    rm -f "$IMAGES"/testapp-*.oci.tar # archives from older inputs
     local tmp root applet
     tmp=$(mktemp -d)
     root=$tmp/root

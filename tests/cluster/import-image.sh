@@ -2,7 +2,7 @@
 # import-image.sh IMAGE...: copy podman images into the test cluster's containerd (k8s.io namespace) so pods can use them without a registry.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/cluster/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 
 [[ $# -ge 1 ]] || { echo "usage: $0 IMAGE..." >&2; exit 2; }

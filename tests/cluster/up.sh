@@ -4,7 +4,7 @@
 #        up.sh --check  exit 0 if the cluster is up and the API answers, 1 otherwise
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/cluster/common.sh
+# shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 
 COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
@@ -398,6 +398,21 @@ wait_default_sa() {
   wait_for kube-controller-manager 60 default_sa_has_token
 }
 
+# $STATE/kubeconfig-viewer: read-only access (the built-in "view" role), for tests
+# that must not be able to change the cluster.
+bind_viewer() {
+  local out
+  out=$(api POST /apis/rbac.authorization.k8s.io/v1/clusterrolebindings \
+    -H 'Content-Type: application/json' -o /dev/null -w '%{http_code}' --data '{
+      "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+      "metadata": {"name": "gadgetbook-viewer"},
+      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+      "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "gadgetbook-viewer"}]
+    }' 2>/dev/null) || true
+  # 201 created, 409 already there (second run).
+  [[ $out == 201 || $out == 409 ]] || die "could not create the gadgetbook-viewer binding (HTTP $out)"
+}
+
 main() {
   setup_once
   if ! alive kube-apiserver && port_in_use "$API_PORT"; then
@@ -411,6 +426,7 @@ main() {
   start_kubelet
   wait_node_ready
   wait_default_sa
+  bind_viewer
   alive kube-scheduler || fail_with_log kube-scheduler "kube-scheduler exited"
   log "cluster up in $((SECONDS - T0))s; node $NODE_NAME Ready; pods on $POD_SUBNET"
   log "kubeconfig: $KUBECONFIG_ADMIN"
