@@ -39,10 +39,11 @@ def cluster():
         pytest.skip("the test cluster needs root (containerd, kubelet)")
     kubernetes = pytest.importorskip("kubernetes")
     started = not _is_up()
-    if started:
-        # up.sh prints progress and, on failure, the failing component's log tail.
-        subprocess.run([str(HERE / "up.sh")], check=True)
     try:
+        if started:
+            # up.sh prints progress and, on failure, the failing component's log tail;
+            # a failed start is still torn down below.
+            subprocess.run([str(HERE / "up.sh")], check=True)
         kubeconfig = str(STATE / "kubeconfig")
         api = kubernetes.config.new_client_from_config(config_file=kubeconfig)
         yield Cluster(kubeconfig, api, STATE, started)

@@ -60,7 +60,16 @@ start() {
   # Without job control a background child is not a group leader, so setsid execs
   # in place and $! is the daemon's own pid.
   setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name.pid"
+  local pid=$! i
+  echo "$pid" >"$PIDS/$name.pid"
+  # Until the fork has exec'd, the child's command line is this script's and alive()
+  # would call it dead: wait for the exec (or the exit).
+  for ((i = 0; i < 100; i++)); do
+    alive "$name" && return
+    [[ -d /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || break
+    sleep 0.05
+  done
+  alive "$name" || fail_with_log "$name" "$name exited right after start"
 }
 
 port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
