@@ -46,4 +46,8 @@ if [[ ! -f "$stamp" ]]; then
     touch "$stamp"
 fi
 make -s -C bpf
+if [[ "$extras" == *test* ]]; then
+    # The local Kubernetes cluster the end-to-end tests run on (binaries cached outside the repository).
+    bash tests/cluster/install.sh
+fi
 echo "install: ready (.venv/bin/gadgetbook)"

@@ -37,7 +37,7 @@ def cluster():
     """Bring the cluster up unless it already is; tear it down only if we started it."""
     if os.geteuid() != 0:
         pytest.skip("the test cluster needs root (containerd, kubelet)")
-    kubernetes = pytest.importorskip("kubernetes")
+    import kubernetes
     started = not _is_up()
     try:
         if started:

@@ -82,8 +82,9 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path) -> dict:
         "driver_total_ms": result["total_ms"],
     }
     final_text = n["final_text"]["text"]
-    (artifacts / "timings.json").write_text(json.dumps({**timings, "final_text": final_text[:2000]}, indent=1) + "\n")
-    print(f"{source.name}: {timings}")
+    report = {**timings, "final_text": final_text[:2000], "dialogs": result["dialogs"]}
+    (artifacts / "timings.json").write_text(json.dumps(report, indent=1) + "\n")
+    print(f"{source.name}: {timings}" + (f" dialogs answered: {result['dialogs']}" if result["dialogs"] else ""))
 
     assert n["rows"]["count"] >= 3
     assert n["final"]["count"] >= 1

@@ -4,18 +4,14 @@ hostPID pod, and port-forward through the API server with the Python client."""
 from __future__ import annotations
 
 import os
-import socket
 import time
-import uuid
 
 import pytest
+from kubernetes import client
+from kubernetes.stream import portforward
+from support.kube import TESTAPP, namespace, ready_pods, wait_for
 
-kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
-from kubernetes.stream import portforward  # noqa: E402
-
-TESTAPP = "localhost/gadgetbook-testapp:1"
+pytestmark = [pytest.mark.root, pytest.mark.cluster]
 
 # Opens files, execs commands and makes TCP connections every second: the kind of
 # activity gadgets trace. The listener answers each connection with `cat`.
@@ -25,34 +21,10 @@ APP_LOOP = (
     "echo ping | nc -w 1 127.0.0.1 8080 >/dev/null; sleep 1; done"
 )
 
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
 def container(name: str, command: str, **kw) -> client.V1Container:
     return client.V1Container(
         name=name, image=TESTAPP, image_pull_policy="Never", command=["sh", "-c", command], **kw
     )
-
-
-def running_pods(core, ns: str, selector: str, count: int):
-    pods = core.list_namespaced_pod(ns, label_selector=selector).items
-    ready = [
-        p
-        for p in pods
-        if p.status.phase == "Running"
-        and p.status.container_statuses
-        and all(c.ready for c in p.status.container_statuses)
-    ]
-    return ready if len(ready) == count else None
 
 
 @pytest.fixture(scope="module")
@@ -63,26 +35,8 @@ def core(cluster):
 # One namespace for the module: deleting a namespace takes several seconds.
 @pytest.fixture(scope="module")
 def ns(core):
-    name = f"gb-smoke-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    # Pods are refused until the controller-manager has made the default service account
-    # and (Kubernetes 1.20) its token secret.
-    def default_sa_with_token():
-        sas = core.list_namespaced_service_account(name, field_selector="metadata.name=default")
-        return sas.items and sas.items[0].secrets
-
-    wait_for(default_sa_with_token, 30, "the default service account and its token")
-    yield name
-    core.delete_namespace(name, body=client.V1DeleteOptions(grace_period_seconds=0))
-
-    def gone():
-        try:
-            core.read_namespace(name)
-        except ApiException as e:
-            return e.status == 404
-        return False
-
-    wait_for(gone, 90, f"namespace {name} to be deleted", interval=0.5)
+    with namespace(core, "gb-smoke") as name:
+        yield name
 
 
 def test_deployment_pods_run_with_container_ids(cluster, core, ns):
@@ -104,7 +58,7 @@ def test_deployment_pods_run_with_container_ids(cluster, core, ns):
     )
     t0 = time.monotonic()
     apps.create_namespaced_deployment(ns, deployment)
-    pods = wait_for(lambda: running_pods(core, ns, "app=api", 2), 90, "2 api pods Ready")
+    pods = wait_for(lambda: ready_pods(core, ns, "app=api", 2), 90, "2 api pods Ready")
     print(f"\n2 Deployment pods Ready in {time.monotonic() - t0:.1f}s")
 
     for pod in pods:
@@ -148,7 +102,7 @@ def test_privileged_hostpid_pod(cluster, core, ns):
         ),
     )
     core.create_namespaced_pod(ns, pod)
-    wait_for(lambda: running_pods(core, ns, "app=gadget", 1), 60, "the privileged pod")
+    wait_for(lambda: ready_pods(core, ns, "app=gadget", 1), 60, "the privileged pod")
     log = wait_for(
         lambda: (out := core.read_namespaced_pod_log("privileged", ns)).count("\n") >= 2 and out,
         20,
@@ -171,7 +125,7 @@ def test_port_forward_round_trip(cluster, core, ns):
         ),
     )
     core.create_namespaced_pod(ns, pod)
-    wait_for(lambda: running_pods(core, ns, "app=echo", 1), 60, "the echo pod")
+    wait_for(lambda: ready_pods(core, ns, "app=echo", 1), 60, "the echo pod")
 
     payload = os.urandom(64 * 1024)
 
@@ -188,7 +142,7 @@ def test_port_forward_round_trip(cluster, core, ns):
                     break
                 received += chunk
             return received
-        except (OSError, socket.timeout):
+        except (TimeoutError, OSError):
             return b""
         finally:
             sock.close()
