@@ -297,7 +297,7 @@ async function main() {
           if (cells[i].cell_type !== 'code') continue;
           const t = now();
           await runCell(i, i < last || waitLast, cellTimeout, step.fail_on_error !== false);
-          rec.ran.push({ index: i, ms: now() - t });
+          rec.ran.push({ index: i, start_ms: t, ms: now() - t });
         }
         rec.last_index = last;
         return;
