@@ -114,6 +114,17 @@ class GadgetMagics(Magics):
         else:  # a terminal IPython: no widgets, Ctrl-C ends the run
             view = None
             run.wait()
+        for _ in range(3):
+            try:
+                return self._finish(run, view, req)
+            except KeyboardInterrupt:
+                # A Stop click interrupts the kernel; one that lands after the run has
+                # already ended must not lose the result.
+                if view is None or not view.stop_requested:
+                    raise
+        return self._finish(run, view, req)
+
+    def _finish(self, run, view, req):
         df = run.result()
         if req.save:
             from gadgetbook.frames.recording import save
