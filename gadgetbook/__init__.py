@@ -46,11 +46,19 @@ def describe(gadget: str) -> str:
     return _describe(gadget)
 
 
-def replay(path: str):
-    """Load a recording (Parquet) made with --save: the same DataFrame, no root or kernel needed."""
+def replay(path: str, show: bool = True):
+    """Load a recording (Parquet) made with --save: the same DataFrame, no root or eBPF needed.
+
+    In a notebook it also shows the run's summary line, as the live run did when it ended.
+    """
     from gadgetbook.frames.recording import load
 
-    return load(path)
+    df = load(path)
+    if show:
+        from gadgetbook.views.live import show_summary
+
+        show_summary(df)
+    return df
 
 
 def load_ipython_extension(ipython) -> None:

@@ -33,12 +33,14 @@ class GadgetMagics(Magics):
             %gadget describe GADGET               parameters, columns and hooks
             %gadget GADGET [flags]                run it (the same flags as `gadgetbook GADGET`)
             %gadget replay PATH.parquet           a recording, without a kernel or root
+            %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
             %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
                                                   NetworkPolicies allowing exactly the connections seen
 
         Examples::
 
             %gadget execsnoop --timeout 10
+            %gadget tcptracer -n shop -l app=api --timeout 30   (pods, on their nodes)
             df = %gadget opensnoop --failed -l app=api --timeout 30s
             %gadget opensnoop --timeout 10 --save runs/open.parquet
 
@@ -79,12 +81,17 @@ class GadgetMagics(Magics):
                 raise GadgetError("Name one gadget to describe: %gadget describe GADGET.")
             print(gadgetbook.describe(argv[1]))
             return None
+        if argv[0] in ("deploy", "undeploy", "status", "manifests"):
+            from gadgetbook.kube.commands import run_command
+
+            run_command(argv, prog_prefix="%gadget")
+            return None
         if argv[0] == "replay":
             if len(argv) != 2:
                 raise GadgetError("Name one recording to replay: %gadget replay PATH.parquet.")
             from gadgetbook.views.live import final_html
 
-            df = gadgetbook.replay(argv[1])
+            df = gadgetbook.replay(argv[1], show=False)
             display(HTML(final_html(df, show_table=not self._result_displayed())))
             return df
         if argv[0] == "advise":
@@ -143,6 +150,17 @@ class GadgetMagics(Magics):
         else:  # a terminal IPython: no widgets, Ctrl-C ends the run
             view = None
             run.wait()
+        for _ in range(3):
+            try:
+                return self._finish(run, view, req)
+            except KeyboardInterrupt:
+                # A Stop click interrupts the kernel; one that lands after the run has
+                # already ended must not lose the result.
+                if view is None or not view.stop_requested:
+                    raise
+        return self._finish(run, view, req)
+
+    def _finish(self, run, view, req):
         df = run.result()
         if req.save:
             from gadgetbook.frames.recording import save

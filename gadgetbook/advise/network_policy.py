@@ -197,7 +197,8 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
         raise GadgetError("Name the workloads to advise for: -l SELECTOR or -c NAME.")
     before = inventory if inventory is not None else local_inventory(LocalContainers())
     kwargs = {k: v for k, v in (("selector", selector), ("container", container), ("timeout", timeout)) if v}
-    run = gadgetbook.start("tcptracer", **kwargs)
+    # This host's containers: the inventory peers are matched against is this host's too.
+    run = gadgetbook.start("tcptracer", local=True, **kwargs)
     if on_run is not None:
         on_run(run)
     else:
