@@ -119,6 +119,7 @@ def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, 
 
         inventory = local_inventory()
     by_name = {(c.get("namespace", ""), c["name"]): c for c in inventory}
+    by_pod = {(c.get("namespace", ""), c["pod"]): c for c in inventory if c.get("pod")}
     by_address = {_normal(a): c for c in inventory for a in c.get("addresses", [])}
     notes: list[str] = []
 
@@ -126,19 +127,25 @@ def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, 
     workloads: dict[tuple[str, str], dict[str, Any]] = {}
     rows = events[events.type.isin(["connect", "accept"]) & (events.container.astype(str) != "")]
     pod_ns = rows["namespace"].astype(str) if "namespace" in rows else None
+    pods = rows["pod"].astype(str) if "pod" in rows else None
     for i, (kind, container, daddr, sport, dport) in enumerate(zip(rows.type.astype(str), rows.container.astype(str),
                                                                    rows.daddr.astype(str), rows.sport, rows.dport)):
         ns = (pod_ns.iloc[i] if pod_ns is not None else "") or ""
-        me = by_name.get((ns, container)) or next((c for (_, n), c in by_name.items() if n == container), None)
+        pod = pods.iloc[i] if pods is not None else ""
+        # In a cluster a row names its pod (containers of many pods share a name); on a host, its container.
+        me = by_pod.get((ns, pod)) if pod else None
+        me = me or by_name.get((ns, container)) or next((c for (_, n), c in by_name.items() if n == container), None)
         labels = selector_labels(me["labels"]) if me else {}
         if not labels:
-            note = f"Container {container} has no labels to select it by; label it to get a policy for it."
+            who = f"Pod {ns}/{pod}" if pod else f"Container {container}"
+            note = f"{who} has no labels to select it by; label it to get a policy for it."
             if note not in notes:
                 notes.append(note)
             continue
         ns = ns or (me.get("namespace") or namespace)
         key = (ns, json.dumps(labels, sort_keys=True))
-        w = workloads.setdefault(key, {"name": labels.get("app") or container, "namespace": ns, "labels": labels,
+        w = workloads.setdefault(key, {"name": labels.get("app") or pod or container, "namespace": ns,
+                                       "labels": labels,
                                        "own": set(), "ingress": {}, "egress": {}})
         w["own"] |= {_normal(a) for a in me.get("addresses", [])}
         peer_addr = _normal(daddr)
@@ -179,7 +186,8 @@ def _policy(w: dict[str, Any]) -> dict[str, Any]:
 def advise_network_policy(events=None, *, selector: str | None = None, container: str | None = None,
                           timeout: float | str | None = DEFAULT_TIMEOUT, namespace: str = "default",
                           inventory: list[dict[str, Any]] | None = None,
-                          on_run: Callable[[Any], None] | None = None) -> NetworkPolicyAdvice:
+                          on_run: Callable[[Any], None] | None = None, local: bool | None = None,
+                          kubeconfig: str | None = None, context: str | None = None) -> NetworkPolicyAdvice:
     """NetworkPolicies from a tcptracer DataFrame, or from watching the selected workloads for `timeout` seconds.
 
     Live: tcptracer runs on the containers that match `selector` / `container` (one sentence, nothing
@@ -195,6 +203,10 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
 
     if not (selector or container):
         raise GadgetError("Name the workloads to advise for: -l SELECTOR or -c NAME.")
+    from gadgetbook.kube.api import kubeconfig_path
+
+    if not local and (kubeconfig or context or kubeconfig_path() is not None):
+        return _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run)
     before = inventory if inventory is not None else local_inventory(LocalContainers())
     kwargs = {k: v for k, v in (("selector", selector), ("container", container), ("timeout", timeout)) if v}
     # This host's containers: the inventory peers are matched against is this host's too.
@@ -211,3 +223,20 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
         inventory = after + [c for c in before if (c["namespace"], c["name"]) not in known]
     df.attrs["inventory"] = inventory
     return policies_from_events(df, inventory, namespace=namespace)
+
+
+def _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run) -> NetworkPolicyAdvice:
+    """Watch the selected pods with tcptracer on their nodes; peers are pods, named by their labels."""
+    import gadgetbook
+
+    kwargs = {k: v for k, v in (("selector", selector), ("container", container), ("timeout", timeout),
+                                ("kubeconfig", kubeconfig), ("context", context)) if v}
+    run = gadgetbook.start("tcptracer", namespace=namespace, **kwargs)
+    if on_run is not None:
+        on_run(run)
+    else:
+        run.wait()
+    df = run.result()
+    run.inventory.refresh()  # pods that came during the run are peers too
+    df.attrs["inventory"] = run.inventory.inventory
+    return policies_from_events(df, df.attrs["inventory"], namespace=namespace)

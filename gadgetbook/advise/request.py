@@ -27,6 +27,9 @@ class AdviseRequest:
     file: str | None = None
     save: str | None = None
     output: str = "yaml"
+    local: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
 
 
 def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequest:
@@ -47,12 +50,17 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
     p.add_argument("--file", metavar="PATH.yaml", help="also write the YAML to this file")
     p.add_argument("--save", metavar="PATH.parquet", help="also record the watched events")
     p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="terminal output")
+    p.add_argument("--local", action="store_true",
+                   help="watch this host's containers even where a cluster is configured")
+    p.add_argument("--kubeconfig", help="kubeconfig file (a cluster: the workloads are pods)")
+    p.add_argument("--context", help="kubeconfig context")
     ns = p.parse_args(argv[1:])
     if not ns.recording and not (ns.selector or ns.container):
         raise GadgetError(f"{p.prog}: name the workloads to watch with -l SELECTOR or -c NAME (or --from a recording).")
     return AdviseRequest(advisor=argv[0], selector=ns.selector, container=ns.container,
                          timeout=parse_duration(ns.timeout), namespace=ns.namespace, recording=ns.recording,
-                         file=ns.file, save=ns.save, output=ns.output)
+                         file=ns.file, save=ns.save, output=ns.output, local=ns.local, kubeconfig=ns.kubeconfig,
+                         context=ns.context)
 
 
 def advise(req: AdviseRequest, on_run=None):
@@ -65,7 +73,8 @@ def advise(req: AdviseRequest, on_run=None):
 
         events = load(req.recording)
     advice = advise_network_policy(events, selector=req.selector, container=req.container, timeout=req.timeout,
-                                   namespace=req.namespace, on_run=on_run)
+                                   namespace=req.namespace, on_run=on_run, local=req.local,
+                                   kubeconfig=req.kubeconfig, context=req.context)
     if req.save and events is None:
         from gadgetbook.frames.recording import save
 
