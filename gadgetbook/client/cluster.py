@@ -12,10 +12,11 @@ from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.client.node_link import NodeLink, RemoteSource
 from gadgetbook.client.run import Run
 from gadgetbook.errors import GadgetError
-from gadgetbook.frames.decode import Decoder, NoContainers
+from gadgetbook.frames.decode import NoContainers
 from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube
 from gadgetbook.kube.node_pods import node_pods, node_token
 from gadgetbook.kube.portforward import pod_connector
+from gadgetbook.node.sources import decoder_for
 from gadgetbook.targets.kubernetes import PodQuery, PodTargets, resolve, running_containers
 
 
@@ -30,8 +31,12 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
         raise GadgetError(f"gadgetbook's node pod is not ready on {', '.join(missing)}; "
                           "deploy it with `gadgetbook deploy` (or `%gadget deploy`) and check `gadgetbook status`.")
     token = node_token(kube)
-    decoder = Decoder(spec, "", NoContainers())
+    decoder = decoder_for(spec, "", NoContainers())
     columns, schema = decoder.names(), decoder.empty()
+    if spec.kind == "top":
+        from gadgetbook.frames.top import top_settings
+
+        top_settings(spec, params, columns)  # a bad --sort or --interval fails here, before any node
     peers = None
     if "daddr" in columns:
         from gadgetbook.client.node_link import REMOTE_COLUMNS
