@@ -103,8 +103,9 @@ def _tcptop_check(shop: Shop, df) -> None:
     assert set(df.pod) == db_pods  # the db pods, and only them
     served = df[df.sport == DB_PORT]
     assert set(served.remote_pod) <= api_pods and served.sent.sum() > 0 and served.received.sum() > 0
-    # Each call sends "gadgetbook-ping\n" and gets it echoed: what the db pods received they sent back.
-    assert served.sent.sum() == served.received.sum()
+    # Each call sends "gadgetbook-ping\n" and gets it echoed: what the db pods received they sent back
+    # (but for a call cut in half by the end of the run).
+    assert abs(int(served.sent.sum()) - int(served.received.sum())) <= 2 * len("gadgetbook-ping\n")
 
 
 CASES = [
