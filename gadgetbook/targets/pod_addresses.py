@@ -16,7 +16,7 @@ def cluster_inventory(kube: Kube) -> list[dict[str, Any]]:
     for pod in pods:
         if pod.spec.host_network:
             continue  # the node's addresses: a peer at one of them is the node, not this pod
-        ips = [p.ip for p in (pod.status.pod_i_ps or []) if p.ip] or ([pod.status.pod_ip] if pod.status.pod_ip else [])
+        ips = [p.ip for p in (pod.status.pod_ips or []) if p.ip] or ([pod.status.pod_ip] if pod.status.pod_ip else [])
         out.append({"name": pod.metadata.name, "pod": pod.metadata.name, "namespace": pod.metadata.namespace,
                     "labels": dict(pod.metadata.labels or {}), "addresses": ips})
     return out
