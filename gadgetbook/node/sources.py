@@ -13,10 +13,16 @@ from gadgetbook.targets.local import LocalContainers
 
 
 def open_local(spec: GadgetSpec, params: dict[str, Any], *, mntns_ids: set[int] | None, pid: int | None,
-               ring_bytes: int, containers: LocalContainers, node: str) -> tuple[LocalSource, Decoder]:
+               ring_bytes: int, containers: LocalContainers, node: str) -> tuple[Any, Any]:
     """The source that feeds a Run, and the decoder whose columns the Run reports."""
     if spec.kind == "trace":
         session = TraceSession(spec, params, mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes)
         decoder = Decoder(spec, node, containers)
         return LocalSource(session, decoder, node), decoder
+    if spec.kind == "profile":
+        from gadgetbook.node.profile_session import ProfileSession
+        from gadgetbook.node.profile_source import ProfileColumns, ProfileSource
+
+        session = ProfileSession(spec, params, mntns_ids=mntns_ids, pid=pid)
+        return ProfileSource(session, containers, node, addresses=bool(params.get("addresses"))), ProfileColumns()
     raise GadgetError(f"{spec.name} is a {spec.kind!r} gadget, which this installation cannot run.")
