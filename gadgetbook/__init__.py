@@ -38,10 +38,16 @@ def describe(gadget: str) -> str:
 
 
 def replay(path: str):
-    """Load a recording (Parquet) made with --save: the same DataFrame, no root or kernel needed."""
+    """Load a recording (Parquet) made with --save: the same DataFrame (a Profile for profile runs),
+    no root or kernel needed."""
     from gadgetbook.frames.recording import load
 
-    return load(path)
+    df = load(path)
+    if df.attrs.get("gadget") == "profile":
+        from gadgetbook.frames.profile import Profile
+
+        return Profile(df)
+    return df
 
 
 def load_ipython_extension(ipython) -> None:

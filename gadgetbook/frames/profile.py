@@ -151,6 +151,17 @@ class Profile:
         """What changed from `other` (before) to this profile (after)."""
         return ProfileDiff(before=other, after=self)
 
+    def show(self) -> None:
+        """Display the summary, the interactive flame graph and the static image (for saved notebooks)."""
+        import html
+
+        from IPython.display import HTML, display
+
+        display(HTML(f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'))
+        if self.total:
+            display(self.flamegraph())
+            display(self.flamegraph_image())
+
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {"text/plain": repr(self)}
 
