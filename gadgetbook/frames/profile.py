@@ -118,20 +118,19 @@ class Profile:
     def tree(self, process: bool = True, container: bool = False) -> FlameTree:
         """The stacks merged into a flame-graph tree (frames know whether they are kernel or user)."""
         df = self.samples
-        comms = df["comm"].astype(str).tolist()
-        users = df["user_stack"].astype(str).tolist()
-        kernels = df["kernel_stack"].astype(str).tolist()
         cnames = _container_names(df)
         codes, uniques = pd.factorize(cnames)
-        frames, kinds = [], []
-        for c, comm, u, k in zip(cnames.tolist(), comms, users, kernels):
-            uf, kf = _frames(u), _frames(k)
-            head = ([c] if container else []) + ([comm] if process else [])
-            frames.append(head + uf + kf)
-            kinds.append(([CONTAINER] if container else []) + ([PROCESS] if process else [])
-                         + [USER] * len(uf) + [KERNEL] * len(kf))
-        return FlameTree.build(frames, df["count"].to_numpy(), kinds, container_codes=codes,
-                               containers=np.asarray(uniques, dtype=object))
+        segments, kinds = [], []
+        if container:
+            segments.append(cnames.tolist())
+            kinds.append(CONTAINER)
+        if process:
+            segments.append(df["comm"].astype(str).tolist())
+            kinds.append(PROCESS)
+        segments += [df["user_stack"].astype(str).tolist(), df["kernel_stack"].astype(str).tolist()]
+        kinds += [USER, KERNEL]
+        return FlameTree.from_segments(segments, kinds, df["count"].to_numpy(), container_codes=codes,
+                                       containers=np.asarray(uniques, dtype=object))
 
     # -- pictures --
 
