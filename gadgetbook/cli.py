@@ -10,9 +10,12 @@ from collections.abc import Sequence
 
 from gadgetbook.errors import GadgetError
 
+COMMANDS = ("deploy", "undeploy", "status", "manifests")
+
 USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
-       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)"""
+       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
+       gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -144,6 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             for name in catalog.names():
                 print(f"{name:<14} {catalog.get(name).description}")
+            return 0
+        if argv[0] in COMMANDS:
+            from gadgetbook.kube.commands import run_command
+
+            run_command(argv)
             return 0
         if argv[0] == "describe":
             if len(argv) != 2:

@@ -62,9 +62,18 @@ class RunRequest:
     save: str | None = None
     ring_size: int | None = None
     local: bool = False
+    namespace: str | None = None
+    all_namespaces: bool = False
+    podname: str | None = None
+    node: str | None = None
+    context: str | None = None
+    kubeconfig: str | None = None
 
     def run_kwargs(self) -> dict[str, Any]:
-        kw = {k: getattr(self, k) for k in ("timeout", "pid", "container", "selector", "save", "ring_size")}
+        keys = ("timeout", "pid", "container", "selector", "save", "ring_size", "namespace", "podname", "node",
+                "context", "kubeconfig")
+        kw = {k: getattr(self, k) for k in keys}
+        kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None}
         return {k: v for k, v in kw.items() if v is not None} | self.params
 
 
@@ -97,6 +106,13 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
     t.add_argument("-l", "--selector", metavar="SELECTOR",
                    help="only containers whose labels match (key=value[,key2=value2], !=, in, notin)")
     t.add_argument("--local", action="store_true", help="trace this host even where a cluster is configured")
+    k = p.add_argument_group("kubernetes (used when a kubeconfig is found, unless --local)")
+    k.add_argument("-n", "--namespace", help="pods in this namespace (default: default)")
+    k.add_argument("-A", "--all-namespaces", action="store_true", help="pods in every namespace")
+    k.add_argument("-p", "--podname", help="only the pod with this name")
+    k.add_argument("--node", help="only pods on this node")
+    k.add_argument("--context", help="kubeconfig context")
+    k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     if spec.params:
         gp = p.add_argument_group(f"{spec.name} parameters")
         for prm in spec.params.values():
@@ -127,4 +143,10 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         save=ns.save,
         ring_size=parse_size(ns.ring_size) if ns.ring_size else None,
         local=ns.local,
+        namespace=ns.namespace,
+        all_namespaces=ns.all_namespaces,
+        podname=ns.podname,
+        node=ns.node,
+        context=ns.context,
+        kubeconfig=ns.kubeconfig,
     )

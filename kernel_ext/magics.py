@@ -33,10 +33,12 @@ class GadgetMagics(Magics):
             %gadget describe GADGET               parameters, columns and hooks
             %gadget GADGET [flags]                run it (the same flags as `gadgetbook GADGET`)
             %gadget replay PATH.parquet           a recording, without a kernel or root
+            %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
 
         Examples::
 
             %gadget execsnoop --timeout 10
+            %gadget tcptracer -n shop -l app=api --timeout 30   (pods, on their nodes)
             df = %gadget opensnoop --failed -l app=api --timeout 30s
             %gadget opensnoop --timeout 10 --save runs/open.parquet
 
@@ -77,12 +79,17 @@ class GadgetMagics(Magics):
                 raise GadgetError("Name one gadget to describe: %gadget describe GADGET.")
             print(gadgetbook.describe(argv[1]))
             return None
+        if argv[0] in ("deploy", "undeploy", "status", "manifests"):
+            from gadgetbook.kube.commands import run_command
+
+            run_command(argv, prog_prefix="%gadget")
+            return None
         if argv[0] == "replay":
             if len(argv) != 2:
                 raise GadgetError("Name one recording to replay: %gadget replay PATH.parquet.")
             from gadgetbook.views.live import final_html
 
-            df = gadgetbook.replay(argv[1])
+            df = gadgetbook.replay(argv[1], show=False)
             if hasattr(df, "show"):  # a result type of its own (a Profile)
                 df.show()
             else:

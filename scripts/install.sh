@@ -8,25 +8,13 @@ extras="${GADGETBOOK_EXTRAS:-}"
 packages=(clang llvm make libbpf-dev libbpf1 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
 if [[ "$extras" == *test* ]]; then
     # Real containers, real bcc/bpftrace for comparison, a real browser, network namespaces.
-    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 chromium nodejs npm)
+    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2)
 fi
 
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-# nodejs/npm may come from elsewhere on a prepared machine: only ask apt when the command is absent.
-if [[ ${#missing[@]} -gt 0 ]]; then
-    filtered=()
-    for p in "${missing[@]}"; do
-        case "$p" in
-            nodejs) command -v node >/dev/null || filtered+=("$p") ;;
-            npm) command -v npm >/dev/null || filtered+=("$p") ;;
-            *) filtered+=("$p") ;;
-        esac
-    done
-    missing=("${filtered[@]}")
-fi
 if [[ ${#missing[@]} -gt 0 ]]; then
     echo "install: apt-get install ${missing[*]}"
     apt-get update -qq
@@ -46,4 +34,10 @@ if [[ ! -f "$stamp" ]]; then
     touch "$stamp"
 fi
 make -s -C bpf
+if [[ "$extras" == *test* ]]; then
+    # The local Kubernetes cluster the end-to-end tests run on (binaries cached outside the repository),
+    # and the browser tests' Chromium and playwright-core.
+    bash tests/cluster/install.sh
+    bash tests/support/browser/install.sh
+fi
 echo "install: ready (.venv/bin/gadgetbook)"

@@ -115,6 +115,10 @@ class Run:
             self.counters.ended = time.time()
             self._queue.put(_END)
 
+    def add_source(self, source: Source) -> None:
+        """A node that joins a live run (a matching pod started there)."""
+        self.sources = [*self.sources, source]
+
     def _poll_all(self, pending: list[Batch]) -> bool:
         got = False
         for src in self.sources:

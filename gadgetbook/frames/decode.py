@@ -23,6 +23,13 @@ class ContainerNames(Protocol):
         """(namespace, pod, container) for each mount-namespace id; empty strings for the host."""
 
 
+class NoContainers:
+    """Container names for a decoder that only describes columns (the client of a cluster run)."""
+
+    def names(self, mntns_ids: list[int]) -> list[tuple[str, str, str]]:
+        return [("", "", "")] * len(mntns_ids)
+
+
 def boot_to_wall_ns() -> int:
     """Offset that turns CLOCK_BOOTTIME (what BPF stamps) into wall-clock time."""
     return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_BOOTTIME)

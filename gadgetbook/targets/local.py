@@ -157,6 +157,11 @@ class LocalContainers:
             if (selector is None or selector.matches(c.labels)) and (name is None or c.name == name)
         ]
 
+    def ids(self, mntns_ids: list[int]) -> list[str]:
+        """Container id for each mount-namespace id ("" for the host and the unknown)."""
+        self.names(mntns_ids)  # refreshes when some are new
+        return [c.id if (c := self._by_mntns.get(m)) else "" for m in mntns_ids]
+
     def names(self, mntns_ids: list[int]) -> list[tuple[str, str, str]]:
         unknown = {m for m in mntns_ids if m not in self._by_mntns and m != self.host_mntns} - self._unresolved
         if unknown and time.monotonic() - self._scanned_at > self._min_refresh_s:

@@ -111,6 +111,25 @@ def final_html(df, show_table: bool, max_rows: int = 10) -> str:
     return f'<div class="gadgetbook-final">{summary}{table}</div>'
 
 
+def show_summary(df) -> None:
+    """In a running notebook kernel, display the final view's summary line; elsewhere do nothing."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return
+    from IPython.display import HTML, display
+
+    if hasattr(df, "summary") and hasattr(df, "samples"):  # a Profile: its own summary sentence
+        import html
+
+        display(HTML(f'<div class="gadgetbook-final"><div class="gadgetbook-summary"><b>'
+                     f'{html.escape(df.summary())}</b></div></div>'))
+        return
+    display(HTML(final_html(df, show_table=False)))
+
+
 def watch(run: Run, max_rows: int = 20, refresh: float = 0.25) -> LiveTable:
     """Show a run live until it ends, the Stop button is pressed, or the kernel is interrupted."""
     view = LiveTable(run, max_rows=max_rows, refresh=refresh)

@@ -12,6 +12,11 @@ pytestmark = pytest.mark.root
 NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
 
+def needs(path: Path) -> str | None:
+    """What a notebook needs beyond this host (its metadata says: "cluster")."""
+    return nbformat.read(path, as_version=4).metadata.get("gadgetbook", {}).get("needs")
+
+
 @pytest.fixture
 def jupyter_env(tmp_path, monkeypatch):
     for var, sub in (("IPYTHONDIR", "ipython"), ("MPLCONFIGDIR", "mpl"), ("JUPYTER_RUNTIME_DIR", "runtime"),
@@ -43,7 +48,12 @@ def test_there_are_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path, jupyter_env):
+def test_notebook_runs_top_to_bottom(path, jupyter_env, request, monkeypatch):
+    if needs(path) == "cluster":
+        # The local cluster of tests/cluster, with gadgetbook deployed (tests/e2e/conftest.py).
+        cluster = request.getfixturevalue("cluster")
+        request.getfixturevalue("deployed")
+        monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
     nb = execute(path, jupyter_env)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

@@ -336,7 +336,7 @@ def run_driver(plan: dict, timeout: float = 240.0) -> dict:
                 with contextlib.suppress(ValueError):
                     survivors = _stop_recorded(json.loads(pid_file.read_text()))
     if overran:
-        raise DriverError(f"driver overran {timeout:.0f} s; stderr:\n{err[-4000:]}")
+        raise DriverError(f"driver overran {timeout:.0f} s; stderr:\n{err[-4000:]}", {"browser_survivors": survivors})
     try:
         result = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}
     except ValueError:

@@ -43,7 +43,11 @@ def describe_programs(ids: set[int]) -> list[str]:
 def bpf_fds(pid: int | str = "self") -> set[tuple[int, str]]:
     """(fd, kind) of the BPF programs, links and maps a process holds open."""
     out = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return out  # the process is gone, and with it whatever it held
+    for fd in fds:
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:

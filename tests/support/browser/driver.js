@@ -10,11 +10,13 @@
 //     "timeout_ms": 30000,                   // default bound of every wait
 //     "total_timeout_ms": 240000,            // bound of the whole run
 //     "viewport": {"width": 1400, "height": 1000},
+//     "accept_kernel_dialog": true,          // a "Select Kernel" dialog is answered with its default
+//                                            // (the notebook's kernelspec) and noted in "dialogs"
 //     "steps": [ {"op": ..., "name": ..., ...}, ... ]
 //   }
 // Steps (every wait is bounded by the step's "timeout_ms", else the plan's):
 //   open             {path}                      open /lab/tree/<path>?reset and wait for its cells
-//   wait_kernel_idle {}                          the notebook's kernel is up and idle
+//   wait_kernel_idle {settle_ms=1000}            the notebook's kernel is up and idle (for settle_ms)
 //   run_cells        {until_tag | index | until_index, wait_last=true, cell_timeout_ms, fail_on_error=true}
 //                    run code cells from the top one by one (each waits for the one before to finish)
 //                    up to and including the first cell tagged until_tag (or until_index), or run
@@ -24,10 +26,11 @@
 //   click            {selector}                  click the first (visible) match
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
-//   screenshot       {file?, full_page=false}    PNG into screenshot_dir
+//   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
+//                                                first match of CSS selector scroll_to into view
 //   sleep            {ms}
 // Output: one JSON line on stdout: {ok, error?, failed_step?, total_ms, steps: [...], named: {...},
-// screenshots: [...], page_errors: [...]}; each step record has start_ms/end_ms (since the run began)
+// screenshots: [...], dialogs: [...], page_errors: [...]}; each step record has start_ms/end_ms (since the run began)
 // and elapsed_ms plus what it found (count, text, path, cells run). Exit code 0 when every step
 // passed, 1 when one failed (a wait timed out: the message says which selector and how many were seen).
 'use strict';
@@ -43,6 +46,7 @@ const FLAGS = [
   '--disable-component-update', '--disable-sync', '--no-first-run',
 ];
 const CELLS = '.jp-NotebookPanel .jp-Notebook .jp-Cell';
+const KERNEL_DIALOG = '.jp-Dialog:has-text("Select Kernel")';
 
 class StepError extends Error {}
 
@@ -79,7 +83,7 @@ async function main() {
   const now = () => Date.now() - t0;
   const defaultTimeout = plan.timeout_ms || 30000;
   const shotDir = plan.screenshot_dir || process.cwd();
-  const result = { ok: false, steps: [], named: {}, screenshots: [], page_errors: [] };
+  const result = { ok: false, steps: [], named: {}, screenshots: [], dialogs: [], page_errors: [] };
   const base = (plan.base_url || '').replace(/\/$/, '');
   const token = plan.token || '';
   let notebookPath = null;
@@ -121,6 +125,11 @@ async function main() {
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(defaultTimeout);
     page.on('pageerror', (e) => result.page_errors.push(String(e).slice(0, 500)));
+    if (plan.accept_kernel_dialog !== false) {
+      // JupyterLab sometimes asks which kernel to start even though the notebook names one (a race
+      // with loading the kernelspecs, seen on a busy machine); a person would press Select.
+      await page.addLocatorHandler(page.locator(KERNEL_DIALOG), acceptKernelDialog);
+    }
     result.launch_ms = now();
 
     for (let i = 0; i < (plan.steps || []).length; i++) {
@@ -136,6 +145,18 @@ async function main() {
     delete result.current;
     result.ok = true;
   };
+
+  async function acceptKernelDialog() {
+    const dlg = page.locator(KERNEL_DIALOG).first();
+    const text = (await dlg.innerText({ timeout: 5000 }).catch(() => '')).replace(/\s+/g, ' ').slice(0, 300);
+    try {
+      await dlg.locator('.jp-mod-accept').click({ timeout: 5000 });
+    } catch (e) {
+      if (await page.$(KERNEL_DIALOG)) throw e;
+      return; // answered meanwhile
+    }
+    result.dialogs.push({ at_ms: now(), accepted: text });
+  }
 
   async function dialogText() {
     const d = await page.$('.jp-Dialog');
@@ -183,20 +204,28 @@ async function main() {
       window.__gbCells[i] = rec;
     }, [CELLS, index]);
     const cell = page.locator(CELLS).nth(index);
-    await cell.scrollIntoViewIfNeeded();
-    await cell.locator('.jp-InputArea-prompt').click();
-    process.stderr.write('focus: ' + await page.evaluate(() => { const a = document.activeElement; return a ? a.tagName + '.' + a.className : 'none'; }) + '\n');
-    await page.keyboard.press('Control+Enter');
-    const state = (k) => page.waitForFunction(([i, key]) => window.__gbCells[i][key], [index, k],
-      { timeout: k === 'star' ? 15000 : cellTimeout, polling: 50 });
-    try {
-      await state('star');
-    } catch (e) {
-      throw new StepError(`cell ${index} did not start within 15000 ms`);
+    const state = (k, ms) => page.waitForFunction(([i, key]) => window.__gbCells[i][key], [index, k],
+      { timeout: ms, polling: 50 });
+    // Select the cell (command mode) and run it with Ctrl+Enter, as a person would. A key press that
+    // lands before the notebook has settled is lost: then the prompt never shows [*], which is safe to
+    // retry (a run that was requested shows [*] at once, before the kernel even answers).
+    let started = false;
+    for (let attempt = 0; attempt < 3 && !started; attempt++) {
+      await cell.scrollIntoViewIfNeeded();
+      try {
+        await cell.locator('.jp-InputArea-prompt').click({ timeout: 10000 });
+      } catch (e) {
+        const dlg = await dialogText().catch(() => null);
+        throw new StepError(`could not select cell ${index}: ${String(e.message).split('\n')[0]}`
+          + (dlg ? `; a dialog is open: ${dlg}` : ''));
+      }
+      await page.keyboard.press('Control+Enter');
+      started = await state('star', 5000).then(() => true, () => false);
     }
+    if (!started) throw new StepError(`cell ${index} did not start after 3 tries (Ctrl+Enter)`);
     if (!waitDone) return;
     try {
-      await state('done');
+      await state('done', cellTimeout);
     } catch (e) {
       const last = await page.evaluate((i) => window.__gbCells[i].last, index).catch(() => '?');
       throw new StepError(`cell ${index} did not finish within ${cellTimeout} ms (prompt ${last})`);
@@ -221,11 +250,24 @@ async function main() {
         return;
       }
       case 'wait_kernel_idle': {
+        // Idle, with no dialog, for settle_ms in a row: a kernel dialog that comes late shows up here.
         const sel = '.jp-NotebookPanel .jp-Notebook-ExecutionIndicator[data-status="idle"]';
+        const settle = step.settle_ms !== undefined ? step.settle_ms : 1000;
         const deadline = Date.now() + timeout;
+        let idleSince = null;
         while (Date.now() < deadline) {
-          if (await page.$(sel)) return;
+          if ((await page.$(sel)) && !(await page.$('.jp-Dialog'))) {
+            if (idleSince === null) idleSince = Date.now();
+            if (Date.now() - idleSince >= settle) return;
+            await page.waitForTimeout(50);
+            continue;
+          }
+          idleSince = null;
           const dlg = await dialogText();
+          if (dlg && plan.accept_kernel_dialog !== false && (await page.$(KERNEL_DIALOG))) {
+            await acceptKernelDialog();
+            continue;
+          }
           if (dlg) throw new StepError(`dialog open while waiting for the kernel: ${dlg}`);
           await page.waitForTimeout(100);
         }
@@ -255,7 +297,7 @@ async function main() {
           if (cells[i].cell_type !== 'code') continue;
           const t = now();
           await runCell(i, i < last || waitLast, cellTimeout, step.fail_on_error !== false);
-          rec.ran.push({ index: i, ms: now() - t });
+          rec.ran.push({ index: i, start_ms: t, ms: now() - t });
         }
         rec.last_index = last;
         return;
@@ -295,6 +337,7 @@ async function main() {
       case 'screenshot': {
         fs.mkdirSync(shotDir, { recursive: true });
         rec.path = path.resolve(shotDir, step.file || `${rec.name.replace(/[^\w.-]+/g, '_')}.png`);
+        if (step.scroll_to) await page.locator(step.scroll_to).first().scrollIntoViewIfNeeded({ timeout });
         await page.screenshot({ path: rec.path, fullPage: !!step.full_page, timeout });
         result.screenshots.push(rec.path);
         return;

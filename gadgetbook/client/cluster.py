@@ -1,0 +1,131 @@
+"""A gadget run across a cluster: one node session per node hosting a target pod, merged into one Run."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from gadgetbook.catalog.spec import GadgetSpec
+from gadgetbook.client.node_link import NodeLink, RemoteSource
+from gadgetbook.client.run import Run
+from gadgetbook.errors import GadgetError
+from gadgetbook.frames.decode import Decoder, NoContainers
+from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube
+from gadgetbook.kube.node_pods import node_pods, node_token
+from gadgetbook.kube.portforward import pod_connector
+from gadgetbook.targets.kubernetes import PodQuery, PodTargets, resolve, running_containers
+
+
+def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: PodQuery, *,
+                  timeout: float | None, ring_size: int | None = None, watch: bool = True) -> Run:
+    """Resolve pods, start the gadget on every node hosting one, and return the merged live Run."""
+    targets = resolve(kube, query)
+    by_node = targets.by_node()
+    pods_on = node_pods(kube)
+    missing = sorted(set(by_node) - set(pods_on))
+    if missing and len(missing) == len(by_node):
+        raise GadgetError(f"gadgetbook's node pod is not ready on {', '.join(missing)}; "
+                          "deploy it with `gadgetbook deploy` (or `%gadget deploy`) and check `gadgetbook status`.")
+    token = node_token(kube)
+    decoder = Decoder(spec, "", NoContainers())
+    cluster = ClusterSources(kube, spec, params, token, pods_on, ring_size)
+    sources, errors = cluster.open_many({n: by_node[n] for n in by_node if n in pods_on}, targets)
+    if not sources:
+        raise GadgetError("; ".join(f"{n}: {e}" for n, e in errors.items()))
+    names = sorted({f"{c.namespace}/{c.pod}" for c in targets.containers})
+    run = Run(spec.name, params, sources, decoder.names(), timeout=timeout,
+              targets=f"pods {', '.join(names)}", schema=decoder.empty(), categorical=decoder.categorical)
+    for node in missing:
+        run.counters.errors[node] = "no gadgetbook node pod on this node"
+    for node, err in errors.items():
+        run.counters.errors[node] = err
+    if watch:
+        cluster.watch(run, query, targets)
+    return run
+
+
+class ClusterSources:
+    """Opens node sessions, and adds pods that start during the run (to a live session or a new one)."""
+
+    def __init__(self, kube: Kube, spec: GadgetSpec, params: dict[str, Any], token: str,
+                 node_pods: dict[str, str], ring_size: int | None) -> None:
+        self.kube = kube
+        self.spec = spec
+        self.params = params
+        self.token = token
+        self.node_pods = node_pods
+        self.ring_size = ring_size
+        self.by_node: dict[str, RemoteSource] = {}
+        self.known: set[str] = set()
+
+    def open(self, node: str, containers, names: dict) -> RemoteSource:
+        link = NodeLink(node, pod_connector(self.kube, NAMESPACE, self.node_pods[node], NODE_PORT), self.token)
+        start = {"gadget": self.spec.name, "params": self.params,
+                 "container_ids": [c.container_id for c in containers]}
+        if self.ring_size:
+            start["ring_size"] = self.ring_size
+        src = RemoteSource(link, start, dict(names))
+        self.by_node[node] = src
+        self.known |= {c.container_id for c in containers}
+        return src
+
+    def open_many(self, by_node: dict, targets: PodTargets) -> tuple[list[RemoteSource], dict[str, str]]:
+        names = targets.names()
+        errors: dict[str, str] = {}
+        sources = []
+        with ThreadPoolExecutor(max_workers=min(8, max(1, len(by_node)))) as pool:
+            futures = {node: pool.submit(self.open, node, cs, names) for node, cs in by_node.items()}
+            for node, fut in futures.items():
+                try:
+                    sources.append(fut.result())
+                except GadgetError as exc:
+                    errors[node] = str(exc)
+        return sources, errors
+
+    def watch(self, run: Run, query: PodQuery, targets: PodTargets) -> None:
+        """Pods matching the query that start during the run join it; rows of pods that leave keep their names."""
+        thread = threading.Thread(target=self._watch, args=(run, query), daemon=True,
+                                  name="gadgetbook-pod-watch")
+        thread.start()
+
+    def _watch(self, run: Run, query: PodQuery) -> None:
+        from kubernetes import watch
+
+        kwargs = {"label_selector": query.selector} if query.selector else {}
+        if query.node:
+            kwargs["field_selector"] = f"spec.nodeName={query.node}"
+        if query.all_namespaces:
+            fn, args = self.kube.core.list_pod_for_all_namespaces, ()
+        else:
+            fn, args = self.kube.core.list_namespaced_pod, (query.namespace or "default",)
+        w = watch.Watch()
+        while run.running:
+            try:
+                for event in w.stream(fn, *args, timeout_seconds=5, **kwargs):
+                    if not run.running:
+                        break
+                    pod = event["object"]
+                    if query.podname and pod.metadata.name != query.podname:
+                        continue
+                    fresh = [c for c in running_containers(pod, query.container) if c.container_id not in self.known]
+                    if fresh:
+                        self._join(run, fresh)
+            except Exception as exc:  # noqa: BLE001 - the watch is best effort; the run goes on
+                run.counters.errors.setdefault("pod-watch", str(exc))
+                return
+        w.stop()
+
+    def _join(self, run: Run, fresh) -> None:
+        names = {c.container_id: (c.namespace, c.pod, c.container) for c in fresh}
+        for node in {c.node for c in fresh}:
+            cs = [c for c in fresh if c.node == node]
+            try:
+                if node in self.by_node:
+                    self.by_node[node].add_containers([c.container_id for c in cs], names)
+                    self.known |= {c.container_id for c in cs}
+                elif node in self.node_pods:
+                    run.add_source(self.open(node, cs, names))
+            except GadgetError as exc:
+                run.counters.errors[node] = str(exc)
+

@@ -1,0 +1,156 @@
+"""The client's side of the node API: facts and containers over HTTP, gadget runs over a websocket."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from gadgetbook.errors import GadgetError
+from gadgetbook.frames.coded import coded
+
+API = "/gadgetbook/api/v1"
+Connect = Callable[[], socket.socket]
+
+
+class NodeLink:
+    """How to reach one node's API: a function that opens a connected socket (a port-forward, or
+    plain TCP), and the token."""
+
+    def __init__(self, node: str, connect: Connect, token: str) -> None:
+        self.node = node
+        self.connect = connect
+        self.token = token
+
+    def get(self, path: str, timeout: float = 15.0):
+        conn = http.client.HTTPConnection("localhost", timeout=timeout)
+        conn.sock = self.connect()
+        conn.sock.settimeout(timeout)
+        try:
+            conn.request("GET", API + path, headers={"Authorization": f"token {self.token}"})
+            resp = conn.getresponse()
+            body = resp.read()
+        finally:
+            conn.close()
+        if resp.status in (401, 403):
+            raise GadgetError(f"The node API on {self.node} refused the token (HTTP {resp.status}); "
+                              "redeploy with `gadgetbook deploy` to renew it.")
+        if resp.status != 200:
+            raise GadgetError(f"The node API on {self.node} answered HTTP {resp.status} for {path}.")
+        return json.loads(body)
+
+
+class RemoteSource:
+    """A gadget running on one node, fed to a Run: batches arrive on a reader thread."""
+
+    def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
+                 timeout: float = 20.0) -> None:
+        import websocket
+
+        self.name = link.node
+        self.pods = pods  # container id -> (namespace, pod, container)
+        self._batches: list[dict] = []
+        self._lock = threading.Lock()
+        self._lost = 0
+        self._ended = threading.Event()
+        self._error: str | None = None
+        self.columns: list[str] = []
+        try:
+            self._ws = websocket.create_connection(
+                "ws://localhost" + API + "/runs", socket=link.connect(), timeout=timeout,
+                header=[f"Authorization: token {link.token}"],
+            )
+        except websocket.WebSocketBadStatusException as exc:
+            if exc.status_code in (401, 403):
+                raise GadgetError(f"The node API on {link.node} refused the token (HTTP {exc.status_code}); "
+                                  "redeploy with `gadgetbook deploy` to renew it.") from None
+            raise GadgetError(f"The node API on {link.node} refused the run: {exc}.") from None
+        except (OSError, websocket.WebSocketException) as exc:
+            raise GadgetError(f"Cannot reach the node API on {link.node}: {exc}.") from None
+        self._ws.send(json.dumps({**start, "op": "start", "node": link.node}))
+        first = json.loads(self._ws.recv())
+        if first.get("op") != "started":
+            self._ws.close()
+            raise GadgetError(f"{link.node}: {first.get('message', first)}")
+        self.columns = first["columns"]
+        self._ws.settimeout(None)
+        self._thread = threading.Thread(target=self._read, name=f"gadgetbook-node-{link.node}", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        import websocket
+
+        from gadgetbook.node.wire import decode
+
+        try:
+            while True:
+                opcode, data = self._ws.recv_data()
+                if opcode == websocket.ABNF.OPCODE_BINARY:
+                    batch = self._enrich(decode(data))
+                    with self._lock:
+                        self._batches.append(batch)
+                elif opcode == websocket.ABNF.OPCODE_TEXT:
+                    msg = json.loads(data)
+                    self._lost = int(msg.get("lost", self._lost))
+                    if msg.get("op") == "error":
+                        self._error = msg.get("message", "error")
+                    if msg.get("op") in ("end", "error"):
+                        break
+                elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                    break
+        except (OSError, websocket.WebSocketException) as exc:
+            if not self._ended.is_set():
+                self._error = f"connection to the node lost ({exc})"
+        finally:
+            self._ended.set()
+
+    def _enrich(self, batch: dict) -> dict:
+        ids = batch.pop("container_id")
+        names = [self.pods.get(i, ("", "", "")) for i in ids.categories.tolist()]
+        for k, key in enumerate(("namespace", "pod", "container")):
+            batch[key] = coded(np.arange(len(names)), lambda j, k=k: names[j][k]).take(ids.codes)
+        return batch
+
+    def add_containers(self, container_ids: list[str], pods: dict[str, tuple[str, str, str]]) -> None:
+        self.pods.update(pods)
+        self._ws.send(json.dumps({"op": "add", "container_ids": container_ids}))
+
+    # -- Source --
+
+    def poll(self):
+        with self._lock:
+            batches, self._batches = self._batches, []
+        if self._error and not batches:
+            raise GadgetError(f"{self.name}: {self._error}")
+        if not batches:
+            return None
+        from gadgetbook.client.run import concat
+
+        return concat(batches, list(batches[0]))
+
+    def finish(self, timeout: float = 10.0) -> None:
+        if not self._ended.is_set():
+            try:
+                self._ws.send(json.dumps({"op": "stop"}))
+            except Exception:  # noqa: S110 - already gone: the reader says why
+                pass
+            self._ended.wait(timeout)
+
+    def lost(self) -> int:
+        return self._lost
+
+    def close(self) -> None:
+        self._ended.set()
+        try:
+            self._ws.close(timeout=2)
+        except Exception:  # noqa: S110 - closing a broken connection
+            pass
+        deadline = time.monotonic() + 5
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            self._thread.join(0.1)
+

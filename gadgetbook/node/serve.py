@@ -1,0 +1,56 @@
+"""`gadgetbook-node`: the node pod's server, jupyter-server with the gadgetbook extension, on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def server_argv(port: int, token: str, root_dir: str = "/") -> list[str]:
+    """jupyter-server flags for the node API (kernels stay available for a deep dive on the node)."""
+    return [
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.open_browser=False",
+        "--ServerApp.allow_root=True",
+        f"--ServerApp.root_dir={root_dir}",
+        "--ServerApp.jpserver_extensions=gadgetbook.node.server=True",
+    ]
+
+
+def check(port: int) -> int:
+    """Readiness: 0 when the server accepts connections on loopback."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=3).close()
+        return 0
+    except OSError:
+        return 1
+
+
+def main() -> None:
+    """Serve (port and token from the environment, set by the DaemonSet from its Secret), or `check`."""
+    from jupyter_server.serverapp import ServerApp
+
+    if sys.argv[1:] == ["check"]:
+        sys.exit(check(int(os.environ.get("GADGETBOOK_PORT", "8765"))))
+    token = os.environ.get("GADGETBOOK_TOKEN") or _read(os.environ.get("GADGETBOOK_TOKEN_FILE", ""))
+    if not token:
+        sys.exit("gadgetbook-node: set GADGETBOOK_TOKEN or GADGETBOOK_TOKEN_FILE; refusing to serve without a token.")
+    port = int(os.environ.get("GADGETBOOK_PORT", "8765"))
+    ServerApp.launch_instance(argv=server_argv(port, token, os.environ.get("GADGETBOOK_ROOT_DIR", "/tmp")))
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+if __name__ == "__main__":
+    main()

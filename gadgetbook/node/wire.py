@@ -1,0 +1,45 @@
+"""Batches on the wire between a node and the client: Arrow IPC, dictionary-encoded strings, zstd."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from gadgetbook.frames.coded import Coded
+
+_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+
+
+def encode(batch: dict, columns: list[str]) -> bytes:
+    """One batch as a self-contained Arrow IPC stream (schema + one record batch)."""
+    arrays = []
+    for name in columns:
+        v = batch[name]
+        if isinstance(v, Coded):
+            arrays.append(pa.DictionaryArray.from_arrays(pa.array(v.codes, pa.int32()), pa.array(v.categories)))
+        elif v.dtype.kind == "M":
+            arrays.append(pa.array(v.astype("datetime64[ns]"), pa.timestamp("ns")))
+        else:
+            arrays.append(pa.array(v))
+    record = pa.RecordBatch.from_arrays(arrays, names=columns)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, record.schema, options=_OPTIONS) as writer:
+        writer.write_batch(record)
+    return sink.getvalue().to_pybytes()
+
+
+def decode(data: bytes) -> dict:
+    """The batch an encoded message holds, with strings as Coded columns again."""
+    reader = pa.ipc.open_stream(pa.py_buffer(data))
+    table = reader.read_all()
+    out: dict = {}
+    for name, column in zip(table.column_names, table.columns):
+        chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+        if pa.types.is_dictionary(chunk.type):
+            categories = np.array(chunk.dictionary.to_pylist(), dtype="O")
+            out[name] = Coded(chunk.indices.to_numpy(zero_copy_only=False).astype(np.int32), categories)
+        elif pa.types.is_timestamp(chunk.type):
+            out[name] = chunk.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+        else:
+            out[name] = chunk.to_numpy(zero_copy_only=False)
+    return out

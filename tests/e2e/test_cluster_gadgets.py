@@ -1,0 +1,189 @@
+"""Gadgets on the real local cluster: pods, not pids. Every gadget gets the same check by adding a case."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from support.kube import deployment, exec_in, namespace, ready_pods, wait_for
+from support.leftovers import bpf_fds
+
+import gadgetbook
+from gadgetbook.errors import GadgetError
+
+pytestmark = [pytest.mark.root, pytest.mark.cluster]
+
+API_LOOP = "while true; do cat /data/api-marker 2>/dev/null; sleep 0.2; done"
+DB_LOOP = "while true; do cat /data/db-marker 2>/dev/null; sleep 0.2; done"
+
+
+@dataclass
+class Shop:
+    ns: str
+    api: list  # pod objects
+    db: list
+    kubeconfig: str
+    core: object = field(repr=False)
+    apps: object = field(repr=False)
+
+
+@pytest.fixture(scope="module")
+def shop(cluster, deployed):
+    from kubernetes import client
+
+    core, apps = client.CoreV1Api(cluster.api), client.AppsV1Api(cluster.api)
+    with namespace(core, "gb-shop") as ns:
+        deployment(apps, ns, "api", {"app": "api"}, API_LOOP)
+        deployment(apps, ns, "db", {"app": "db"}, DB_LOOP)
+        api = wait_for(lambda: ready_pods(core, ns, "app=api", 2), 120, "2 api pods ready")
+        db = wait_for(lambda: ready_pods(core, ns, "app=db", 2), 120, "2 db pods ready")
+        yield Shop(ns, api, db, cluster.kubeconfig, core, apps)
+
+
+@dataclass
+class ClusterCase:
+    """One gadget's cluster check: how to run it, what to make happen, what the rows must show."""
+
+    gadget: str
+    kwargs: Callable[[Shop], dict]
+    trigger: Callable[[Shop], None]
+    check: Callable[[Shop, object], None]
+    seconds: float = 4.0
+
+
+def _opensnoop_check(shop: Shop, df) -> None:
+    api_pods = {p.metadata.name for p in shop.api}
+    assert len(df) > 0
+    assert set(df.pod) == api_pods  # both api pods, and nothing else: no db pods, no host rows
+    assert set(df.namespace) == {shop.ns} and set(df.container) == {"app"}
+    assert set(df[df.path == "/data/api-marker"].pod) == api_pods
+    assert "/data/db-marker" not in set(df.path)
+    assert (df.node != "").all()
+
+
+def _execsnoop_trigger(shop: Shop) -> None:
+    pod = shop.api[0].metadata.name
+    for i in range(3):
+        exec_in(shop.core, shop.ns, pod, ["/bin/echo", f"gb-exec-marker-{i}"])
+
+
+def _execsnoop_check(shop: Shop, df) -> None:
+    pod = shop.api[0].metadata.name
+    mine = df[df.args.str.contains("gb-exec-marker", regex=False)]
+    assert len(mine) == 3
+    assert set(mine.pod) == {pod} and set(mine.container) == {"app"} and set(mine.namespace) == {shop.ns}
+    assert set(df.pod) == {pod}
+
+
+CASES = [
+    ClusterCase("opensnoop", lambda s: {"selector": "app=api", "namespace": s.ns}, lambda s: None,
+                _opensnoop_check),
+    ClusterCase("execsnoop", lambda s: {"namespace": s.ns, "podname": s.api[0].metadata.name, "container": "app"},
+                _execsnoop_trigger, _execsnoop_check),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.gadget for c in CASES])
+def test_gadget_rows_name_pods(shop, case):
+    run = gadgetbook.start(case.gadget, kubeconfig=shop.kubeconfig, **case.kwargs(shop))
+    try:
+        time.sleep(0.5)
+        case.trigger(shop)
+        time.sleep(case.seconds)
+    finally:
+        run.stop()
+    df = run.result()
+    assert not df.attrs["errors"], df.attrs["errors"]
+    case.check(shop, df)
+
+
+def test_pods_that_start_during_the_run_are_picked_up(shop):
+    run = gadgetbook.start("opensnoop", kubeconfig=shop.kubeconfig, namespace=shop.ns, selector="app=api")
+    try:
+        shop.apps.patch_namespaced_deployment_scale("api", shop.ns, {"spec": {"replicas": 3}})
+        pods = wait_for(lambda: ready_pods(shop.core, shop.ns, "app=api", 3), 120, "a third api pod")
+        new = {p.metadata.name for p in pods} - {p.metadata.name for p in shop.api}
+        wait_for(lambda: new <= set(run.result().pod), 30, "rows from the new pod")
+    finally:
+        run.stop()
+        shop.apps.patch_namespaced_deployment_scale("api", shop.ns, {"spec": {"replicas": 2}})
+        wait_for(lambda: ready_pods(shop.core, shop.ns, "app=api", 2), 120, "back to 2 api pods")
+    shop.api = ready_pods(shop.core, shop.ns, "app=api", 2)
+    assert new <= set(run.result().pod)
+
+
+def test_selector_matching_no_pod_runs_nothing(shop):
+    with pytest.raises(GadgetError, match=f"No running pod matches -n {shop.ns} -l app=nothing; nothing was traced"):
+        gadgetbook.start("opensnoop", kubeconfig=shop.kubeconfig, namespace=shop.ns, selector="app=nothing")
+
+
+def test_unreachable_cluster_is_one_sentence(tmp_path):
+    bad = tmp_path / "kubeconfig"
+    bad.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: x}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\n"
+        "current-context: x\n")
+    t0 = time.monotonic()
+    with pytest.raises(GadgetError, match="Cannot reach the Kubernetes API server"):
+        gadgetbook.start("opensnoop", kubeconfig=str(bad), namespace="default")
+    assert time.monotonic() - t0 < 60
+
+
+def _node_server_pids(shop: Shop) -> list[int]:
+    from gadgetbook.kube.api import NAMESPACE
+    from gadgetbook.targets.local import scan_proc
+
+    pod = shop.core.list_namespaced_pod(NAMESPACE).items[0]
+    cid = pod.status.container_statuses[0].container_id.split("://")[-1]
+    return scan_proc()[cid].pids
+
+
+def test_unauthenticated_request_is_refused(shop):
+    from gadgetbook.client.node_link import NodeLink
+    from gadgetbook.kube.api import NAMESPACE, NODE_PORT, connect
+    from gadgetbook.kube.node_pods import node_pods
+    from gadgetbook.kube.portforward import pod_connector
+
+    kube = connect(shop.kubeconfig)
+    node, pod = next(iter(node_pods(kube).items()))
+    with pytest.raises(GadgetError, match="refused the token"):
+        NodeLink(node, pod_connector(kube, NAMESPACE, pod, NODE_PORT), "not-the-token").get("/node")
+
+
+def test_killed_client_leaves_no_bpf_objects_on_the_node(shop):
+    pids = _node_server_pids(shop)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    client = subprocess.Popen([sys.executable, "-m", "gadgetbook", "execsnoop", "--kubeconfig", shop.kubeconfig,
+                               "-n", shop.ns, "-l", "app=db"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: any(bpf_fds(p) for p in pids), 30, "the node to load the gadget")
+    finally:
+        client.send_signal(signal.SIGKILL)
+        client.wait()
+    wait_for(lambda: not any(bpf_fds(p) for p in pids), 30, "the node to free the gadget")
+
+
+def test_node_pod_crash_mid_run_keeps_what_arrived(shop, deployed):
+    from gadgetbook.kube.api import NAMESPACE
+    from gadgetbook.kube.deploy import wait_ready
+
+    run = gadgetbook.start("opensnoop", kubeconfig=shop.kubeconfig, namespace=shop.ns, selector="app=api")
+    try:
+        wait_for(lambda: len(run.result()) > 0, 20, "first rows")
+        for pod in shop.core.list_namespaced_pod(NAMESPACE).items:
+            shop.core.delete_namespaced_pod(pod.metadata.name, NAMESPACE, grace_period_seconds=0)
+        wait_for(lambda: run.result().attrs["errors"], 30, "the run to notice the lost node")
+    finally:
+        run.stop()
+        wait_ready(deployed, 180, progress=lambda line: None)
+    df = run.result()
+    assert len(df) > 0 and set(df.pod) <= {p.metadata.name for p in shop.api}
+    (node, why), = df.attrs["errors"].items()
+    assert node == shop.api[0].spec.node_name and why

@@ -1,0 +1,116 @@
+"""The node API for real on this host: jupyter-server with the extension, token auth, runs over a websocket."""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from support.leftovers import bpf_fds
+from support.workloads import marker
+
+from gadgetbook.client.node_link import NodeLink, RemoteSource
+from gadgetbook.client.run import Run
+from gadgetbook.errors import GadgetError
+from gadgetbook.node.serve import server_argv
+
+pytestmark = pytest.mark.root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def node_server(tmp_path_factory):
+    port, token = _free_port(), secrets.token_hex(16)
+    home = tmp_path_factory.mktemp("node")
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "rt"), "JUPYTER_CONFIG_DIR": str(home / "cfg"),
+           "JUPYTER_DATA_DIR": str(home / "data"), "IPYTHONDIR": str(home / "ipy")}
+    proc = subprocess.Popen([sys.executable, "-m", "jupyter_server", *server_argv(port, token, str(home))],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=1)
+            break
+        except (urllib.error.URLError, ConnectionError):
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        pytest.fail("the node server did not start")
+    yield proc, port, token
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        proc.wait()
+
+
+def _link(port, token, node="test-node"):
+    return NodeLink(node, lambda: socket.create_connection(("127.0.0.1", port)), token)
+
+
+def test_requests_without_the_token_are_refused(node_server):
+    _, port, _ = node_server
+    for path in ("/gadgetbook/api/v1/node", "/gadgetbook/api/v1/containers"):
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
+        assert info.value.code == 403
+    with pytest.raises(GadgetError, match="refused the token"):
+        RemoteSource(_link(port, "wrong-token"), {"gadget": "opensnoop"}, {})
+
+
+def test_node_facts(node_server):
+    _, port, token = node_server
+    facts = _link(port, token).get("/node")
+    assert facts["btf"] is True and facts["kernel"] == os.uname().release
+    assert {"execsnoop", "opensnoop", "bindsnoop"} <= set(facts["gadgets"])
+
+
+def test_remote_run_streams_rows(node_server, tmp_path):
+    _, port, token = node_server
+    path = tmp_path / marker()
+    src = RemoteSource(_link(port, token), {"gadget": "opensnoop", "params": {"failed": True}, "pid": os.getpid()},
+                       {})
+    run = Run("opensnoop", {"failed": True}, [src], [c for c in src.columns if c != "container_id"])
+    for _ in range(3):
+        try:
+            open(path)
+        except FileNotFoundError:
+            pass
+    time.sleep(0.5)
+    run.stop()
+    df = run.result()
+    mine = df[df.path == str(path)]
+    assert len(mine) == 3 and set(mine.error) == {"ENOENT"} and set(mine.pid) == {os.getpid()}
+    assert set(df.node) == {"test-node"}
+
+
+def test_dropped_client_frees_the_gadget(node_server):
+    proc, port, token = node_server
+    src = RemoteSource(_link(port, token), {"gadget": "execsnoop"}, {})
+    deadline = time.monotonic() + 10
+    while not bpf_fds(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert bpf_fds(proc.pid), "the node never loaded the gadget"
+    src._ws.sock.close()  # the client vanishes without a goodbye
+    src.close()
+    deadline = time.monotonic() + 15
+    while bpf_fds(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert bpf_fds(proc.pid) == set()
+
+
+def test_bad_start_is_one_sentence(node_server):
+    _, port, token = node_server
+    with pytest.raises(GadgetError, match="Unknown gadget 'nope'"):
+        RemoteSource(_link(port, token), {"gadget": "nope"}, {})

@@ -1,0 +1,43 @@
+"""Fixtures for tests on the real local cluster: the cluster, the node image, gadgetbook deployed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+
+from conftest_cluster import cluster  # noqa: E402,F401
+
+NODE_IMAGE = "localhost/gadgetbook-node:e2e"
+
+
+@pytest.fixture(scope="session")
+def node_image(cluster):  # noqa: F811
+    """The node pod image, built from this checkout (offline) and imported into the cluster."""
+    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tests" / "cluster" / "containers.conf")}
+    subprocess.run(["bash", str(ROOT / "tests" / "cluster" / "images.sh"), "base"], check=True, env=env)
+    subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "--base", "localhost/gadgetbook-base:bookworm",
+                    "--tag", NODE_IMAGE], check=True, env=env, stdout=subprocess.DEVNULL)
+    cluster.import_image(NODE_IMAGE)
+    return NODE_IMAGE
+
+
+@pytest.fixture(scope="session")
+def kube(cluster):  # noqa: F811
+    from gadgetbook.kube.api import connect
+
+    return connect(cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def deployed(kube, node_image):
+    from gadgetbook.kube.deploy import deploy
+
+    deploy(kube, node_image, wait=180, progress=lambda line: None)
+    return kube
