@@ -156,10 +156,11 @@ class Profile:
 
         from IPython.display import HTML, display
 
-        display(HTML(f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'))
-        if self.total:
-            display(self.flamegraph())
-            display(self.flamegraph_image())
+        if not self.total:  # the graphs carry the summary as their title; without samples it stands alone
+            display(HTML(f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'))
+            return
+        display(self.flamegraph())
+        display(self.flamegraph_image())
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         return {"text/plain": repr(self)}

@@ -55,7 +55,9 @@ function render({ model, el }) {
   share.className = "gb-share gadgetbook-flame-share";
   const legend = document.createElement("span");
   legend.className = "gb-legend";
-  bar.append(reset, search, share, legend);
+  const zoomed = document.createElement("span");
+  zoomed.className = "gb-zoom gadgetbook-flame-zoom";
+  bar.append(reset, search, share, legend, zoomed);
   const scroll = document.createElement("div");
   scroll.className = "gb-scroll";
   const canvas = document.createElement("canvas");
@@ -182,6 +184,9 @@ function render({ model, el }) {
     showShare();
   });
   model.on("change:search_share", showShare);
+  const showZoom = () => (zoomed.textContent = model.get("zoom") ? "zoom: " + model.get("zoom") : "");
+  model.on("change:zoom", showZoom);
+  showZoom();
   model.on("change:title", () => (title.textContent = model.get("title")));
   model.on("change:legend", showLegend);
   title.textContent = model.get("title");
