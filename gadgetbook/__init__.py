@@ -6,7 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "describe", "gadgets", "load_ipython_extension", "replay", "run", "start"]
+__all__ = ["GadgetError", "advise_network_policy", "describe", "gadgets", "load_ipython_extension", "replay", "run",
+           "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -21,6 +22,14 @@ def start(gadget: str, **kwargs: Any):
     from gadgetbook.api import start as _start
 
     return _start(gadget, **kwargs)
+
+
+def advise_network_policy(events=None, **kwargs: Any):
+    """NetworkPolicies allowing exactly the TCP connections seen: from a tcptracer DataFrame, or by watching
+    workloads (selector=..., container=..., timeout=...). See `gadgetbook.advise.network_policy`."""
+    from gadgetbook.advise.network_policy import advise_network_policy as _advise
+
+    return _advise(events, **kwargs)
 
 
 def gadgets() -> list[str]:

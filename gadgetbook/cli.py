@@ -15,7 +15,8 @@ COMMANDS = ("deploy", "undeploy", "status", "manifests")
 USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
        gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
-       gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)"""
+       gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
+       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -27,10 +28,15 @@ def describe(name: str) -> str:
     from gadgetbook.frames.decode import COMMON_COLUMNS
 
     spec = catalog.get(name)
+    common = COMMON_COLUMNS
+    if spec.kind == "top":
+        from gadgetbook.frames.top import TOP_COMMON
+
+        common = TOP_COMMON
     lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
     lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
-    if spec.kind == "trace":
-        lines += ["", "Columns:", f"  {', '.join(COMMON_COLUMNS)} (common to all gadgets), then:"]
+    if spec.kind in ("trace", "top"):
+        lines += ["", "Columns:", f"  {', '.join(common)} (common to all {spec.kind} gadgets), then:"]
         lines += [f"  {c.name:<22} {c.doc}" for c in spec.columns if not c.hidden]
     else:  # the columns of its own result (documented in gadget.toml)
         lines += ["", "Columns:"] + [f"  {name:<22} {meta.get('doc', '')}" for name, meta in spec.column_meta.items()]
@@ -41,8 +47,9 @@ def describe(name: str) -> str:
 
 
 class _Printer:
-    def __init__(self, columns: list[str], output: str) -> None:
+    def __init__(self, columns: list[str], output: str, per_batch_header: bool = False) -> None:
         self.output = output
+        self.per_batch_header = per_batch_header  # a top gadget: each batch is one interval's table
         self.columns = [c for c in columns if c not in _HIDDEN_IN_TERMINAL] if output == "columns" else columns
         self.widths: dict[str, int] = {}
 
@@ -62,6 +69,8 @@ class _Printer:
                 out.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
         else:
             rows = [[_text(c, v) for c, v in zip(self.columns, row)] for row in rows]
+            if self.per_batch_header and self.widths:
+                out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")
             if not self.widths:
                 # Widths from the first batch, capped; later rows may push a column wider.
                 self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
@@ -104,8 +113,11 @@ def run_gadget(argv: Sequence[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
     run = start(req.gadget, **req.run_kwargs())
+    from gadgetbook import catalog
+
     # Gadgets with their own result type (profile) print it at the end, not row by row.
-    printer = _Printer(run.columns, req.output) if run.result_type is None else None
+    printer = (_Printer(run.columns, req.output, per_batch_header=catalog.get(req.gadget).kind == "top")
+               if run.result_type is None else None)
     try:
         for batch in run.batches():
             if batch is not None and printer is not None:
@@ -136,6 +148,23 @@ def _print_result(result) -> int:
     return 0 if getattr(result, "total", 1) else 1
 
 
+def run_advise(argv: Sequence[str]) -> int:
+    from gadgetbook.advise.request import advise, parse_advise
+
+    try:
+        req = parse_advise(list(argv))
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code or 0)
+    advice = advise(req)
+    for note in advice.notes:
+        print(f"# {note}", file=sys.stderr)
+    if req.output == "json":
+        print(json.dumps(advice.policies, indent=2))
+    else:
+        print(advice.yaml, end="")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -158,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise GadgetError("Name one gadget to describe: gadgetbook describe GADGET.")
             print(describe(argv[1]))
             return 0
+        if argv[0] == "advise":
+            return run_advise(argv[1:])
         return run_gadget(argv)
     except GadgetError as exc:
         print(f"gadgetbook: {exc}", file=sys.stderr)

@@ -125,12 +125,27 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
     return p
 
 
+def _attach_dash_values(spec: GadgetSpec, argv: list[str]) -> list[str]:
+    """`--sort -sent` as `--sort=-sent`: argparse would take a value that starts with '-' for a flag."""
+    takes_text = {p.flag for p in spec.params.values() if p.type == "str"}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        if argv[i] in takes_text and i + 1 < len(argv) and argv[i + 1].startswith("-") and argv[i + 1] != "--":
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
     """Parse `GADGET [flags]`; GadgetError with one sentence on anything wrong."""
     if not argv:
         raise GadgetError(f"Name a gadget: {', '.join(catalog.names())}.")
     spec = catalog.get(argv[0])
-    ns = gadget_parser(spec, prog).parse_args(argv[1:])
+    ns = gadget_parser(spec, prog).parse_args(_attach_dash_values(spec, argv[1:]))
     params = {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in spec.params.items()}
     return RunRequest(
         gadget=spec.name,

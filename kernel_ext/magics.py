@@ -34,6 +34,8 @@ class GadgetMagics(Magics):
             %gadget GADGET [flags]                run it (the same flags as `gadgetbook GADGET`)
             %gadget replay PATH.parquet           a recording, without a kernel or root
             %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
+            %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
+                                                  NetworkPolicies allowing exactly the connections seen
 
         Examples::
 
@@ -95,7 +97,36 @@ class GadgetMagics(Magics):
             else:
                 display(HTML(final_html(df, show_table=not self._result_displayed())))
             return df
+        if argv[0] == "advise":
+            return self._advise(argv[1:])
         return self._run(argv)
+
+    def _advise(self, argv: list[str]):
+        """Watch with the live table, then show the policies (YAML with a download link) and return them."""
+        from IPython.display import display
+
+        from gadgetbook.advise.request import advise, parse_advise
+
+        try:
+            req = parse_advise(argv, prog="%gadget advise")
+        except SystemExit:  # --help printed its text
+            return None
+        views = []
+
+        def on_run(run):
+            if getattr(self.shell, "kernel", None) is not None:
+                from gadgetbook.views.live import watch
+
+                views.append(watch(run, max_rows=self.max_live_rows, refresh=self.refresh))
+            else:
+                run.wait()
+
+        advice = advise(req, on_run=on_run)
+        for view in views:
+            view.finish(advice.events, show_table=False)
+        if not self._result_displayed():  # a bare call's result is displayed by IPython itself
+            display(advice)
+        return advice
 
     def _run(self, argv: list[str]):
         from gadgetbook.options import parse_run
@@ -114,12 +145,28 @@ class GadgetMagics(Magics):
             return self._run_for_result(run, req)
 
         if getattr(self.shell, "kernel", None) is not None:
-            from gadgetbook.views.live import watch
+            from gadgetbook import catalog
+
+            if catalog.get(req.gadget).kind == "top":
+                from gadgetbook.views.top import watch
+            else:
+                from gadgetbook.views.live import watch
 
             view = watch(run, max_rows=self.max_live_rows, refresh=self.refresh)
         else:  # a terminal IPython: no widgets, Ctrl-C ends the run
             view = None
             run.wait()
+        for _ in range(3):
+            try:
+                return self._finish(run, view, req)
+            except KeyboardInterrupt:
+                # A Stop click interrupts the kernel; one that lands after the run has
+                # already ended must not lose the result.
+                if view is None or not view.stop_requested:
+                    raise
+        return self._finish(run, view, req)
+
+    def _finish(self, run, view, req):
         df = run.result()
         if req.save:
             from gadgetbook.frames.recording import save

@@ -1,9 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* bindsnoop: sockets bound to IPv4 and IPv6 addresses with bind(2). */
 #include "gadget.h"
-
-#define AF_INET 2
-#define AF_INET6 10
+#include "gadget_sock.h"
 
 struct event {
 	struct gadget_process proc;
@@ -30,20 +28,6 @@ struct {
 	__type(value, struct bind_args);
 } start SEC(".maps");
 
-/* The socket behind a file descriptor of the current task. */
-static __always_inline struct sock *fd_sock(__u32 fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	struct file *file = NULL;
-
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return NULL;
-	struct socket *sock = BPF_CORE_READ(file, private_data);
-
-	return sock ? BPF_CORE_READ(sock, sk) : NULL;
-}
-
 SEC("tracepoint/syscalls/sys_enter_bind")
 int tp_sys_enter_bind(struct trace_event_raw_sys_enter *ctx)
 {
@@ -67,7 +51,7 @@ int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 	__u16 af = 0;
 
 	bpf_probe_read_user(&af, sizeof(af), args->addr);
-	if (af != AF_INET && af != AF_INET6)
+	if (af != GADGET_AF_INET && af != GADGET_AF_INET6)
 		goto out;
 	struct event *e = gadget_reserve(sizeof(*e));
 
@@ -77,7 +61,7 @@ int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 	e->af_raw = af;
 	e->ret = ctx->ret;
 	__builtin_memset(e->addr_raw, 0, sizeof(e->addr_raw));
-	if (af == AF_INET) {
+	if (af == GADGET_AF_INET) {
 		struct sockaddr_in sin = {};
 
 		bpf_probe_read_user(&sin, sizeof(sin), args->addr);
@@ -90,7 +74,7 @@ int tp_sys_exit_bind(struct trace_event_raw_sys_exit *ctx)
 		e->port = bpf_ntohs(sin6.sin6_port);
 		__builtin_memcpy(e->addr_raw, &sin6.sin6_addr, 16);
 	}
-	struct sock *sk = fd_sock(args->fd);
+	struct sock *sk = gadget_fd_sock(args->fd);
 
 	e->protocol_raw = 0;
 	e->options_raw = 0;

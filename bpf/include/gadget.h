@@ -29,6 +29,13 @@ struct gadget_process {
 #define GADGET_EVENT(type) \
 	const struct type *gadget_event_type __attribute__((unused)) = NULL
 
+/* Names a "top" gadget's key and value structs for the user side, which reads
+ * their layouts from the object's BTF and drains the map `gadget_top` (a hash
+ * of key -> value) every interval. Declared once per top gadget. */
+#define GADGET_TOP(key, value) \
+	const struct key *gadget_top_key_type __attribute__((unused)) = NULL; \
+	const struct value *gadget_top_value_type __attribute__((unused)) = NULL
+
 /* Filters, written into .rodata before load so the verifier prunes what is off. */
 const volatile bool gadget_filter_by_mntns = false;
 const volatile __u32 gadget_filter_pid = 0;

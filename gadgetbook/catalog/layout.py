@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -54,3 +55,63 @@ def event_layout(spec: GadgetSpec) -> tuple[np.dtype, tuple[Column, ...], tuple[
             options=meta,
         ))
     return dtype, tuple(columns), common
+
+
+TOP_KEY_VAR, TOP_VALUE_VAR = "gadget_top_key_type", "gadget_top_value_type"  # set by GADGET_TOP()
+# Fields of a top gadget's key or value that become common columns rather than the gadget's own.
+TOP_COMMON_FIELDS = ("pid", "comm", "uid", "mntns_id")
+
+
+@dataclass(frozen=True)
+class TopLayout:
+    """A top gadget's map key and value as numpy dtypes, and the columns they make."""
+
+    key: np.dtype
+    value: np.dtype
+    columns: tuple[Column, ...]
+    common: tuple[str, ...]
+
+
+def _struct_dtype(btf: Btf, type_id: int) -> tuple[np.dtype, list]:
+    members = btf.struct_members(type_id)
+    dtype = np.dtype({
+        "names": [m.name for m in members],
+        "formats": [(m.dtype, m.shape) if m.shape else m.dtype for m in members],
+        "offsets": [m.offset for m in members],
+        "itemsize": btf.size_of(type_id),
+    })
+    return dtype, members
+
+
+def top_layout(spec: GadgetSpec) -> TopLayout:
+    """Key and value structs named by GADGET_TOP() in the gadget's object."""
+    from gadgetbook.catalog.spec import Column
+
+    if not spec.object_path.exists():
+        raise GadgetError(f"The object for {spec.name} is missing ({spec.object_path}); rebuild gadgetbook.")
+    btf = Btf.from_file(str(spec.object_path))
+    try:
+        key, key_members = _struct_dtype(btf, btf.pointee(btf.var_type(TOP_KEY_VAR)))
+        value, value_members = _struct_dtype(btf, btf.pointee(btf.var_type(TOP_VALUE_VAR)))
+    except BtfError as exc:
+        raise GadgetError(f"{spec.name}'s object does not describe its map key and value ({exc}).") from None
+    finally:
+        btf.close()
+    members = key_members + value_members
+    names = [m.name for m in members if not m.name.startswith("_")]
+    if len(set(names)) != len(names):
+        raise GadgetError(f"{spec.name}'s key and value structs share a field name; rename one.")
+    common = tuple(m.name for m in members if m.name in TOP_COMMON_FIELDS)
+    columns = []
+    for m in members:
+        if m.name in TOP_COMMON_FIELDS or m.name.startswith("_"):
+            continue
+        meta = dict(spec.column_meta.get(m.name, {}))
+        default_name = m.name[: -len("_raw")] if m.name.endswith("_raw") else m.name
+        columns.append(Column(field=m.name, name=meta.pop("name", default_name), dtype=m.dtype, shape=m.shape,
+                              format=meta.pop("format", None), doc=meta.pop("doc", ""),
+                              hidden=bool(meta.pop("hidden", False)), options=meta))
+    # The spec's column order (gadget.toml) wins over struct order, which follows alignment.
+    order = {name: i for i, name in enumerate(spec.column_meta)}
+    columns.sort(key=lambda c: order.get(c.field, len(order)))
+    return TopLayout(key, value, tuple(columns), common)

@@ -89,9 +89,16 @@ class GadgetSpec:
     def event_dtype(self) -> Any:
         return self.layout[0]
 
+    @functools.cached_property
+    def top_layout(self) -> Any:
+        """A "top" gadget's map key and value dtypes and the columns they make."""
+        from gadgetbook.catalog.layout import top_layout
+
+        return top_layout(self)
+
     @property
     def columns(self) -> tuple[Column, ...]:
-        return self.layout[1]
+        return self.top_layout.columns if self.kind == "top" else self.layout[1]
 
     def rodata(self, values: dict[str, Any]) -> dict[str, int | bool]:
         return {p.rodata: values[p.name] for p in self.params.values() if p.rodata}

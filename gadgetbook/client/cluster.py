@@ -6,14 +6,17 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import numpy as np
+
 from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.client.node_link import NodeLink, RemoteSource
 from gadgetbook.client.run import Run
 from gadgetbook.errors import GadgetError
-from gadgetbook.frames.decode import Decoder, NoContainers
+from gadgetbook.frames.decode import NoContainers
 from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube
 from gadgetbook.kube.node_pods import node_pods, node_token
 from gadgetbook.kube.portforward import pod_connector
+from gadgetbook.node.sources import decoder_for
 from gadgetbook.targets.kubernetes import PodQuery, PodTargets, resolve, running_containers
 
 
@@ -28,14 +31,31 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
         raise GadgetError(f"gadgetbook's node pod is not ready on {', '.join(missing)}; "
                           "deploy it with `gadgetbook deploy` (or `%gadget deploy`) and check `gadgetbook status`.")
     token = node_token(kube)
-    decoder = Decoder(spec, "", NoContainers())
-    cluster = ClusterSources(kube, spec, params, token, pods_on, ring_size)
+    decoder = decoder_for(spec, "", NoContainers())
+    columns, schema = decoder.names(), decoder.empty()
+    if spec.kind == "top":
+        from gadgetbook.frames.top import top_settings
+
+        top_settings(spec, params, columns)  # a bad --sort or --interval fails here, before any node
+    peers = None
+    if "daddr" in columns:
+        from gadgetbook.client.node_link import REMOTE_COLUMNS
+        from gadgetbook.frames.coded import Coded
+        from gadgetbook.targets.pod_addresses import PodAddresses
+
+        peers = PodAddresses(kube)
+        columns = [*columns, *REMOTE_COLUMNS]
+        schema = {**schema, **{c: Coded(np.empty(0, np.int32), np.empty(0, "O")) for c in REMOTE_COLUMNS}}
+    cluster = ClusterSources(kube, spec, params, token, pods_on, ring_size, peers)
     sources, errors = cluster.open_many({n: by_node[n] for n in by_node if n in pods_on}, targets)
     if not sources:
         raise GadgetError("; ".join(f"{n}: {e}" for n, e in errors.items()))
     names = sorted({f"{c.namespace}/{c.pod}" for c in targets.containers})
-    run = Run(spec.name, params, sources, decoder.names(), timeout=timeout,
-              targets=f"pods {', '.join(names)}", schema=decoder.empty(), categorical=decoder.categorical)
+    run = Run(spec.name, params, sources, columns, timeout=timeout,
+              targets=f"pods {', '.join(names)}", schema=schema,
+              categorical=decoder.categorical | ({"remote_namespace", "remote_pod"} if peers else set()))
+    if peers is not None:
+        run.inventory = peers  # the advisor and the talk graph name peers from it
     for node in missing:
         run.counters.errors[node] = "no gadgetbook node pod on this node"
     for node, err in errors.items():
@@ -49,13 +69,14 @@ class ClusterSources:
     """Opens node sessions, and adds pods that start during the run (to a live session or a new one)."""
 
     def __init__(self, kube: Kube, spec: GadgetSpec, params: dict[str, Any], token: str,
-                 node_pods: dict[str, str], ring_size: int | None) -> None:
+                 node_pods: dict[str, str], ring_size: int | None, peers=None) -> None:
         self.kube = kube
         self.spec = spec
         self.params = params
         self.token = token
         self.node_pods = node_pods
         self.ring_size = ring_size
+        self.peers = peers
         self.by_node: dict[str, RemoteSource] = {}
         self.known: set[str] = set()
 
@@ -65,7 +86,7 @@ class ClusterSources:
                  "container_ids": [c.container_id for c in containers]}
         if self.ring_size:
             start["ring_size"] = self.ring_size
-        src = RemoteSource(link, start, dict(names))
+        src = RemoteSource(link, start, dict(names), peers=self.peers)
         self.by_node[node] = src
         self.known |= {c.container_id for c in containers}
         return src

@@ -15,6 +15,8 @@ from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import coded
 
 API = "/gadgetbook/api/v1"
+# Columns a cluster run adds to gadgets with a remote address: the pod behind that address.
+REMOTE_COLUMNS = ("remote_namespace", "remote_pod")
 Connect = Callable[[], socket.socket]
 
 
@@ -49,11 +51,12 @@ class RemoteSource:
     """A gadget running on one node, fed to a Run: batches arrive on a reader thread."""
 
     def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
-                 timeout: float = 20.0) -> None:
+                 timeout: float = 20.0, peers=None) -> None:
         import websocket
 
         self.name = link.node
         self.pods = pods  # container id -> (namespace, pod, container)
+        self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
         self._lock = threading.Lock()
         self._lost = 0
@@ -114,6 +117,11 @@ class RemoteSource:
         names = [self.pods.get(i, ("", "", "")) for i in ids.categories.tolist()]
         for k, key in enumerate(("namespace", "pod", "container")):
             batch[key] = coded(np.arange(len(names)), lambda j, k=k: names[j][k]).take(ids.codes)
+        if self.peers is not None and "daddr" in batch:
+            remote = batch["daddr"]
+            owners = self.peers.lookup(remote.categories.tolist())
+            for k, key in enumerate(REMOTE_COLUMNS):
+                batch[key] = coded(np.arange(len(owners)), lambda j, k=k: owners[j][k]).take(remote.codes)
         return batch
 
     def add_containers(self, container_ids: list[str], pods: dict[str, tuple[str, str, str]]) -> None:

@@ -21,6 +21,7 @@ _OPEN_FLAGS = [
         "O_ASYNC", "O_DIRECT", "O_DIRECTORY", "O_NOFOLLOW", "O_NOATIME", "O_CLOEXEC", "O_PATH",
     )
 ]
+_TCP_EVENT_TYPES = {1: "connect", 2: "accept", 3: "close"}
 _IP_PROTOCOLS = {0: "", 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP", 136: "UDPLITE", 262: "MPTCP"}
 
 
@@ -71,7 +72,9 @@ def _ip(family: int, raw: bytes) -> str:
     if family == AF_INET:
         return str(ipaddress.IPv4Address(raw[:4]))
     if family == AF_INET6:
-        return str(ipaddress.IPv6Address(raw[:16]))
+        addr = ipaddress.IPv6Address(raw[:16])
+        # IPv4 on an IPv6 socket: written the usual way (::ffff:10.0.0.1) on every Python version.
+        return f"::ffff:{addr.ipv4_mapped}" if addr.ipv4_mapped else str(addr)
     return ""
 
 
@@ -114,10 +117,12 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
         return ip_addresses(events[col.options["family"]], values)
     if fmt == "bind_options":
         return per_unique(values, lambda v: ("R" if v & 1 else "") + ("r" if v & 2 else ""))
+    if fmt == "tcp_event_type":
+        return per_unique(values, lambda v: _TCP_EVENT_TYPES.get(v, str(v)))
     if fmt == "argv":
         return argv(values, events[col.options.get("size", "args_size")])
     raise ValueError(f"unknown column format {fmt!r}")
 
 
 FORMATS = ("errno", "open_flags", "octal", "bool", "address_family", "ip_protocol", "ip_address",
-           "bind_options", "argv")
+           "bind_options", "argv", "tcp_event_type")

@@ -2,67 +2,33 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from gadgetbook.frames.decode import Decoder
 from gadgetbook.node.session import TraceSession
+from gadgetbook.node.threaded_source import ThreadedSource
 
 
-class LocalSource:
+class LocalSource(ThreadedSource):
     """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
     large batch never keeps the ring from being emptied (that is when events get lost)."""
 
     def __init__(self, session: TraceSession, decoder: Decoder, name: str, interval: float = 0.002) -> None:
-        self.session = session
+        super().__init__(session, name)
         self.decoder = decoder
-        self.name = name
         self._interval = interval
-        self._raw: list[np.ndarray] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._error: BaseException | None = None
         self._ring = session.ring  # mapped now, before the thread needs it
-        self._thread = threading.Thread(target=self._drain, name=f"gadgetbook-ring-{name}", daemon=True)
-        self._thread.start()
+        self._busy = False
+        self._start()
 
-    def _drain(self) -> None:
-        try:
-            while not self._stop.is_set():
-                events = self.session.read()
-                if len(events):
-                    with self._lock:
-                        self._raw.append(events)
-                # Read again at once when the ring was busy; otherwise wait a little.
-                if len(events) * self._ring.stride < self.session.ring_bytes // 8:
-                    self._stop.wait(self._interval)
-        except BaseException as exc:  # handed to the run through poll()
-            self._error = exc
+    def _read(self):
+        events = self.session.read()
+        # Read again at once when the ring was busy; otherwise wait a little.
+        self._busy = len(events) * self._ring.stride >= self.session.ring_bytes // 8
+        return events if len(events) else None
 
-    def poll(self):
-        if self._error is not None:
-            raise self._error
-        with self._lock:
-            raw, self._raw = self._raw, []
-        if not raw:
-            return None
-        return self.decoder.decode(raw[0] if len(raw) == 1 else np.concatenate(raw))
+    def _wait(self) -> bool:
+        return self._stop.is_set() if self._busy else self._stop.wait(self._interval)
 
-    def finish(self) -> None:
-        """Stop the drain thread and take what the ring still holds."""
-        if self._thread.is_alive():
-            self._stop.set()
-            self._thread.join()
-            events = self.session.read()
-            if len(events):
-                with self._lock:
-                    self._raw.append(events)
-
-    def lost(self) -> int:
-        return self.session.lost()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.session.close()
+    def _combine(self, items: list[np.ndarray]):
+        return self.decoder.decode(items[0] if len(items) == 1 else np.concatenate(items))

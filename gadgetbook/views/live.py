@@ -30,10 +30,10 @@ class LiveTable:
         self.renders = 0
         self.counters = w.HTML()
         self.counters.add_class("gadgetbook-counters")
-        self.stop_button = w.Button(description="Stop", icon="stop", button_style="danger",
-                                    tooltip="End the run now and keep what arrived")
-        self.stop_button.add_class("gadgetbook-stop")
-        self.stop_button.on_click(lambda _: self.request_stop())
+        from gadgetbook.views.stop_button import StopButton, kernel_id
+
+        self.stop_button = StopButton(kernel_id=kernel_id())
+        self.stop_button.observe(lambda _: self.request_stop(), names="clicked")
         self.table = w.HTML()
         self.box = w.VBox([w.HBox([self.stop_button, self.counters]), self.table])
         self.box.add_class("gadgetbook-live")
@@ -42,8 +42,6 @@ class LiveTable:
 
     def request_stop(self) -> None:
         self.stop_requested = True
-        self.stop_button.disabled = True
-        self.stop_button.description = "Stopping"
 
     def show(self) -> None:
         from IPython.display import display
@@ -82,6 +80,7 @@ class LiveTable:
         from IPython.display import HTML
 
         final = final_html(df, show_table)
+        self.stop_button.running = False
         if self._handle is not None:
             self._handle.update(HTML(final))
         self.box.close()
@@ -130,29 +129,38 @@ def show_summary(df) -> None:
     display(HTML(final_html(df, show_table=False)))
 
 
-def watch(run: Run, max_rows: int = 20, refresh: float = 0.25) -> LiveTable:
+def watch(run: Run, max_rows: int = 20, refresh: float = 0.25, table: type[LiveTable] | None = None) -> LiveTable:
     """Show a run live until it ends, the Stop button is pressed, or the kernel is interrupted."""
-    view = LiveTable(run, max_rows=max_rows, refresh=refresh)
+    view = (table or LiveTable)(run, max_rows=max_rows, refresh=refresh)
     view.show()
     try:
-        from jupyter_ui_poll import ui_events
-    except ImportError:  # pragma: no cover - a dependency of the notebook extra
-        ui_events = None
-    try:
-        if ui_events is None:
-            _pump(run, view, lambda: None)
-        else:
-            # The Stop click arrives as a message the kernel would only read after
-            # the cell ends; ui_events lets it through while the run goes on.
+        if _reads_messages_while_busy():
+            from jupyter_ui_poll import ui_events
+
+            # The click's message would wait until the cell ends; ui_events lets it through.
             with ui_events() as poll:
                 _pump(run, view, lambda: poll(20))
+        else:
+            # Newer kernels cannot read messages from inside a running cell: the button
+            # interrupts the kernel instead, which lands here as KeyboardInterrupt.
+            _pump(run, view, lambda: None)
     except KeyboardInterrupt:
+        view.request_stop()
         run.stop()
         for batch in run.batches():
             if batch is not None:
                 view.add(batch)
+    view.stop_button.running = False
     view.render(force=True)
     return view
+
+
+def _reads_messages_while_busy() -> bool:
+    """jupyter-ui-poll works with kernels that still have do_one_iteration (ipykernel 6)."""
+    from IPython import get_ipython
+
+    kernel = getattr(get_ipython(), "kernel", None)
+    return kernel is not None and hasattr(kernel, "do_one_iteration")
 
 
 def _pump(run: Run, view: LiveTable, poll_ui) -> None:

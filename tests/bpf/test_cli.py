@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from support.leftovers import KernelObjects
+from support.leftovers import KernelObjects, bpf_fds
 from support.workloads import marker
 
 pytestmark = pytest.mark.root
@@ -33,8 +33,7 @@ def test_json_output_streams_one_object_per_line(tmp_path):
     m = tmp_path / marker()
     proc = subprocess.Popen([sys.executable, "-m", "gadgetbook", "opensnoop", "-o", "json", "--timeout", "3",
                              "--failed"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kernel = KernelObjects()
-    while not kernel.mark_running()[1]:
+    while not any(kind == "bpf_link" for _, kind in bpf_fds(proc.pid)):
         assert proc.poll() is None
     subprocess.run(["/bin/cat", str(m)], capture_output=True)
     out, err = proc.communicate(timeout=20)
@@ -48,8 +47,7 @@ def test_columns_output_has_a_header_and_rows(tmp_path):
     m = tmp_path / marker()
     proc = subprocess.Popen([sys.executable, "-m", "gadgetbook", "execsnoop", "--timeout", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    kernel = KernelObjects()
-    while not kernel.mark_running()[1]:
+    while not any(kind == "bpf_link" for _, kind in bpf_fds(proc.pid)):
         assert proc.poll() is None
     subprocess.run(["/bin/echo", str(m)], capture_output=True)
     out, _ = proc.communicate(timeout=20)

@@ -19,8 +19,14 @@ from gadgetbook.errors import GadgetError
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster]
 
-API_LOOP = "while true; do cat /data/api-marker 2>/dev/null; sleep 0.2; done"
-DB_LOOP = "while true; do cat /data/db-marker 2>/dev/null; sleep 0.2; done"
+DB_PORT = 5432
+# db pods serve on a port (each connection echoes back what it gets); api pods open a marker file and
+# call every db pod. Traffic stays between the pods this module made.
+DB_LOOP = (f"nc -ll -p {DB_PORT} -e cat & "
+           "while true; do cat /data/db-marker 2>/dev/null; sleep 0.2; done")
+API_LOOP = ("while true; do cat /data/api-marker 2>/dev/null; "
+            f"for ip in $DB_IPS; do echo gadgetbook-ping | nc -w 1 $ip {DB_PORT} >/dev/null; done; "
+            "sleep 0.2; done")
 
 
 @dataclass
@@ -39,10 +45,10 @@ def shop(cluster, deployed):
 
     core, apps = client.CoreV1Api(cluster.api), client.AppsV1Api(cluster.api)
     with namespace(core, "gb-shop") as ns:
-        deployment(apps, ns, "api", {"app": "api"}, API_LOOP)
         deployment(apps, ns, "db", {"app": "db"}, DB_LOOP)
-        api = wait_for(lambda: ready_pods(core, ns, "app=api", 2), 120, "2 api pods ready")
         db = wait_for(lambda: ready_pods(core, ns, "app=db", 2), 120, "2 db pods ready")
+        deployment(apps, ns, "api", {"app": "api"}, API_LOOP, env={"DB_IPS": " ".join(p.status.pod_ip for p in db)})
+        api = wait_for(lambda: ready_pods(core, ns, "app=api", 2), 120, "2 api pods ready")
         yield Shop(ns, api, db, cluster.kubeconfig, core, apps)
 
 
@@ -81,11 +87,36 @@ def _execsnoop_check(shop: Shop, df) -> None:
     assert set(df.pod) == {pod}
 
 
+def _tcptracer_check(shop: Shop, df) -> None:
+    api_pods, db_pods = {p.metadata.name for p in shop.api}, {p.metadata.name for p in shop.db}
+    connects = df[df.type == "connect"]
+    assert set(df.pod) == api_pods  # every api pod, and only them: no db pods, no host
+    assert set(connects.remote_pod) == db_pods  # the peers are named: both db pods
+    assert set(connects.dport) == {DB_PORT} and set(connects.remote_namespace) == {shop.ns}
+    assert set(connects.daddr) == {p.status.pod_ip for p in shop.db}
+    closes = df[df.type == "close"]
+    assert len(closes) and (closes.sent > 0).any()
+
+
+def _tcptop_check(shop: Shop, df) -> None:
+    api_pods, db_pods = {p.metadata.name for p in shop.api}, {p.metadata.name for p in shop.db}
+    assert set(df.pod) == db_pods  # the db pods, and only them
+    served = df[df.sport == DB_PORT]
+    assert set(served.remote_pod) <= api_pods and served.sent.sum() > 0 and served.received.sum() > 0
+    # Each call sends "gadgetbook-ping\n" and gets it echoed: what the db pods received they sent back
+    # (but for a call cut in half by the end of the run).
+    assert abs(int(served.sent.sum()) - int(served.received.sum())) <= 2 * len("gadgetbook-ping\n")
+
+
 CASES = [
     ClusterCase("opensnoop", lambda s: {"selector": "app=api", "namespace": s.ns}, lambda s: None,
                 _opensnoop_check),
     ClusterCase("execsnoop", lambda s: {"namespace": s.ns, "podname": s.api[0].metadata.name, "container": "app"},
                 _execsnoop_trigger, _execsnoop_check),
+    ClusterCase("tcptracer", lambda s: {"selector": "app=api", "namespace": s.ns}, lambda s: None,
+                _tcptracer_check),
+    ClusterCase("tcptop", lambda s: {"selector": "app=db", "namespace": s.ns, "interval": 1}, lambda s: None,
+                _tcptop_check),
 ]
 
 
@@ -187,3 +218,21 @@ def test_node_pod_crash_mid_run_keeps_what_arrived(shop, deployed):
     assert len(df) > 0 and set(df.pod) <= {p.metadata.name for p in shop.api}
     (node, why), = df.attrs["errors"].items()
     assert node == shop.api[0].spec.node_name and why
+
+
+def test_network_policy_for_api_allows_egress_to_db_only_and_the_api_server_takes_it(shop):
+    from kubernetes import client
+
+    from gadgetbook.advise.network_policy import advise_network_policy
+
+    advice = advise_network_policy(selector="app=api", namespace=shop.ns, kubeconfig=shop.kubeconfig, timeout=5)
+    (policy,) = advice.policies
+    spec = policy["spec"]
+    assert spec["podSelector"] == {"matchLabels": {"app": "api"}}
+    assert "ingress" not in spec  # nothing called the api pods: ingress denied
+    assert spec["egress"] == [{"to": [{"podSelector": {"matchLabels": {"app": "db"}}}],
+                               "ports": [{"protocol": "TCP", "port": DB_PORT}]}]
+    net = client.NetworkingV1Api(shop.core.api_client)
+    created = net.create_namespaced_network_policy(shop.ns, policy)
+    assert created.metadata.name == policy["metadata"]["name"]
+    assert created.spec.egress[0].ports[0].port == DB_PORT

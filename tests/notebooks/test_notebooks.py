@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbclient
@@ -70,8 +71,9 @@ def test_quickstart_shows_the_workload(jupyter_env):
     assert any("ENOENT" in t and "/tmp/gadgetbook-quickstart-missing" in t for t in text.values())
     assert any(o.get("data", {}).get("image/png") for c in code for o in c.get("outputs", []))
     state = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-    assert any(m["model_name"] == "ButtonModel" and m["state"].get("description") in ("Stop", "Stopping")
-               for m in state.values())
+    # The live view's widgets are stored with the notebook: the Stop button settled as not running.
+    stops = [m for m in state.values() if m["model_name"] == "AnyModel" and "kernel_id" in m["state"]]
+    assert stops and all(m["state"]["running"] is False for m in stops)
     assert (jupyter_env / "runs" / "failed-opens.parquet").exists()
     assert os.path.getsize(jupyter_env / f"executed-{'quickstart.ipynb'}") < 2_000_000
 
@@ -101,3 +103,22 @@ def test_binder_notebook_replays_without_root(tmp_path):
     nb = nbformat.read(work / "executed.ipynb", as_version=4)
     text = "\n".join(outputs(c) for c in nb.cells if c.cell_type == "code")
     assert "/data/config.yaml" in text and "ENOENT" in text and "shop-db" in text
+
+
+def test_network_notebook_shows_the_app_and_its_policy(jupyter_env):
+    import yaml
+
+    nb = execute(Path(__file__).parents[2] / "notebooks" / "network.ipynb", jupyter_env)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    text = "\n".join(outputs(c) for c in code)
+    assert "tcptracer: " in text and "tcptop: " in text and 'class="gadgetbook-final"' in text
+    assert 'download="network-policy.yaml"' in text
+    assert any(o.get("data", {}).get("image/png") for c in code for o in c.get("outputs", []))
+    policies = list(yaml.safe_load_all((jupyter_env / "network-policy.yaml").read_text()))
+    assert {p["metadata"]["name"] for p in policies} == {"web-network", "api-network", "client-network",
+                                                          "worker-network"}
+    assert (jupyter_env / "runs" / "talk-graph.png").stat().st_size > 1000
+    # The last cell removed what the notebook made.
+    assert "gadgetbook-lab-" in outputs(code[-1]) and "[]" in outputs(code[-1])
+    lab = outputs(code[-1]).split("'")[1]
+    assert lab not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout

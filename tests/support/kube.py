@@ -50,7 +50,8 @@ def namespace(core, prefix: str):
         wait_for(gone, 120, f"namespace {name} to be deleted", interval=0.5)
 
 
-def deployment(apps, ns: str, name: str, labels: dict[str, str], command: str, replicas: int = 2):
+def deployment(apps, ns: str, name: str, labels: dict[str, str], command: str, replicas: int = 2,
+               env: dict[str, str] | None = None):
     from kubernetes import client
 
     body = client.V1Deployment(
@@ -63,7 +64,9 @@ def deployment(apps, ns: str, name: str, labels: dict[str, str], command: str, r
                 spec=client.V1PodSpec(
                     termination_grace_period_seconds=0,
                     containers=[client.V1Container(name="app", image=TESTAPP, image_pull_policy="Never",
-                                                   command=["sh", "-c", command])],
+                                                   command=["sh", "-c", command],
+                                                   env=[client.V1EnvVar(name=k, value=v)
+                                                        for k, v in (env or {}).items()])],
                 ),
             ),
         ),

@@ -1,0 +1,1 @@
+"""Advisors: policies written from what gadgets saw (network policies from tcptracer)."""

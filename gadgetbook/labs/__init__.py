@@ -1,0 +1,1 @@
+"""Small real workloads for notebooks and labs: busybox containers under podman, on a network of their own."""

@@ -1,0 +1,97 @@
+"""Busybox containers under podman for labs: a root filesystem built from the host's static busybox, no image pull."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from gadgetbook.errors import GadgetError
+
+# What podman needs on hosts of this kind: runc and the cgroupfs manager (no systemd), explicit
+# ulimits, a file event log. Used only when the user has not pointed CONTAINERS_CONF elsewhere.
+CONTAINERS_CONF = """[containers]
+default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]
+[engine]
+runtime = "runc"
+cgroup_manager = "cgroupfs"
+events_logger = "file"
+"""
+BUSYBOX = "/bin/busybox"
+
+
+@functools.cache
+def podman_env() -> dict[str, str]:
+    """The environment podman runs with: CONTAINERS_CONF as set, or the lab's own settings."""
+    if os.environ.get("CONTAINERS_CONF"):
+        return dict(os.environ)
+    conf = Path(tempfile.gettempdir()) / "gadgetbook-containers.conf"
+    conf.write_text(CONTAINERS_CONF)
+    return {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+
+def podman(*args: str, timeout: float = 60) -> str:
+    if not shutil.which("podman"):
+        raise GadgetError("podman is not installed; the lab's containers need it (Debian: apt-get install podman).")
+    done = subprocess.run(["podman", *args], capture_output=True, text=True, env=podman_env(), timeout=timeout)
+    if done.returncode:
+        raise GadgetError(f"podman {args[0]} failed: {done.stderr.strip().splitlines()[-1:] or done.returncode}.")
+    return done.stdout.strip()
+
+
+def busybox_rootfs(parent: str | None = None) -> str:
+    """A root filesystem with the host's static busybox and its applets; remove it with shutil.rmtree."""
+    if not os.path.exists(BUSYBOX):
+        raise GadgetError(f"{BUSYBOX} is missing; install a static busybox (Debian: apt-get install busybox-static).")
+    root = Path(tempfile.mkdtemp(prefix="gadgetbook-rootfs-", dir=parent))
+    for d in ("bin", "tmp", "proc", "sys", "dev", "etc", "www"):
+        (root / d).mkdir()
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/:/bin/sh\n")
+    (root / "www" / "index.html").write_text("hello from the lab\n")
+    return str(root)
+
+
+class LabContainer:
+    """One podman container without a network of its own (join it to a LabNetwork); `remove()` deletes it by id."""
+
+    def __init__(self, rootfs: str, name: str, script: str, labels: dict[str, str] | None = None) -> None:
+        cmd = ["run", "-d", "--rm", "--network", "none", "--name", name]
+        for k, v in (labels or {}).items():
+            cmd += ["--label", f"{k}={v}"]
+        cmd += ["--rootfs", rootfs, "/bin/sh", "-c", script]
+        self.name = name
+        self.labels = dict(labels or {})
+        self.id = podman(*cmd)
+        try:
+            self.pid = int(podman("inspect", "--format", "{{.State.Pid}}", self.id))
+        except BaseException:
+            self.remove()
+            raise
+
+    def exec(self, *argv: str) -> str:
+        return podman("exec", self.id, *argv)
+
+    def remove(self) -> None:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.id], capture_output=True, env=podman_env(), check=False)
+        pid = getattr(self, "pid", None)
+        for _ in range(50):  # until the runtime has really gone
+            if not pid or not os.path.exists(f"/proc/{pid}"):
+                return
+            time.sleep(0.1)
+
+    def __repr__(self) -> str:
+        return f"LabContainer({self.name!r}, id={self.id[:12]}, pid={getattr(self, 'pid', None)})"
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,70 @@
+"""The shape every source on this host shares: a thread that reads the kernel, and a poll() that hands
+over what it read, decoded, to the run."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class ThreadedSource:
+    """Subclasses say how to read once (`_read`), how long to wait between reads (`_wait`), and how
+    to turn what was read into one batch (`_combine`)."""
+
+    def __init__(self, session: Any, name: str) -> None:
+        self.session = session
+        self.name = name
+        self._items: list[Any] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name=f"gadgetbook-{name}", daemon=True)
+
+    def _start(self) -> None:
+        self._thread.start()
+
+    def _read(self) -> Any | None:
+        raise NotImplementedError
+
+    def _wait(self) -> bool:
+        """Pause before the next read; True when the source is asked to stop."""
+        raise NotImplementedError
+
+    def _combine(self, items: list[Any]):
+        raise NotImplementedError
+
+    def _take(self) -> None:
+        item = self._read()
+        if item is not None:
+            with self._lock:
+                self._items.append(item)
+
+    def _loop(self) -> None:
+        try:
+            while not self._wait():
+                self._take()
+        except BaseException as exc:  # handed to the run through poll()
+            self._error = exc
+
+    def poll(self):
+        if self._error is not None:
+            raise self._error
+        with self._lock:
+            items, self._items = self._items, []
+        return self._combine(items) if items else None
+
+    def finish(self) -> None:
+        """Stop the thread and take what the kernel still holds: nothing counted is lost."""
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self._take()
+
+    def lost(self) -> int:
+        return self.session.lost()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+        self.session.close()
