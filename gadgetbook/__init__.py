@@ -47,13 +47,18 @@ def describe(gadget: str) -> str:
 
 
 def replay(path: str, show: bool = True):
-    """Load a recording (Parquet) made with --save: the same DataFrame, no root or eBPF needed.
+    """Load a recording (Parquet) made with --save: the same DataFrame (a Profile for profile runs),
+    no root or eBPF needed.
 
     In a notebook it also shows the run's summary line, as the live run did when it ended.
     """
     from gadgetbook.frames.recording import load
 
     df = load(path)
+    if df.attrs.get("gadget") == "profile":
+        from gadgetbook.frames.profile import Profile
+
+        df = Profile(df)
     if show:
         from gadgetbook.views.live import show_summary
 

@@ -47,7 +47,8 @@ def start(gadget: str, **kwargs: Any) -> Run:
         ring_bytes=parse_size(opts.get("ring_size") or DEFAULT_RING_BYTES), containers=containers, node=node,
     )
     run = Run(spec.name, params, [source], decoder.names(), timeout=timeout, targets=targets.description,
-              schema=decoder.empty(), categorical=decoder.categorical)
+              schema=decoder.empty(), categorical=decoder.categorical,
+              result_type=getattr(decoder, "result_type", None))
     run.save_path = opts.get("save")
     return run
 
@@ -82,12 +83,15 @@ def _start_in_cluster(spec, params, opts, kube_opts, timeout) -> Run:
 
 
 def run(gadget: str, **kwargs: Any):
-    """Run a gadget until its timeout (or Ctrl-C) and return the events as a pandas DataFrame."""
+    """Run a gadget until its timeout (or Ctrl-C) and return the events as a pandas DataFrame
+    (profile returns a Profile, whose `.samples` is its DataFrame)."""
     with start(gadget, **kwargs) as r:
         r.wait()
-    df = r.result()
+    result = r.result()
     if getattr(r, "save_path", None):
         from gadgetbook.frames.recording import save
 
-        save(df, r.save_path)
-    return df
+        save(r.frame(), r.save_path)
+    if hasattr(result, "write_requested"):
+        result.write_requested()  # files the gadget's own params asked for (profile --folded/--speedscope)
+    return result

@@ -35,8 +35,11 @@ def describe(name: str) -> str:
         common = TOP_COMMON
     lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
     lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
-    lines += ["", "Columns:", f"  {', '.join(common)} (common to all {spec.kind} gadgets), then:"]
-    lines += [f"  {c.name:<22} {c.doc}" for c in spec.columns if not c.hidden]
+    if spec.kind in ("trace", "top"):
+        lines += ["", "Columns:", f"  {', '.join(common)} (common to all {spec.kind} gadgets), then:"]
+        lines += [f"  {c.name:<22} {c.doc}" for c in spec.columns if not c.hidden]
+    else:  # the columns of its own result (documented in gadget.toml)
+        lines += ["", "Columns:"] + [f"  {name:<22} {meta.get('doc', '')}" for name, meta in spec.column_meta.items()]
     hooks = [" | ".join(g.programs) + (" (optional)" if g.optional else "") for g in spec.hooks]
     if hooks:
         lines += ["", "Hook alternatives (first available is used):"] + [f"  {h}" for h in hooks]
@@ -112,10 +115,12 @@ def run_gadget(argv: Sequence[str]) -> int:
     run = start(req.gadget, **req.run_kwargs())
     from gadgetbook import catalog
 
-    printer = _Printer(run.columns, req.output, per_batch_header=catalog.get(req.gadget).kind == "top")
+    # Gadgets with their own result type (profile) print it at the end, not row by row.
+    printer = (_Printer(run.columns, req.output, per_batch_header=catalog.get(req.gadget).kind == "top")
+               if run.result_type is None else None)
     try:
         for batch in run.batches():
-            if batch is not None:
+            if batch is not None and printer is not None:
                 printer.batch(batch)
             if stop_requested.is_set() and run.running:
                 run.stop()
@@ -125,9 +130,22 @@ def run_gadget(argv: Sequence[str]) -> int:
     if req.save:
         from gadgetbook.frames.recording import save
 
-        save(run.result(), req.save)
+        save(run.frame(), req.save)
+    if printer is None:
+        return _print_result(run.result())
     print(run.summary(), file=sys.stderr)
     return 1 if run.counters.errors else 0
+
+
+def _print_result(result) -> int:
+    """A result type's own output: a profile's folded stacks on stdout unless files were asked for."""
+    if hasattr(result, "write_requested"):
+        result.write_requested()
+        params = result.attrs.get("params") or {}
+        if result.total and not (params.get("folded") or params.get("speedscope")):
+            sys.stdout.write(result.folded())
+    print(result.summary(), file=sys.stderr)
+    return 0 if getattr(result, "total", 1) else 1
 
 
 def run_advise(argv: Sequence[str]) -> int:

@@ -92,7 +92,10 @@ class GadgetMagics(Magics):
             from gadgetbook.views.live import final_html
 
             df = gadgetbook.replay(argv[1], show=False)
-            display(HTML(final_html(df, show_table=not self._result_displayed())))
+            if hasattr(df, "show"):  # a result type of its own (a Profile)
+                df.show()
+            else:
+                display(HTML(final_html(df, show_table=not self._result_displayed())))
             return df
         if argv[0] == "advise":
             return self._advise(argv[1:])
@@ -138,6 +141,9 @@ class GadgetMagics(Magics):
         run = gadgetbook.start(req.gadget, **kwargs)
         import pandas  # noqa: F401  (loaded now, after attach: decoding then uses its hash tables)
 
+        if run.result_type is not None:
+            return self._run_for_result(run, req)
+
         if getattr(self.shell, "kernel", None) is not None:
             from gadgetbook import catalog
 
@@ -172,6 +178,22 @@ class GadgetMagics(Magics):
         else:
             print(run.summary())
         return df
+
+    def _run_for_result(self, run, req):
+        """Gadgets with their own result type (profile): wait, then let the result show itself."""
+        print(f"{run.gadget}: running on {run.targets}"
+              + (f" for {run.timeout:g} s" if run.timeout else " until interrupted") + "...")
+        run.wait()
+        result = run.result()
+        if req.save:
+            from gadgetbook.frames.recording import save
+
+            save(run.frame(), req.save)
+        if hasattr(result, "write_requested"):
+            result.write_requested()
+        if hasattr(result, "show"):
+            result.show()
+        return result
 
     def _result_displayed(self) -> bool:
         """True when the running cell ends in a bare %gadget call, whose DataFrame IPython will display."""

@@ -66,6 +66,7 @@ class Run:
         categorical: frozenset[str] = frozenset(),
         poll_interval: float = 0.05,
         batch_interval: float = 0.25,
+        result_type: Any = None,
     ) -> None:
         self.gadget = gadget
         self.params = params
@@ -75,6 +76,7 @@ class Run:
         self.targets = targets
         self.schema = schema
         self.categorical = categorical
+        self.result_type = result_type  # wraps the DataFrame for gadgets with their own result (profile)
         self.save_path: str | None = None
         self.counters = Counters(started=time.time())
         self._poll_interval = poll_interval
@@ -127,7 +129,7 @@ class Run:
             except Exception as exc:  # one failing source ends only its own part of the run
                 self.counters.errors[src.name] = str(exc)
                 continue
-            if batch is not None and len(batch["timestamp"]):
+            if batch is not None and rows(batch):
                 pending.append(batch)
                 got = True
         return got
@@ -139,11 +141,11 @@ class Run:
         if not pending:
             return
         batch = concat(pending, self.columns)
-        if len(self.sources) > 1:
+        if len(self.sources) > 1 and "timestamp" in batch:
             order = np.argsort(batch["timestamp"], kind="stable")
             batch = {k: v.take(order) for k, v in batch.items()}
         pending.clear()
-        self.counters.events += len(batch["timestamp"])
+        self.counters.events += rows(batch)
         self.batches_seen.append(batch)
         self._queue.put(batch)
 
@@ -189,16 +191,24 @@ class Run:
     def running(self) -> bool:
         return self._thread.is_alive()
 
-    def result(self):
+    def frame(self):
         """All events of the run as a pandas DataFrame, with the run's facts in `.attrs`."""
         from gadgetbook.frames.dataframe import to_dataframe
 
         batches = self.batches_seen or ([self.schema] if self.schema is not None else [])
         return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
 
+    def result(self):
+        """The run's result: its DataFrame, or the gadget's own type built from it (a Profile)."""
+        df = self.frame()
+        return self.result_type(df) if self.result_type is not None else df
+
     def attrs(self) -> dict[str, Any]:
         c = self.counters
-        return {
+        extra: dict[str, Any] = {}
+        for src in self.sources:  # facts a source adds about itself (seconds sampled, ...)
+            extra.update(getattr(src, "attrs", dict)())
+        return extra | {
             "gadget": self.gadget,
             "params": dict(self.params),
             "targets": self.targets,
@@ -221,6 +231,11 @@ class Run:
     def __exit__(self, *exc: object) -> None:
         if self._thread.is_alive():
             self.stop()
+
+
+def rows(batch: Batch) -> int:
+    """Rows in a batch (every column has as many)."""
+    return len(next(iter(batch.values()))) if batch else 0
 
 
 def concat(batches: list[Batch], columns: list[str]) -> Batch:

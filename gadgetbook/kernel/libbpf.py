@@ -53,6 +53,7 @@ map_update_elem = _fn("bpf_map_update_elem", C.c_int, C.c_int, _vp, _vp, C.c_uin
 map_lookup_elem = _fn("bpf_map_lookup_elem", C.c_int, C.c_int, _vp, _vp)
 map_delete_elem = _fn("bpf_map_delete_elem", C.c_int, C.c_int, _vp)
 map_get_next_key = _fn("bpf_map_get_next_key", C.c_int, C.c_int, _vp, _vp)
+map_lookup_batch = _fn("bpf_map_lookup_batch", C.c_int, C.c_int, _vp, _vp, _vp, _vp, C.POINTER(C.c_uint32), _vp)
 map_lookup_and_delete_batch = _fn("bpf_map_lookup_and_delete_batch", C.c_int, C.c_int, _vp, _vp, _vp, _vp,
                                   C.POINTER(C.c_uint32), _vp)
 

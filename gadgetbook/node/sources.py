@@ -20,6 +20,10 @@ def decoder_for(spec: GadgetSpec, node: str, containers) -> Any:
         from gadgetbook.frames.top import TopDecoder
 
         return TopDecoder(spec, node, containers)
+    if spec.kind == "profile":
+        from gadgetbook.node.profile_source import ProfileColumns
+
+        return ProfileColumns()
     raise GadgetError(f"{spec.name} is a {spec.kind!r} gadget, which this installation cannot run.")
 
 
@@ -38,4 +42,10 @@ def open_local(spec: GadgetSpec, params: dict[str, Any], *, mntns_ids: set[int] 
         settings = top_settings(spec, params, decoder.names())  # bad settings fail before anything loads
         session = TopSession(spec, params, mntns_ids=mntns_ids, pid=pid)
         return TopSource(session, decoder, settings, node), decoder
+    if spec.kind == "profile":
+        from gadgetbook.node.profile_session import ProfileSession
+        from gadgetbook.node.profile_source import ProfileSource
+
+        session = ProfileSession(spec, params, mntns_ids=mntns_ids, pid=pid)
+        return ProfileSource(session, containers, node, addresses=bool(params.get("addresses"))), decoder
     raise GadgetError(f"{spec.name} is a {spec.kind!r} gadget, which this installation cannot run.")

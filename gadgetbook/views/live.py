@@ -120,6 +120,12 @@ def show_summary(df) -> None:
         return
     from IPython.display import HTML, display
 
+    if hasattr(df, "summary") and hasattr(df, "samples"):  # a Profile: its own summary sentence
+        import html
+
+        display(HTML(f'<div class="gadgetbook-final"><div class="gadgetbook-summary"><b>'
+                     f'{html.escape(df.summary())}</b></div></div>'))
+        return
     display(HTML(final_html(df, show_table=False)))
 
 

@@ -323,6 +323,14 @@ async function main() {
           throw new StepError(`could not click '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
         }
         return;
+      case 'fill':
+        rec.selector = step.selector;
+        try {
+          await page.locator(step.selector).first().fill(step.value, { timeout });
+        } catch (e) {
+          throw new StepError(`could not fill '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
+        }
+        return;
       case 'text': {
         rec.selector = step.selector;
         await waitCount(step.selector, 1, timeout);

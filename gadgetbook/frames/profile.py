@@ -1,0 +1,224 @@
+"""The result of a profile run: sampled stacks as a DataFrame, folded and speedscope exports, flame
+graphs (interactive and static) and the comparison of two profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gadgetbook.views.flametree import CONTAINER, KERNEL, PROCESS, USER, FlameTree
+
+HOST = "(host)"
+
+
+def _frames(text: str) -> list[str]:
+    return text.split(";") if text else []
+
+
+class Profile:
+    """Sampled on-CPU stacks. `.samples` has one row per process and distinct stack, with `count`."""
+
+    def __init__(self, samples: pd.DataFrame) -> None:
+        self.samples = samples
+
+    # -- facts --
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        return self.samples.attrs
+
+    @property
+    def total(self) -> int:
+        return int(self.samples["count"].sum()) if len(self.samples) else 0
+
+    @property
+    def seconds(self) -> float:
+        return float(self.attrs.get("seconds") or 0.0)
+
+    def summary(self) -> str:
+        """One sentence about the run: samples and processes, or that the targets never ran."""
+        a = self.attrs
+        where = f" of {a['targets']}" if a.get("targets") else ""
+        rate = f" at {a['params']['frequency']} Hz" if isinstance(a.get("params"), dict) and "frequency" in a[
+            "params"] else ""
+        if not self.total:
+            return (f"profile: no samples in {self.seconds:.1f} s of sampling{where}{rate}; "
+                    "the targets did not run on a CPU in that time (idle or blocked).")
+        lost = a.get("lost") or {}
+        lost_total = sum(lost.values()) if isinstance(lost, dict) else int(lost or 0)
+        return (f"profile: {self.total:,} samples in {self.seconds:.1f} s{rate}{where}, "
+                f"{self.samples['pid'].nunique():,} processes, {len(self.samples):,} distinct stacks, "
+                f"{lost_total:,} lost")
+
+    def __repr__(self) -> str:
+        return f"<Profile {self.summary()}>"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    # -- stacks --
+
+    def stacks(self, process: bool = True, container: bool = False) -> pd.DataFrame:
+        """Full stacks ('a;b;c', outermost first) merged across rows, with their counts."""
+        df = self.samples
+        parts = []
+        if container:
+            parts.append(_container_names(df))
+        if process:
+            parts.append(df["comm"].astype(str))
+        parts += [df["user_stack"].astype(str), df["kernel_stack"].astype(str)]
+        joined = [";".join(p for p in row if p) for row in zip(*(s.tolist() for s in parts))]
+        out = pd.DataFrame({"stack": joined, "count": df["count"].to_numpy()})
+        return out.groupby("stack", sort=True, as_index=False)["count"].sum()
+
+    def folded(self, process: bool = True) -> str:
+        """Brendan Gregg's folded format: one 'outer;...;inner count' line per distinct stack."""
+        st = self.stacks(process=process)
+        return "".join(f"{s} {c}\n" for s, c in zip(st["stack"].tolist(), st["count"].tolist()))
+
+    def to_folded(self, path: str | os.PathLike, process: bool = True) -> Path:
+        path = Path(path)
+        path.write_text(self.folded(process))
+        return path
+
+    def to_speedscope(self, path: str | os.PathLike, process: bool = True) -> Path:
+        """A speedscope file (https://www.speedscope.app): one sampled profile, weights in samples."""
+        st = self.stacks(process=process)
+        index: dict[str, int] = {}
+        samples = [[index.setdefault(f, len(index)) for f in _frames(s)] for s in st["stack"].tolist()]
+        doc = {
+            "$schema": "https://www.speedscope.app/file-format-schema.json",
+            "exporter": "gadgetbook",
+            "name": f"profile of {self.attrs.get('targets') or 'this host'}",
+            "activeProfileIndex": 0,
+            "shared": {"frames": [{"name": f} for f in index]},
+            "profiles": [{
+                "type": "sampled", "name": "on-CPU samples", "unit": "none",
+                "startValue": 0, "endValue": self.total,
+                "samples": samples, "weights": st["count"].astype(int).tolist(),
+            }],
+        }
+        path = Path(path)
+        path.write_text(json.dumps(doc, separators=(",", ":")))
+        return path
+
+    def write_requested(self) -> None:
+        """Write the files the run's params asked for (--folded FILE, --speedscope FILE)."""
+        params = self.attrs.get("params") or {}
+        if params.get("folded"):
+            self.to_folded(params["folded"])
+        if params.get("speedscope"):
+            self.to_speedscope(params["speedscope"])
+
+    def tree(self, process: bool = True, container: bool = False) -> FlameTree:
+        """The stacks merged into a flame-graph tree (frames know whether they are kernel or user)."""
+        df = self.samples
+        cnames = _container_names(df)
+        codes, uniques = pd.factorize(cnames)
+        segments, kinds = [], []
+        if container:
+            segments.append(cnames.tolist())
+            kinds.append(CONTAINER)
+        if process:
+            segments.append(df["comm"].astype(str).tolist())
+            kinds.append(PROCESS)
+        segments += [df["user_stack"].astype(str).tolist(), df["kernel_stack"].astype(str).tolist()]
+        kinds += [USER, KERNEL]
+        return FlameTree.from_segments(segments, kinds, df["count"].to_numpy(), container_codes=codes,
+                                       containers=np.asarray(uniques, dtype=object))
+
+    # -- pictures --
+
+    def flamegraph(self, color_by: str = "kind", **kwargs: Any):
+        """The interactive flame graph widget (click to zoom, search, hover)."""
+        from gadgetbook.views.flamegraph import FlameGraph
+
+        return FlameGraph(self.tree(), color_by=color_by, title=self.summary(), **kwargs)
+
+    def flamegraph_image(self, path: str | os.PathLike | None = None, width: int = 1200, color_by: str = "kind"):
+        """A static PNG flame graph (matplotlib) that stays in the saved notebook."""
+        from gadgetbook.views.flameimage import render_png
+
+        return render_png(self.tree(), path=path, width=width, color_by=color_by, title=self.summary())
+
+    def diff(self, other: Profile) -> ProfileDiff:
+        """What changed from `other` (before) to this profile (after)."""
+        return ProfileDiff(before=other, after=self)
+
+    def show(self) -> None:
+        """Display the summary, the interactive flame graph and the static image (for saved notebooks)."""
+        import html
+
+        from IPython.display import HTML, display
+
+        if not self.total:  # the graphs carry the summary as their title; without samples it stands alone
+            display(HTML(f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'))
+            return
+        display(self.flamegraph())
+        display(self.flamegraph_image())
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return {"text/plain": repr(self)}
+
+
+class ProfileDiff:
+    """A differential view: the after profile's tree, each frame colored by how its share of samples
+    changed since before (red grew, blue shrank)."""
+
+    def __init__(self, before: Profile, after: Profile) -> None:
+        self.before = before
+        self.after = after
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Per stack: samples before and after, shares, and the change of share (after - before)."""
+        b = self.before.stacks().set_index("stack")["count"].rename("before")
+        a = self.after.stacks().set_index("stack")["count"].rename("after")
+        df = pd.concat([b, a], axis=1).fillna(0).astype(np.int64)
+        df["before_share"] = df["before"] / max(int(df["before"].sum()), 1)
+        df["after_share"] = df["after"] / max(int(df["after"].sum()), 1)
+        df["delta"] = df["after_share"] - df["before_share"]
+        return df.sort_values("delta", ascending=False)
+
+    def tree(self) -> FlameTree:
+        after = self.after.tree()
+        before = self.before.tree()
+        delta = np.zeros(len(after.frame))
+        share_after = after.value / max(after.total, 1)
+        # Match nodes by path: the same frames from the root are the same place in both graphs.
+        paths_before = {before.path(i): i for i in range(len(before.frame))}
+        for i in range(len(after.frame)):
+            j = paths_before.get(after.path(i))
+            share_before = before.value[j] / max(before.total, 1) if j is not None else 0.0
+            delta[i] = share_after[i] - share_before
+        after.delta = delta
+        return after
+
+    def summary(self) -> str:
+        return (f"profile diff: {self.before.total:,} samples before, {self.after.total:,} after; "
+                "red grew, blue shrank (share of samples)")
+
+    def flamegraph(self, **kwargs: Any):
+        from gadgetbook.views.flamegraph import FlameGraph
+
+        return FlameGraph(self.tree(), color_by="diff", title=self.summary(), **kwargs)
+
+    def flamegraph_image(self, path: str | os.PathLike | None = None, width: int = 1200):
+        from gadgetbook.views.flameimage import render_png
+
+        return render_png(self.tree(), path=path, width=width, color_by="diff", title=self.summary())
+
+
+def _container_names(df: pd.DataFrame) -> pd.Series:
+    if "container" not in df or not len(df):
+        return pd.Series([HOST] * len(df), dtype=object)
+    names = df["container"].astype(object).where(df["container"].astype(str) != "", HOST)
+    if "pod" in df:
+        pods = df["pod"].astype(str)
+        names = names.where(pods == "", pods + "/" + names.astype(str))
+    return names.fillna(HOST).astype(str).reset_index(drop=True)

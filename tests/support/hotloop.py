@@ -1,0 +1,23 @@
+"""The frame-pointer test program (hotloop.c): compiled once per test session, run for a set time."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+SOURCE = Path(__file__).with_name("hotloop.c")
+FLAGS = ["-O1", "-fno-omit-frame-pointer", "-fno-inline"]
+
+
+def build(directory: Path, name: str = "hotloop", strip: bool = False) -> Path:
+    """Compile hotloop.c into directory; `strip` removes every symbol table but .dynsym."""
+    out = Path(directory) / name
+    subprocess.run(["gcc", *FLAGS, "-o", str(out), str(SOURCE)], check=True)
+    if strip:
+        subprocess.run([shutil.which("strip") or "strip", "-s", str(out)], check=True)
+    return out
+
+
+def start(binary: Path, seconds: float) -> subprocess.Popen:
+    return subprocess.Popen([str(binary), str(seconds)])
