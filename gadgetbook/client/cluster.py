@@ -53,7 +53,8 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
     names = sorted({f"{c.namespace}/{c.pod}" for c in targets.containers})
     run = Run(spec.name, params, sources, columns, timeout=timeout,
               targets=f"pods {', '.join(names)}", schema=schema,
-              categorical=decoder.categorical | ({"remote_namespace", "remote_pod"} if peers else set()))
+              categorical=decoder.categorical | ({"remote_namespace", "remote_pod"} if peers else set()),
+              result_type=getattr(decoder, "result_type", None))
     if peers is not None:
         run.inventory = peers  # the advisor and the talk graph name peers from it
     for node in missing:

@@ -108,6 +108,21 @@ def _tcptop_check(shop: Shop, df) -> None:
     assert abs(int(served.sent.sum()) - int(served.received.sum())) <= 2 * len("gadgetbook-ping\n")
 
 
+def _profile_trigger(shop: Shop) -> None:
+    # A busy loop in one api pod for three seconds (the exec'd shell is in the pod's container).
+    exec_in(shop.core, shop.ns, shop.api[0].metadata.name,
+            ["/bin/sh", "-c", "end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done"])
+
+
+def _profile_check(shop: Shop, profile) -> None:
+    samples = profile.samples
+    busy = shop.api[0].metadata.name
+    assert samples["count"].sum() > 0
+    assert set(samples.pod) <= {p.metadata.name for p in shop.api}  # api pods only: no db pods, no host
+    by_pod = samples.groupby("pod", observed=True)["count"].sum()
+    assert by_pod.idxmax() == busy and set(samples.container) == {"app"} and set(samples.namespace) == {shop.ns}
+
+
 CASES = [
     ClusterCase("opensnoop", lambda s: {"selector": "app=api", "namespace": s.ns}, lambda s: None,
                 _opensnoop_check),
@@ -117,6 +132,8 @@ CASES = [
                 _tcptracer_check),
     ClusterCase("tcptop", lambda s: {"selector": "app=db", "namespace": s.ns, "interval": 1}, lambda s: None,
                 _tcptop_check),
+    ClusterCase("profile", lambda s: {"selector": "app=api", "namespace": s.ns, "frequency": 99},
+                _profile_trigger, _profile_check, seconds=0.5),
 ]
 
 
@@ -129,9 +146,8 @@ def test_gadget_rows_name_pods(shop, case):
         time.sleep(case.seconds)
     finally:
         run.stop()
-    df = run.result()
-    assert not df.attrs["errors"], df.attrs["errors"]
-    case.check(shop, df)
+    assert not run.frame().attrs["errors"], run.frame().attrs["errors"]
+    case.check(shop, run.result())
 
 
 def test_pods_that_start_during_the_run_are_picked_up(shop):
