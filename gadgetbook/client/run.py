@@ -67,6 +67,7 @@ class Run:
         poll_interval: float = 0.05,
         batch_interval: float = 0.25,
         result_type: Any = None,
+        keep_batches: bool = True,
     ) -> None:
         self.gadget = gadget
         self.params = params
@@ -83,6 +84,9 @@ class Run:
         self._batch_interval = batch_interval
         self._stop = threading.Event()
         self._queue: queue.Queue = queue.Queue()
+        # A node streams its batches to the client and keeps none (its memory stays flat however
+        # long the run); the client keeps them for the DataFrame.
+        self.keep_batches = keep_batches
         self.batches_seen: list[Batch] = []
         self._thread = threading.Thread(target=self._pump, name=f"gadgetbook-{gadget}", daemon=True)
         self._thread.start()
@@ -146,7 +150,8 @@ class Run:
             batch = {k: v.take(order) for k, v in batch.items()}
         pending.clear()
         self.counters.events += rows(batch)
-        self.batches_seen.append(batch)
+        if self.keep_batches:
+            self.batches_seen.append(batch)
         self._queue.put(batch)
 
     def _close_sources(self) -> None:

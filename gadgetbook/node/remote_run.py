@@ -38,7 +38,7 @@ def start_on_node(msg: dict[str, Any]) -> tuple[Run, LocalContainers]:
                                  ring_bytes=int(msg.get("ring_size") or DEFAULT_RING_BYTES),
                                  containers=containers, node=node)
     run = Run(spec.name, params, [source], decoder.names(), timeout=msg.get("timeout"),
-              schema=decoder.empty(), categorical=decoder.categorical)
+              schema=decoder.empty(), categorical=decoder.categorical, keep_batches=False)
     run.node_source = source
     return run, containers
 
