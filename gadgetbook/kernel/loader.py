@@ -157,6 +157,13 @@ class BpfObject:
     def map_fd(self, name: str) -> int:
         return libbpf.map_fd(self._map(name))
 
+    def percpu_total(self, name: str, key: int = 0) -> int:
+        """The sum over all CPUs of a per-CPU array's u64 at `key` (the gadgets' loss counters); 0 if unreadable."""
+        values = (C.c_uint64 * libbpf.num_possible_cpus())()
+        if libbpf.map_lookup_elem(self.map_fd(name), C.byref(C.c_uint32(key)), values):
+            return 0
+        return sum(values)
+
     def map_max_entries(self, name: str) -> int:
         return libbpf.map_max_entries(self._map(name))
 

@@ -16,7 +16,7 @@ from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.errors import GadgetError
 from gadgetbook.kernel import libbpf, perf
 from gadgetbook.kernel.loader import BpfObject, LoadPlan
-from gadgetbook.node.session import EVENTS_MAP, FILTER_MAP, LOST_MAP, check_privileges
+from gadgetbook.node.session import EVENTS_MAP, LOST_MAP, add_to_mntns_filter, check_privileges
 
 PROGRAM, COUNTS_MAP, STACKS_MAP = "do_sample", "counts", "stacks"
 MAX_STACK_DEPTH = 127
@@ -43,11 +43,7 @@ class ProfileSession:
         self._perf_fds: list[int] = []
         try:
             if mntns_ids is not None:
-                fd = self.obj.map_fd(FILTER_MAP)
-                one = C.c_uint8(1)
-                for m in mntns_ids:
-                    if libbpf.map_update_elem(fd, C.byref(C.c_uint64(m)), C.byref(one), 0):
-                        raise GadgetError(f"Cannot add mount namespace {m} to the filter: {libbpf.errno_message()}.")
+                add_to_mntns_filter(self.obj, mntns_ids)
             for cpu in perf.online_cpus():
                 pfd = perf.open_cpu_clock(cpu, self.frequency)
                 try:
@@ -62,7 +58,6 @@ class ProfileSession:
             raise
         self.started = time.monotonic()
         self.stopped: float | None = None
-        self._ncpus = libbpf.num_possible_cpus()
         self.key_dtype = spec.event_dtype
         self.cpus = len(self._perf_fds)
 
@@ -138,12 +133,12 @@ class ProfileSession:
                 out[sid] = buf[:depth].copy()
         return out
 
+    def add_mntns(self, mntns_ids: Iterable[int]) -> None:
+        add_to_mntns_filter(self.obj, mntns_ids)
+
     def lost(self) -> int:
         """Samples that found the counts map full, all CPUs together."""
-        values = (C.c_uint64 * self._ncpus)()
-        if libbpf.map_lookup_elem(self.obj.map_fd(LOST_MAP), C.byref(C.c_uint32(0)), values):
-            return 0
-        return sum(values)
+        return self.obj.percpu_total(LOST_MAP)
 
     def close(self) -> None:
         self._perf_fds = []

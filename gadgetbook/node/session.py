@@ -32,6 +32,15 @@ def check_privileges() -> None:
         raise GadgetError("Running gadgets needs root (or CAP_BPF and CAP_PERFMON); run again with sudo.")
 
 
+def add_to_mntns_filter(obj: BpfObject, mntns_ids: Iterable[int]) -> None:
+    """Containers (by mount namespace) the kernel side lets through; also while the gadget runs."""
+    fd = obj.map_fd(FILTER_MAP)
+    one = C.c_uint8(1)
+    for m in mntns_ids:
+        if libbpf.map_update_elem(fd, C.byref(C.c_uint64(m)), C.byref(one), 0):
+            raise GadgetError(f"Cannot add mount namespace {m} to the filter: {libbpf.errno_message()}.")
+
+
 def ring_bytes_valid(n: int) -> int:
     page = os.sysconf("SC_PAGE_SIZE")
     if n < page or n & (n - 1):
@@ -68,7 +77,6 @@ class TraceSession:
             self.obj.close()
             raise
         self._ring = None
-        self._ncpus = libbpf.num_possible_cpus()
 
     @property
     def ring(self):
@@ -80,21 +88,14 @@ class TraceSession:
         return self._ring
 
     def add_mntns(self, mntns_ids: Iterable[int]) -> None:
-        fd = self.obj.map_fd(FILTER_MAP)
-        one = C.c_uint8(1)
-        for m in mntns_ids:
-            if libbpf.map_update_elem(fd, C.byref(C.c_uint64(m)), C.byref(one), 0):
-                raise GadgetError(f"Cannot add mount namespace {m} to the filter: {libbpf.errno_message()}.")
+        add_to_mntns_filter(self.obj, mntns_ids)
 
     def read(self):
         return self.ring.read()
 
     def lost(self) -> int:
         """Events that found the ring buffer full, all CPUs together."""
-        values = (C.c_uint64 * self._ncpus)()
-        if libbpf.map_lookup_elem(self.obj.map_fd(LOST_MAP), C.byref(C.c_uint32(0)), values):
-            return 0
-        return sum(values)
+        return self.obj.percpu_total(LOST_MAP)
 
     def close(self) -> None:
         if self._ring is not None:

@@ -13,7 +13,7 @@ from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.errors import GadgetError
 from gadgetbook.kernel import libbpf
 from gadgetbook.kernel.loader import BpfObject, LoadPlan
-from gadgetbook.node.session import EVENTS_MAP, FILTER_MAP, check_privileges
+from gadgetbook.node.session import EVENTS_MAP, add_to_mntns_filter, check_privileges
 
 TOP_MAP, TOP_LOST_MAP = "gadget_top", "gadget_top_lost"
 _SMALLEST_RING = 4096  # the shared header's ring buffer goes unused by top gadgets
@@ -34,11 +34,7 @@ class TopSession:
         self.obj = BpfObject(str(spec.object_path), plan, attach=False)
         try:
             if mntns_ids is not None:
-                fd = self.obj.map_fd(FILTER_MAP)
-                one = C.c_uint8(1)
-                for m in mntns_ids:
-                    if libbpf.map_update_elem(fd, C.byref(C.c_uint64(m)), C.byref(one), 0):
-                        raise GadgetError(f"Cannot add mount namespace {m} to the filter: {libbpf.errno_message()}.")
+                add_to_mntns_filter(self.obj, mntns_ids)
             self._fd = self.obj.map_fd(TOP_MAP)
             self._capacity = self.obj.map_max_entries(TOP_MAP)
             self._keys = np.zeros(self._capacity, dtype=self.layout.key)
@@ -49,7 +45,6 @@ class TopSession:
         except BaseException:
             self.obj.close()
             raise
-        self._ncpus = libbpf.num_possible_cpus()
 
     def drain(self) -> tuple[np.ndarray, np.ndarray]:
         """(keys, values) of every entry, removed from the map as they are read."""
@@ -92,12 +87,12 @@ class TopSession:
             return np.empty(0, self.layout.key), np.empty(0, self.layout.value)
         return np.concatenate([k for k, _ in keys]), np.concatenate([v for _, v in keys])
 
+    def add_mntns(self, mntns_ids: Iterable[int]) -> None:
+        add_to_mntns_filter(self.obj, mntns_ids)
+
     def lost(self) -> int:
         """Connections that found the map full, all CPUs together."""
-        values = (C.c_uint64 * self._ncpus)()
-        if libbpf.map_lookup_elem(self.obj.map_fd(TOP_LOST_MAP), C.byref(C.c_uint32(0)), values):
-            return 0
-        return sum(values)
+        return self.obj.percpu_total(TOP_LOST_MAP)
 
     def close(self) -> None:
         self.obj.close()
