@@ -80,8 +80,9 @@ class BpfObject:
         lines = libbpf.log.take()
         self.close()
         failed = _failed_program(lines)
+        # Without it the load may still succeed: when a later alternative exists, or the hook is optional.
         retryable = failed and any(
-            failed in g.programs and g.programs[-1] != failed for g in plan.groups
+            failed in g.programs and (g.optional or g.programs[-1] != failed) for g in plan.groups
         )
         if retryable:
             return failed

@@ -14,6 +14,11 @@ HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
+# The fentry alternative is in every plan: this kernel refuses it at load, so each test also goes
+# through the loader's retry without it.
+FENTRY = HookGroup(("fentry_hook",), optional=True)
+
+
 def _build(tmp_path, *defines):
     out = tmp_path / "hooks.bpf.o"
     subprocess.run(
@@ -26,25 +31,35 @@ def _build(tmp_path, *defines):
 
 
 def test_first_available_hook_is_used(tmp_path):
-    plan = LoadPlan(groups=[HookGroup(("missing_hook", "present_hook"))])
+    plan = LoadPlan(groups=[HookGroup(("missing_hook", "present_hook")), FENTRY])
     with BpfObject(_build(tmp_path), plan) as obj:
         assert obj.attached == ["present_hook"]
 
 
+def test_hook_that_fails_to_load_falls_back(tmp_path):
+    from gadgetbook.kernel import hooks
+
+    assert hooks.available("fentry/vfs_read")  # offered by BTF: only loading tells
+    plan = LoadPlan(groups=[HookGroup(("fentry_hook", "present_hook")), HookGroup(("missing_hook",), optional=True)])
+    with BpfObject(_build(tmp_path), plan) as obj:
+        assert obj.attached == ["present_hook"]
+    assert "fentry_hook" in plan.unavailable
+
+
 def test_missing_hook_without_fallback_is_one_clear_error(tmp_path):
-    plan = LoadPlan(groups=[HookGroup(("missing_hook",))])
+    plan = LoadPlan(groups=[HookGroup(("missing_hook",)), FENTRY])
     with pytest.raises(GadgetError, match=r"offers none of the hooks .*gadgetbook_test/does_not_exist"):
         BpfObject(_build(tmp_path), plan)
 
 
 def test_optional_missing_hook_is_skipped(tmp_path):
-    plan = LoadPlan(groups=[HookGroup(("missing_hook",), optional=True)])
+    plan = LoadPlan(groups=[HookGroup(("missing_hook",), optional=True), FENTRY])
     with BpfObject(_build(tmp_path), plan) as obj:
         assert obj.attached == ["present_hook"]
 
 
 def test_verifier_rejection_quotes_the_verifier(tmp_path):
-    plan = LoadPlan(groups=[HookGroup(("missing_hook",), optional=True)])
+    plan = LoadPlan(groups=[HookGroup(("missing_hook",), optional=True), FENTRY])
     with pytest.raises(GadgetError) as info:
         BpfObject(_build(tmp_path, "-DWITH_BAD_PROGRAM"), plan)
     msg = str(info.value)
@@ -60,7 +75,7 @@ def test_rodata_pid_filter_is_applied(tmp_path):
     from gadgetbook.kernel.ring import RingReader
     from gadgetbook.node.session import EVENTS_MAP
 
-    plan = LoadPlan(groups=[HookGroup(("missing_hook", "present_hook"))],
+    plan = LoadPlan(groups=[HookGroup(("missing_hook", "present_hook")), FENTRY],
                     rodata={"gadget_filter_pid": os.getpid()})
     with BpfObject(_build(tmp_path), plan) as obj:
         dtype = np.dtype([("ts", "<u8"), ("mntns", "<u8"), ("pid", "<u4"), ("tid", "<u4"), ("uid", "<u4"),

@@ -34,6 +34,14 @@ int present_hook(void *ctx)
 	return emit(2);
 }
 
+/* fentry exists in the kernel's BTF, so it passes the static probe; kernels that block function
+ * tracing (this one) refuse it at load, and the loader must fall back to the tracepoint. */
+SEC("fentry/vfs_read")
+int BPF_PROG(fentry_hook)
+{
+	return emit(3);
+}
+
 #ifdef WITH_BAD_PROGRAM
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int bad_program(void *ctx)
