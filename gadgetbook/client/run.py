@@ -131,7 +131,11 @@ class Run:
             try:
                 batch = src.poll()
             except Exception as exc:  # one failing source ends only its own part of the run
-                self.counters.errors[src.name] = str(exc)
+                self.counters.errors[src.name] = str(exc) or type(exc).__name__
+                try:
+                    src.finish()  # and stops reading: nothing would take what it read
+                except Exception:  # noqa: S110 - it has failed already; its error is recorded
+                    pass
                 continue
             if batch is not None and rows(batch):
                 pending.append(batch)

@@ -72,9 +72,10 @@ def _factorize_ints(keys: np.ndarray) -> np.ndarray:
     # A hash table (pandas) is several times faster than sorting; use it when
     # pandas is loaded anyway (notebooks, DataFrames), and sort otherwise (the
     # terminal, where batches are small and pandas would only cost memory).
-    pd = sys.modules.get("pandas")
-    if pd is not None and len(keys) > 4096:
-        return pd.factorize(keys)[0].astype(np.int32, copy=False)
+    # getattr, not the module: another thread may be halfway through importing pandas.
+    factorize_fn = getattr(sys.modules.get("pandas"), "factorize", None)
+    if factorize_fn is not None and len(keys) > 4096:
+        return factorize_fn(keys)[0].astype(np.int32, copy=False)
     _, inverse = np.unique(keys, return_inverse=True)
     return inverse.reshape(-1).astype(np.int32, copy=False)
 

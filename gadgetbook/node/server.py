@@ -129,8 +129,12 @@ class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                     loop.add_callback(self._send_bytes, data)
                 loop.add_callback(self._send_json, {"op": "stats", "events": run.counters.events,
                                                     "lost": run.counters.lost_total})
-            loop.add_callback(self._send_json, {"op": "end", "events": run.counters.events,
-                                                "lost": run.counters.lost_total})
+            if run.counters.errors:  # the client names this node's failure, never a silent gap
+                why = "; ".join(run.counters.errors.values())
+                loop.add_callback(self._send_json, {"op": "error", "message": why, "lost": run.counters.lost_total})
+            else:
+                loop.add_callback(self._send_json, {"op": "end", "events": run.counters.events,
+                                                    "lost": run.counters.lost_total})
         except Exception as exc:  # the client hears why, then the connection closes
             loop.add_callback(self._send_json, {"op": "error", "message": str(exc)})
         loop.add_callback(self.close)

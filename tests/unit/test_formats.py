@@ -39,3 +39,16 @@ def test_factorize_wide_values_exactly():
     merged = Coded.concat([Coded(np.array([0, 1], np.int32), np.array(["x", "y"], "O")),
                            Coded(np.array([0, 0], np.int32), np.array(["y"], "O"))])
     assert list(merged.values()) == ["x", "y", "y", "y"] and len(merged.categories) == 2
+
+
+def test_factorize_while_pandas_is_half_imported(monkeypatch):
+    """Another thread importing pandas leaves a module without factorize in sys.modules for a moment."""
+    import sys
+    import types
+
+    from gadgetbook.frames.coded import factorize
+
+    monkeypatch.setitem(sys.modules, "pandas", types.ModuleType("pandas"))
+    values = np.arange(10_000, dtype=np.uint64) % 7
+    codes, uniques = factorize(values)
+    assert (uniques[codes] == values).all() and len(uniques) == 7
