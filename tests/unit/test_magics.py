@@ -72,3 +72,11 @@ def test_save_then_replay_is_the_same_frame(ip, tmp_path):
     again = magic(ip, f"replay {rec}")
     pd.testing.assert_frame_equal(again, df)
     assert again.attrs == df.attrs
+
+
+@pytest.mark.root
+def test_bare_call_displays_the_frame_and_leaves_it_in_underscore(ip):
+    result = ip.run_cell(f"%gadget opensnoop --pid {os.getpid()} --timeout 0.3")
+    assert result.success
+    assert isinstance(result.result, pd.DataFrame) and result.result.attrs["gadget"] == "opensnoop"
+    assert ip.user_ns["_"] is result.result
