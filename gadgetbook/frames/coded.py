@@ -90,11 +90,16 @@ def factorize_rows(*fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     codes = _factorize_ints(w[:, 0] if single else _hash(w))
     first = np.empty(int(codes.max()) + 1, dtype=np.int64)
     first[codes[::-1]] = np.arange(n - 1, -1, -1)
-    if not single and not np.array_equal(w[first][codes], w):
+    if not single and not _rows_match(w[first], codes, w):
         # Two different rows shared a hash: fall back to the exact sort.
         _, first, inverse = np.unique(w, axis=0, return_index=True, return_inverse=True)
         codes = inverse.reshape(-1).astype(np.int32)
     return codes, first
+
+
+def _rows_match(uniques: np.ndarray, codes: np.ndarray, w: np.ndarray, step: int = 8192) -> bool:
+    """Every row equals the distinct row its code names (checked in slices: no full-size temporaries)."""
+    return all(np.array_equal(uniques[codes[i:i + step]], w[i:i + step]) for i in range(0, len(w), step))
 
 
 def factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

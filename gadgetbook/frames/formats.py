@@ -38,8 +38,11 @@ def per_unique_numeric(values: np.ndarray, fn: Callable[[object], object], out: 
 def cstrings(values: np.ndarray) -> np.ndarray:
     """Char arrays cut at their first NUL: bpf_probe_read_*_str leaves older bytes after it."""
     n, width = len(values), values.dtype.itemsize
-    raw = np.ascontiguousarray(values).view(np.uint8).reshape(n, width).copy()
-    raw[np.maximum.accumulate(raw == 0, axis=1)] = 0
+    raw = np.array(values, order="C").view(np.uint8).reshape(n, width)
+    # In slices: the masks of a whole batch of 256-byte paths would triple its memory.
+    for start in range(0, n, 8192):
+        part = raw[start:start + 8192]
+        part[np.maximum.accumulate(part == 0, axis=1)] = 0
     return raw.view(f"S{width}").reshape(n)
 
 
