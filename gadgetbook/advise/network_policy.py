@@ -197,7 +197,6 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
     """
     if events is not None:
         return policies_from_events(events, inventory, namespace=namespace)
-    import gadgetbook
     from gadgetbook.targets.addresses import local_inventory
     from gadgetbook.targets.local import LocalContainers
 
@@ -208,14 +207,8 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
     if not local and (kubeconfig or context or kubeconfig_path() is not None):
         return _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run)
     before = inventory if inventory is not None else local_inventory(LocalContainers())
-    kwargs = {k: v for k, v in (("selector", selector), ("container", container), ("timeout", timeout)) if v}
     # This host's containers: the inventory peers are matched against is this host's too.
-    run = gadgetbook.start("tcptracer", local=True, **kwargs)
-    if on_run is not None:
-        on_run(run)
-    else:
-        run.wait()
-    df = run.result()
+    _, df = _watch(on_run, local=True, selector=selector, container=container, timeout=timeout)
     if inventory is None:
         # Containers that came or went during the run are known by either list.
         after = local_inventory(LocalContainers())
@@ -227,16 +220,20 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
 
 def _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run) -> NetworkPolicyAdvice:
     """Watch the selected pods with tcptracer on their nodes; peers are pods, named by their labels."""
+    run, df = _watch(on_run, namespace=namespace, selector=selector, container=container, timeout=timeout,
+                     kubeconfig=kubeconfig, context=context)
+    run.inventory.refresh()  # pods that came during the run are peers too
+    df.attrs["inventory"] = run.inventory.inventory
+    return policies_from_events(df, df.attrs["inventory"], namespace=namespace)
+
+
+def _watch(on_run: Callable[[Any], None] | None, **kwargs: Any):
+    """tcptracer on the selected workloads, shown by `on_run` or waited for: (the run, its events)."""
     import gadgetbook
 
-    kwargs = {k: v for k, v in (("selector", selector), ("container", container), ("timeout", timeout),
-                                ("kubeconfig", kubeconfig), ("context", context)) if v}
-    run = gadgetbook.start("tcptracer", namespace=namespace, **kwargs)
+    run = gadgetbook.start("tcptracer", **{k: v for k, v in kwargs.items() if v})
     if on_run is not None:
         on_run(run)
     else:
         run.wait()
-    df = run.result()
-    run.inventory.refresh()  # pods that came during the run are peers too
-    df.attrs["inventory"] = run.inventory.inventory
-    return policies_from_events(df, df.attrs["inventory"], namespace=namespace)
+    return run, run.result()

@@ -4,7 +4,7 @@ import os
 import subprocess
 
 import pytest
-from support.podman import Container
+from support.podman import running
 from support.workloads import marker, stop_when
 
 import gadgetbook
@@ -17,15 +17,9 @@ pytestmark = [pytest.mark.root, pytest.mark.containers]
 def two_containers(rootfs):
     tag = marker("t")
     loop = "while true; do cat /data/{m} 2>/dev/null; sleep 0.05; done"
-    api = Container(rootfs, f"api-{tag}", {"app": "api", "gadgetbook-test": tag}, loop.format(m=f"api-{tag}"))
-    try:
-        db = Container(rootfs, f"db-{tag}", {"app": "db", "gadgetbook-test": tag}, loop.format(m=f"db-{tag}"))
-    except BaseException:
-        api.remove()
-        raise
-    yield api, db, tag
-    api.remove()
-    db.remove()
+    with running(rootfs, (f"api-{tag}", {"app": "api", "gadgetbook-test": tag}, loop.format(m=f"api-{tag}")),
+                 (f"db-{tag}", {"app": "db", "gadgetbook-test": tag}, loop.format(m=f"db-{tag}"))) as (api, db):
+        yield api, db, tag
 
 
 def _host_opens(path: str, times: int = 5) -> None:

@@ -1,7 +1,7 @@
 """profile with a container filter: two busy podman containers, only the chosen one is sampled."""
 
 import pytest
-from support.podman import Container
+from support.podman import running
 from support.workloads import marker
 
 import gadgetbook
@@ -13,15 +13,9 @@ pytestmark = [pytest.mark.root, pytest.mark.containers]
 def two_busy(rootfs):
     tag = marker("p")
     busy = "while true; do :; done"
-    hot = Container(rootfs, f"hot-{tag}", {"app": "hot", "gadgetbook-test": tag}, busy)
-    try:
-        other = Container(rootfs, f"other-{tag}", {"app": "other", "gadgetbook-test": tag}, busy)
-    except BaseException:
-        hot.remove()
-        raise
-    yield hot, other, tag
-    hot.remove()
-    other.remove()
+    with running(rootfs, (f"hot-{tag}", {"app": "hot", "gadgetbook-test": tag}, busy),
+                 (f"other-{tag}", {"app": "other", "gadgetbook-test": tag}, busy)) as (hot, other):
+        yield hot, other, tag
 
 
 def test_selector_profiles_one_container_only(two_busy):

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.lab import jupyter_lab, run_driver
+from support.lab import run_in_lab
 from support.leftovers import bpf_state
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,13 +63,7 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path, min_final_rows:
     shutil.copy(source, root / source.name)
     shutil.rmtree(artifacts, ignore_errors=True)
     artifacts.mkdir(parents=True)
-    with jupyter_lab(root) as lab:
-        plan = live_cell_plan(source.name, artifacts)
-        plan.update(base_url=lab.url, token=lab.token)
-        try:
-            result = run_driver(plan, timeout=240)
-        except AssertionError as e:
-            raise AssertionError(f"{e}\n--- JupyterLab log ---\n{lab.log_tail()}") from None
+    result, lab = run_in_lab(root, live_cell_plan(source.name, artifacts))
     n = result["named"]
     run_started = n["run"]["ran"][-1]["start_ms"]  # the live cell's run was requested
     timings = {

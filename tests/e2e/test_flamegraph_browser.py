@@ -13,18 +13,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.lab import browser_available, jupyter_lab, run_driver
+from support.lab import run_in_lab
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "flamegraph"
 NOTEBOOK = Path(__file__).parent / "notebooks" / "flamegraph.ipynb"
 SUPPORT = Path(__file__).parents[1] / "support"
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.root,
-    pytest.mark.skipif(browser_available() is not None, reason=str(browser_available())),
-]
+pytestmark = [pytest.mark.browser, pytest.mark.root]
 GRAPH = ".gadgetbook-flamegraph"
 
 
@@ -59,12 +55,7 @@ def test_zoom_search_and_reset_in_jupyterlab(tmp_path):
             {"op": "count", "name": "zoom_after", "selector": f"{GRAPH} .gadgetbook-flame-zoom:not(:empty)"},
         ],
     }
-    with jupyter_lab(root) as lab:
-        plan.update(base_url=lab.url, token=lab.token)
-        try:
-            result = run_driver(plan, timeout=240)
-        except AssertionError as e:
-            raise AssertionError(f"{e}\n--- JupyterLab log ---\n{lab.log_tail()}") from None
+    result, _ = run_in_lab(root, plan)
     n = result["named"]
     (ARTIFACTS / "result.json").write_text(json.dumps({k: v for k, v in n.items()}, indent=1, default=str))
     assert n["zoom_text"]["text"].startswith("zoom: hotloop"), n["zoom_text"]

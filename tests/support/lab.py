@@ -54,17 +54,6 @@ class Lab:
             return ""
 
 
-def browser_available() -> str | None:
-    """None when the browser tests can run here, else why not."""
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} missing (run tests/support/browser/install.sh)"
-    if shutil.which("node") is None:
-        return "node missing (run tests/support/browser/install.sh)"
-    if not (BROWSER_DIR / "node_modules" / "playwright-core").is_dir():
-        return "playwright-core missing (run tests/support/browser/install.sh)"
-    return None
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -346,3 +335,13 @@ def run_driver(plan: dict, timeout: float = 240.0) -> dict:
         msg = result.get("error") or f"driver exited {proc.returncode}"
         raise DriverError(f"{msg}\nstderr:\n{err[-4000:]}", result)
     return result
+
+
+def run_in_lab(root_dir: str | os.PathLike, plan: dict, timeout: float = 240.0) -> tuple[dict, Lab]:
+    """Start JupyterLab on root_dir, drive the browser through `plan`; a failure carries the server's log."""
+    with jupyter_lab(root_dir) as lab:
+        plan.update(base_url=lab.url, token=lab.token)
+        try:
+            return run_driver(plan, timeout=timeout), lab
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- JupyterLab log ---\n{lab.log_tail()}") from None

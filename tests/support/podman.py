@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 CONF = str(Path(__file__).with_name("containers.conf"))
@@ -53,3 +54,16 @@ class Container:
 
 def podman(*args: str) -> str:
     return subprocess.run(["podman", *args], capture_output=True, text=True, env=ENV, check=True).stdout.strip()
+
+
+@contextmanager
+def running(rootfs: str, *specs: tuple[str, dict[str, str], str]):
+    """Containers from (name, labels, script) specs; every one started is removed at the end, even on failure."""
+    started: list[Container] = []
+    try:
+        for name, labels, script in specs:
+            started.append(Container(rootfs, name, labels, script))
+        yield started
+    finally:
+        for c in started:
+            c.remove()
