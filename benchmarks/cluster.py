@@ -99,12 +99,12 @@ def main() -> None:
         elapsed = run.counters.elapsed
         df = run.result()
         lost = sum(df.attrs["lost"].values())
-        from gadgetbook.frames.decode import Decoder, NoContainers
-        from gadgetbook.node.wire import encode
+        from gadgetbook.kinds import kind_of
+        from gadgetbook.protocol import encode
 
-        decoder = Decoder(gadgetbook.catalog.get("opensnoop"), "n", NoContainers())
+        columns = kind_of(gadgetbook.catalog.get("opensnoop")).columns()
         sample = df.head(100_000)
-        wire = len(encode({c: _coded(sample[c]) for c in decoder.names()}, decoder.names()))
+        wire = len(encode({c: _coded(sample[c]) for c in columns}, columns))
         print(f"one node session over port-forward: {len(df):,} events in {elapsed:.1f} s = "
               f"{len(df) / elapsed / 1e6:.2f} M ev/s into the DataFrame ({lost:,} lost in the kernel; the "
               f"producer, one open/close loop, is the bound); {wire / len(sample):.1f} bytes per event on the "

@@ -48,23 +48,26 @@ def drain_rate(loop: str, n: int) -> None:
     from gadgetbook.catalog.spec import load_spec
     from gadgetbook.frames.dataframe import to_dataframe
     from gadgetbook.frames.decode import Decoder
-    from gadgetbook.node.session import TraceSession
+    from gadgetbook.kernel.gadget import EVENTS_MAP, load_gadget, lost_events
+    from gadgetbook.kernel.ring import RingReader
     from gadgetbook.targets.local import LocalContainers
 
     spec = load_spec(BUILD / "flood.toml")
     w = workload(loop, "getppid", n)
     ring = 1 << 28  # holds the whole backlog: the producer runs first, then the drain alone
-    with TraceSession(spec, {}, pid=w.pid, ring_bytes=ring) as s:
+    with load_gadget(str(spec.object_path), spec.hooks, {}, pid=w.pid, ring_bytes=ring) as obj:
+        reader = RingReader(obj.map_fd(EVENTS_MAP), ring, spec.event_dtype)
         go(w)
         decoder = Decoder(spec, "bench", LocalContainers())
         t0 = time.perf_counter()
-        raw = s.ring.read()
+        raw = reader.read()
         t1 = time.perf_counter()
         cols = decoder.decode(raw)
         t2 = time.perf_counter()
         df = to_dataframe([cols], decoder.names(), {}, decoder.categorical)
         t3 = time.perf_counter()
-        lost = s.lost()
+        lost = lost_events(obj)
+        reader.close()
     got = len(df)
     print(f"drain   64-byte events: {got:,} (+{lost} lost) | ring->numpy {got / (t1 - t0) / 1e6:5.1f} M ev/s | "
           f"decode {got / (t2 - t1) / 1e6:5.1f} M ev/s | DataFrame {got / (t3 - t2) / 1e6:5.1f} M ev/s | "

@@ -19,8 +19,8 @@ sys.path.insert(0, str(ROOT))
 def widget_cost(rate: int = 100_000, seconds: float = 5.0, batches_per_s: int = 4) -> None:
     """Feed decoded batches at `rate` events/s to the live table; report CPU spent per second in it."""
     from gadgetbook import catalog
-    from gadgetbook.client.run import Run
     from gadgetbook.frames.decode import Decoder, NoContainers
+    from gadgetbook.run_handle import Run
     from gadgetbook.views.live import LiveTable
 
     spec = catalog.get("opensnoop")

@@ -53,21 +53,19 @@ def replay(path: str, show: bool = True):
     In a notebook it also shows the run's summary line, as the live run did when it ended.
     """
     from gadgetbook.frames.recording import load
+    from gadgetbook.kinds import recorded_kind
 
     df = load(path)
-    if df.attrs.get("gadget") == "profile":
-        from gadgetbook.frames.profile import Profile
-
-        df = Profile(df)
+    result = recorded_kind(df.attrs).result(df)
     if show:
         from gadgetbook.views.live import show_summary
 
-        show_summary(df)
-    return df
+        show_summary(result)
+    return result
 
 
 def load_ipython_extension(ipython) -> None:
     """`%load_ext gadgetbook`: registers the %gadget magics."""
-    from kernel_ext import load_ipython_extension as _load
+    from gadgetbook.magics import load_ipython_extension as _load
 
     _load(ipython)

@@ -25,21 +25,12 @@ _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
 def describe(name: str) -> str:
     """Params, columns and hooks of one gadget, as text."""
     from gadgetbook import catalog
-    from gadgetbook.frames.decode import COMMON_COLUMNS
+    from gadgetbook.kinds import kind_of
 
     spec = catalog.get(name)
-    common = COMMON_COLUMNS
-    if spec.kind == "top":
-        from gadgetbook.frames.top import TOP_COMMON
-
-        common = TOP_COMMON
     lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
     lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
-    if spec.kind in ("trace", "top"):
-        lines += ["", "Columns:", f"  {', '.join(common)} (common to all {spec.kind} gadgets), then:"]
-        lines += [f"  {c.name:<22} {c.doc}" for c in spec.columns if not c.hidden]
-    else:  # the columns of its own result (documented in gadget.toml)
-        lines += ["", "Columns:"] + [f"  {name:<22} {meta.get('doc', '')}" for name, meta in spec.column_meta.items()]
+    lines += ["", "Columns:", *kind_of(spec).describe_columns()]
     hooks = [" | ".join(g.programs) + (" (optional)" if g.optional else "") for g in spec.hooks]
     if hooks:
         lines += ["", "Hook alternatives (first available is used):"] + [f"  {h}" for h in hooks]
@@ -113,11 +104,10 @@ def run_gadget(argv: Sequence[str]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
     run = start(req.gadget, **req.run_kwargs())
-    from gadgetbook import catalog
-
-    # Gadgets with their own result type (profile) print it at the end, not row by row.
-    printer = (_Printer(run.columns, req.output, per_batch_header=catalog.get(req.gadget).kind == "top")
-               if run.result_type is None else None)
+    kind = run.kind
+    # Kinds with a result of their own (profile) print it at the end, not row by row.
+    printer = (None if kind.terminal == "result"
+               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals"))
     try:
         for batch in run.batches():
             if batch is not None and printer is not None:
@@ -127,25 +117,11 @@ def run_gadget(argv: Sequence[str]) -> int:
     finally:
         if run.running:
             run.stop()
-    if req.save:
-        from gadgetbook.frames.recording import save
-
-        save(run.frame(), req.save)
+    result = run.conclude(want_result=printer is None)
     if printer is None:
-        return _print_result(run.result())
+        return kind.print_result(result)
     print(run.summary(), file=sys.stderr)
     return 1 if run.counters.errors else 0
-
-
-def _print_result(result) -> int:
-    """A result type's own output: a profile's folded stacks on stdout unless files were asked for."""
-    if hasattr(result, "write_requested"):
-        result.write_requested()
-        params = result.attrs.get("params") or {}
-        if result.total and not (params.get("folded") or params.get("speedscope")):
-            sys.stdout.write(result.folded())
-    print(result.summary(), file=sys.stderr)
-    return 0 if getattr(result, "total", 1) else 1
 
 
 def run_advise(argv: Sequence[str]) -> int:

@@ -1,7 +1,5 @@
-"""The IPython extension: %gadget magics. Thin: parse, call gadgetbook, display."""
+"""The IPython extension's historical entry point: `%load_ext kernel_ext` registers gadgetbook's magics too."""
 
+from gadgetbook.magics import load_ipython_extension
 
-def load_ipython_extension(ipython) -> None:
-    from kernel_ext.magics import GadgetMagics
-
-    ipython.register_magics(GadgetMagics)
+__all__ = ["load_ipython_extension"]

@@ -83,18 +83,26 @@ static __always_inline bool gadget_should_discard(void)
 	return false;
 }
 
+/* One more in a per-CPU loss counter (a one-entry per-CPU array). Atomic even
+ * though the slot is per CPU: syscall tracepoints are faultable on recent
+ * kernels and run their programs preemptibly, so two programs can interleave
+ * on one CPU, and a plain += loses counts. */
+static __always_inline void gadget_count_lost(void *counter_map)
+{
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(counter_map, &zero);
+
+	if (lost)
+		__sync_fetch_and_add(lost, 1);
+}
+
 /* Reserve an event; a full ring buffer is counted, never silent. */
 static __always_inline void *gadget_reserve(__u64 size)
 {
 	void *event = bpf_ringbuf_reserve(&gadget_events, size, 0);
 
-	if (!event) {
-		__u32 zero = 0;
-		__u64 *lost = bpf_map_lookup_elem(&gadget_lost, &zero);
-
-		if (lost)
-			*lost += 1;
-	}
+	if (!event)
+		gadget_count_lost(&gadget_lost);
 	return event;
 }
 

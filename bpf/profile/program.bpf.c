@@ -35,16 +35,6 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-/* A sample that found the counts map full is counted as lost. */
-static __always_inline void count_lost(void)
-{
-	__u32 zero = 0;
-	__u64 *lost = bpf_map_lookup_elem(&gadget_lost, &zero);
-
-	if (lost)
-		*lost += 1;
-}
-
 SEC("perf_event")
 int do_sample(struct bpf_perf_event_data *ctx)
 {
@@ -77,7 +67,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 		if (count)
 			__sync_fetch_and_add(count, 1);
 		else
-			count_lost();
+			gadget_count_lost(&gadget_lost); /* the counts map is full */
 	}
 	return 0;
 }

@@ -76,11 +76,7 @@ static __always_inline int count(struct trace_event_raw_sock_msg_length *ctx, bo
 		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
 		/* Another CPU may have added the key meanwhile: then add to its entry. */
 		if (bpf_map_update_elem(&gadget_top, &key, &fresh, BPF_NOEXIST) && bpf_map_lookup_elem(&gadget_top, &key) == NULL) {
-			__u32 zero = 0;
-			__u64 *lost = bpf_map_lookup_elem(&gadget_top_lost, &zero);
-
-			if (lost)
-				*lost += 1;
+			gadget_count_lost(&gadget_top_lost);
 			return 0;
 		}
 		st = bpf_map_lookup_elem(&gadget_top, &key);

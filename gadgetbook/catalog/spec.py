@@ -67,11 +67,11 @@ class Column:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one spec object per gadget: compared and hashed by identity
 class GadgetSpec:
     name: str
     description: str
-    kind: str  # "trace": one row per event; others have their own result types
+    kind: str  # as gadget.toml declares it; gadgetbook.kinds.kind_of turns it into a Kind
     object_path: Path
     params: dict[str, Param]
     hooks: tuple[HookGroup, ...]
@@ -89,6 +89,11 @@ class GadgetSpec:
     def event_dtype(self) -> Any:
         return self.layout[0]
 
+    @property
+    def event_columns(self) -> tuple[Column, ...]:
+        """The gadget's own columns made from its event struct (trace gadgets)."""
+        return self.layout[1]
+
     @functools.cached_property
     def top_layout(self) -> Any:
         """A "top" gadget's map key and value dtypes and the columns they make."""
@@ -96,9 +101,13 @@ class GadgetSpec:
 
         return top_layout(self)
 
-    @property
-    def columns(self) -> tuple[Column, ...]:
-        return self.top_layout.columns if self.kind == "top" else self.layout[1]
+    def checked_params(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every param, given or default, converted and checked; one sentence for an unknown name."""
+        unknown = set(given) - set(self.params)
+        if unknown:
+            known = ", ".join(sorted(self.params)) or "none"
+            raise GadgetError(f"{self.name} has no parameter {', '.join(sorted(unknown))}; its parameters: {known}.")
+        return {name: prm.check(given.get(name, prm.default)) for name, prm in self.params.items()}
 
     def rodata(self, values: dict[str, Any]) -> dict[str, int | bool]:
         return {p.rodata: values[p.name] for p in self.params.values() if p.rodata}

@@ -1,1 +1,1 @@
-"""The client side of a run: sources, the run handle, counters."""
+"""The client side of a cluster run: fan-out to node pods, their batches merged and named by pod."""

@@ -9,20 +9,21 @@ from typing import Any
 import numpy as np
 
 from gadgetbook.catalog.spec import GadgetSpec
-from gadgetbook.client.node_link import NodeLink, RemoteSource
-from gadgetbook.client.run import Run
+from gadgetbook.client.node_link import REMOTE_COLUMNS, NodeLink, RemoteSource
 from gadgetbook.errors import GadgetError
-from gadgetbook.frames.decode import NoContainers
+from gadgetbook.kinds import kind_of
 from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube
 from gadgetbook.kube.node_pods import node_pods, node_token
 from gadgetbook.kube.portforward import pod_connector
-from gadgetbook.node.sources import decoder_for
+from gadgetbook.run_handle import Run
 from gadgetbook.targets.kubernetes import PodQuery, PodTargets, resolve, running_containers
 
 
 def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: PodQuery, *,
                   timeout: float | None, ring_size: int | None = None, watch: bool = True) -> Run:
     """Resolve pods, start the gadget on every node hosting one, and return the merged live Run."""
+    kind = kind_of(spec)
+    kind.check(params)  # bad settings fail here, before any node is asked
     targets = resolve(kube, query)
     by_node = targets.by_node()
     pods_on = node_pods(kube)
@@ -31,15 +32,9 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
         raise GadgetError(f"gadgetbook's node pod is not ready on {', '.join(missing)}; "
                           "deploy it with `gadgetbook deploy` (or `%gadget deploy`) and check `gadgetbook status`.")
     token = node_token(kube)
-    decoder = decoder_for(spec, "", NoContainers())
-    columns, schema = decoder.names(), decoder.empty()
-    if spec.kind == "top":
-        from gadgetbook.frames.top import top_settings
-
-        top_settings(spec, params, columns)  # a bad --sort or --interval fails here, before any node
+    columns, schema = kind.columns(), kind.empty()
     peers = None
     if "daddr" in columns:
-        from gadgetbook.client.node_link import REMOTE_COLUMNS
         from gadgetbook.frames.coded import Coded
         from gadgetbook.targets.pod_addresses import PodAddresses
 
@@ -53,8 +48,7 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
     names = sorted({f"{c.namespace}/{c.pod}" for c in targets.containers})
     run = Run(spec.name, params, sources, columns, timeout=timeout,
               targets=f"pods {', '.join(names)}", schema=schema,
-              categorical=decoder.categorical | ({"remote_namespace", "remote_pod"} if peers else set()),
-              result_type=getattr(decoder, "result_type", None))
+              categorical=kind.categorical | (set(REMOTE_COLUMNS) if peers else set()), kind=kind)
     if peers is not None:
         run.inventory = peers  # the advisor and the talk graph name peers from it
     for node in missing:

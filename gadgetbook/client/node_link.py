@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+from gadgetbook import protocol
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import coded
+from gadgetbook.run_handle import concat
 
-API = "/gadgetbook/api/v1"
 # Columns a cluster run adds to gadgets with a remote address: the pod behind that address.
 REMOTE_COLUMNS = ("remote_namespace", "remote_pod")
 Connect = Callable[[], socket.socket]
@@ -34,7 +35,7 @@ class NodeLink:
         conn.sock = self.connect()
         conn.sock.settimeout(timeout)
         try:
-            conn.request("GET", API + path, headers={"Authorization": f"token {self.token}"})
+            conn.request("GET", protocol.API + path, headers={"Authorization": protocol.auth_header(self.token)})
             resp = conn.getresponse()
             body = resp.read()
         finally:
@@ -65,8 +66,8 @@ class RemoteSource:
         self.columns: list[str] = []
         try:
             self._ws = websocket.create_connection(
-                "ws://localhost" + API + "/runs", socket=link.connect(), timeout=timeout,
-                header=[f"Authorization: token {link.token}"],
+                "ws://localhost" + protocol.API + protocol.RUNS_PATH, socket=link.connect(), timeout=timeout,
+                header=[f"Authorization: {protocol.auth_header(link.token)}"],
             )
         except websocket.WebSocketBadStatusException as exc:
             if exc.status_code in (401, 403):
@@ -75,9 +76,9 @@ class RemoteSource:
             raise GadgetError(f"The node API on {link.node} refused the run: {exc}.") from None
         except (OSError, websocket.WebSocketException) as exc:
             raise GadgetError(f"Cannot reach the node API on {link.node}: {exc}.") from None
-        self._ws.send(json.dumps({**start, "op": "start", "node": link.node}))
+        self._ws.send(json.dumps({**start, "op": protocol.START, "node": link.node}))
         first = json.loads(self._ws.recv())
-        if first.get("op") != "started":
+        if first.get("op") != protocol.STARTED:
             self._ws.close()
             raise GadgetError(f"{link.node}: {first.get('message', first)}")
         self.columns = first["columns"]
@@ -88,21 +89,19 @@ class RemoteSource:
     def _read(self) -> None:
         import websocket
 
-        from gadgetbook.node.wire import decode
-
         try:
             while True:
                 opcode, data = self._ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_BINARY:
-                    batch = self._enrich(decode(data))
+                    batch = self._enrich(protocol.decode(data))
                     with self._lock:
                         self._batches.append(batch)
                 elif opcode == websocket.ABNF.OPCODE_TEXT:
                     msg = json.loads(data)
                     self._lost = int(msg.get("lost", self._lost))
-                    if msg.get("op") == "error":
+                    if msg.get("op") == protocol.ERROR:
                         self._error = msg.get("message", "error")
-                    if msg.get("op") in ("end", "error"):
+                    if msg.get("op") in (protocol.END, protocol.ERROR):
                         break
                 elif opcode == websocket.ABNF.OPCODE_CLOSE:
                     break
@@ -113,7 +112,7 @@ class RemoteSource:
             self._ended.set()
 
     def _enrich(self, batch: dict) -> dict:
-        ids = batch.pop("container_id")
+        ids = batch.pop(protocol.CONTAINER_ID)
         names = [self.pods.get(i, ("", "", "")) for i in ids.categories.tolist()]
         for k, key in enumerate(("namespace", "pod", "container")):
             batch[key] = coded(np.arange(len(names)), lambda j, k=k: names[j][k]).take(ids.codes)
@@ -126,7 +125,7 @@ class RemoteSource:
 
     def add_containers(self, container_ids: list[str], pods: dict[str, tuple[str, str, str]]) -> None:
         self.pods.update(pods)
-        self._ws.send(json.dumps({"op": "add", "container_ids": container_ids}))
+        self._ws.send(json.dumps({"op": protocol.ADD, "container_ids": container_ids}))
 
     # -- Source --
 
@@ -137,14 +136,12 @@ class RemoteSource:
             raise GadgetError(f"{self.name}: {self._error}")
         if not batches:
             return None
-        from gadgetbook.client.run import concat
-
         return concat(batches, list(batches[0]))
 
     def finish(self, timeout: float = 10.0) -> None:
         if not self._ended.is_set():
             try:
-                self._ws.send(json.dumps({"op": "stop"}))
+                self._ws.send(json.dumps({"op": protocol.STOP}))
             except Exception:  # noqa: S110 - already gone: the reader says why
                 pass
             self._ended.wait(timeout)

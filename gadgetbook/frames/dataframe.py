@@ -15,7 +15,7 @@ def to_dataframe(batches: list[dict[str, np.ndarray]], columns: list[str], attrs
                  categorical: frozenset[str] = frozenset()) -> pd.DataFrame:
     """Concatenate batches; low-cardinality strings become categoricals, other strings `str`."""
     cats = CATEGORICAL | categorical
-    from gadgetbook.client.run import concat
+    from gadgetbook.run_handle import concat
 
     merged = concat(batches, columns)
     data = {}

@@ -44,7 +44,7 @@ class Decoder:
         self.node = node
         self.containers = containers
         self.offset_ns = boot_to_wall_ns()
-        self.columns = [c for c in spec.columns if not c.hidden]
+        self.columns = [c for c in spec.event_columns if not c.hidden]
         self.categorical = frozenset(c.name for c in self.columns if c.format in CATEGORICAL_FORMATS)
 
     def names(self) -> list[str]:

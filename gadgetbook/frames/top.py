@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import Coded, coded, factorize
 from gadgetbook.frames.decode import CATEGORICAL_FORMATS, ContainerNames
 from gadgetbook.frames.formats import decode_cstrings, format_column
@@ -17,36 +15,6 @@ if TYPE_CHECKING:
     from gadgetbook.catalog.spec import GadgetSpec
 
 TOP_COMMON = ("timestamp", "node", "namespace", "pod", "container", "pid", "comm", "uid")
-
-
-@dataclass(frozen=True)
-class TopSettings:
-    """How often to read the map, how to order each interval's rows and how many to keep."""
-
-    interval: float
-    sort: tuple[tuple[str, bool], ...]  # (column, descending)
-    max_rows: int
-
-
-def top_settings(spec: GadgetSpec, params: dict[str, Any], columns: list[str]) -> TopSettings:
-    """The top kind's own params checked: a GadgetError in one sentence for a bad interval or sort key."""
-    interval = float(params.get("interval", 1.0))
-    if not interval > 0:
-        raise GadgetError(f"--interval must be a positive number of seconds (got {params.get('interval')!r}).")
-    max_rows = int(params.get("max_rows", 0) or 0)
-    keys = []
-    sortable = [c for c in columns if c not in ("node", "mntns_id")]
-    for term in str(params.get("sort") or "").split(","):
-        term = term.strip()
-        if not term:
-            continue
-        descending = term.startswith("-")
-        name = term.lstrip("-+")
-        if name not in sortable:
-            raise GadgetError(f"{spec.name} cannot sort by {name!r}; sort by one of {', '.join(sortable)} "
-                              "(prefix '-' for descending).")
-        keys.append((name, descending))
-    return TopSettings(interval, tuple(keys), max_rows)
 
 
 class TopDecoder:

@@ -50,7 +50,7 @@ class BpfObject:
             plan.unavailable.add(failed)
         if attach:
             try:
-                self._attach_all(plan.groups)
+                self.attach_all(plan.groups)
             except BaseException:
                 self.close()
                 raise
@@ -128,7 +128,8 @@ class BpfObject:
 
     # -- attaching --
 
-    def _attach_all(self, groups: Sequence[HookGroup]) -> None:
+    def attach_all(self, groups: Sequence[HookGroup]) -> None:
+        """Attach every loaded program to its hook (perf-event programs are attached by their runner)."""
         optional = {p for g in groups if g.optional for p in g.programs}
         for prog in self._programs():
             if not libbpf.program_autoload(prog):

@@ -52,8 +52,12 @@ class RingReader:
         lengths = np.ndarray(count, dtype="<u4", buffer=self._data_map, offset=start, strides=(self.stride,))
         busy = np.flatnonzero(lengths & _BUSY)
         if len(busy):
-            # Stop at the first record still being written; later ones wait their turn.
+            # Stop at the first record still being written; later ones wait their turn. When that is
+            # the very first record (a producer on another CPU between reserve and submit), there is
+            # nothing to take yet: the next read gets it.
             count = int(busy[0])
+            if count == 0:
+                return np.empty(0, dtype=self.event)
             lengths = lengths[:count]
         sizes = lengths & ~np.uint32(_BUSY | _DISCARD)
         if count and not (sizes == self.event.itemsize).all():

@@ -1,1 +1,1 @@
-"""What runs where the kernel is: one gadget run on this host."""
+"""The node pod's server: the jupyter-server extension that runs gadgets on its host for a client."""

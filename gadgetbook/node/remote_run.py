@@ -8,11 +8,10 @@ from typing import Any
 import numpy as np
 
 from gadgetbook import catalog
-from gadgetbook.client.run import Run
-from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import Coded, coded, factorize
-from gadgetbook.node.session import DEFAULT_RING_BYTES
-from gadgetbook.node.sources import open_local
+from gadgetbook.host_run import start_on_host
+from gadgetbook.protocol import CONTAINER_ID
+from gadgetbook.run_handle import Run
 from gadgetbook.targets.local import LocalContainers
 
 
@@ -22,24 +21,16 @@ def bare_id(container_id: str) -> str:
 
 
 def start_on_node(msg: dict[str, Any]) -> tuple[Run, LocalContainers]:
+    """The run a START message asks for; the node streams its batches and keeps none."""
     spec = catalog.get(str(msg.get("gadget", "")))
-    raw = msg.get("params") or {}
-    unknown = set(raw) - set(spec.params)
-    if unknown:
-        raise GadgetError(f"{spec.name} has no parameter {', '.join(sorted(unknown))}.")
-    params = {name: prm.check(raw.get(name, prm.default)) for name, prm in spec.params.items()}
+    params = spec.checked_params(msg.get("params") or {})
     containers = LocalContainers()
     ids = msg.get("container_ids")
-    mntns_ids = None
-    if ids is not None:
-        mntns_ids = _mntns_of(containers, ids)
-    node = msg.get("node") or socket.gethostname()
-    source, decoder = open_local(spec, params, mntns_ids=mntns_ids, pid=msg.get("pid"),
-                                 ring_bytes=int(msg.get("ring_size") or DEFAULT_RING_BYTES),
-                                 containers=containers, node=node)
-    run = Run(spec.name, params, [source], decoder.names(), timeout=msg.get("timeout"),
-              schema=decoder.empty(), categorical=decoder.categorical, keep_batches=False)
-    run.node_source = source
+    mntns_ids = _mntns_of(containers, ids) if ids is not None else None
+    run = start_on_host(spec, params, mntns_ids=mntns_ids, pid=msg.get("pid"),
+                        ring_bytes=int(msg["ring_size"]) if msg.get("ring_size") else None,
+                        containers=containers, node=msg.get("node") or socket.gethostname(),
+                        timeout=msg.get("timeout"), keep_batches=False)
     return run, containers
 
 
@@ -53,7 +44,8 @@ def add_containers(run: Run, containers: LocalContainers, ids: list[str]) -> Non
     """Containers that started during the run join its filter."""
     mntns = _mntns_of(containers, ids)
     if mntns:
-        run.node_source.session.add_mntns(mntns)
+        for source in run.sources:
+            source.add_mntns(mntns)
 
 
 def with_container_ids(batch: dict, containers: LocalContainers) -> dict:
@@ -62,6 +54,6 @@ def with_container_ids(batch: dict, containers: LocalContainers) -> dict:
     codes, uniques = factorize(np.asarray(mntns))
     by_mntns = containers.ids(uniques.tolist())
     out = dict(batch)
-    out["container_id"] = coded(np.arange(len(by_mntns)), lambda i: by_mntns[i]).take(codes) if len(mntns) \
+    out[CONTAINER_ID] = coded(np.arange(len(by_mntns)), lambda i: by_mntns[i]).take(codes) if len(mntns) \
         else Coded(np.empty(0, np.int32), np.empty(0, "O"))
     return out

@@ -22,10 +22,9 @@ from tornado.ioloop import IOLoop
 from tornado.websocket import WebSocketHandler
 
 import gadgetbook
-from gadgetbook import catalog
+from gadgetbook import catalog, protocol
 from gadgetbook.errors import GadgetError
-
-API = "/gadgetbook/api/v1"
+from gadgetbook.kinds import kind_of
 
 
 def node_facts() -> dict[str, Any]:
@@ -43,7 +42,7 @@ def node_facts() -> dict[str, Any]:
     for name in catalog.names():
         spec = catalog.get(name)
         groups = [[p for p in g.programs] for g in spec.hooks]
-        facts["gadgets"][name] = {"kind": spec.kind, "hook_groups": groups}
+        facts["gadgets"][name] = {"kind": kind_of(spec).name, "hook_groups": groups}
     return facts
 
 
@@ -74,8 +73,7 @@ class ContainersHandler(APIHandler):
 
 
 class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
-    """One gadget run per connection. Client -> node: JSON {"op": "start"|"add"|"stop"};
-    node -> client: JSON {"op": "started"|"stats"|"error"|"end"} and binary Arrow batches."""
+    """One gadget run per connection, in the messages `gadgetbook.protocol` declares."""
 
     run = None
     _thread = None
@@ -90,16 +88,16 @@ class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         try:
             msg = json.loads(message)
             op = msg.get("op")
-            if op == "start" and self.run is None:
+            if op == protocol.START and self.run is None:
                 self._start(msg)
-            elif op == "add" and self.run is not None:
+            elif op == protocol.ADD and self.run is not None:
                 self._add(msg.get("container_ids") or [])
-            elif op == "stop" and self.run is not None:
+            elif op == protocol.STOP and self.run is not None:
                 threading.Thread(target=self.run.stop, daemon=True).start()
             else:
                 raise GadgetError(f"Unexpected message {op!r} for this run.")
         except (GadgetError, ValueError, TypeError) as exc:
-            self._send_json({"op": "error", "message": str(exc)})
+            self._send_json({"op": protocol.ERROR, "message": str(exc)})
             self.close()
 
     def _start(self, msg: dict) -> None:
@@ -107,7 +105,8 @@ class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
         self.run, self._containers = start_on_node(msg)
         loop = IOLoop.current()
-        self._send_json({"op": "started", "node": node_facts()["node"], "columns": self.run.columns + ["container_id"]})
+        self._send_json({"op": protocol.STARTED, "node": node_facts()["node"],
+                         "columns": [*self.run.columns, protocol.CONTAINER_ID]})
         self._thread = threading.Thread(target=self._stream, args=(loop,), daemon=True)
         self._thread.start()
 
@@ -118,25 +117,25 @@ class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def _stream(self, loop: IOLoop) -> None:
         from gadgetbook.node.remote_run import with_container_ids
-        from gadgetbook.node.wire import encode
 
         run = self.run
-        columns = run.columns + ["container_id"]
+        columns = [*run.columns, protocol.CONTAINER_ID]
         try:
             for batch in run.batches(wait=0.5):
                 if batch is not None:
-                    data = encode(with_container_ids(batch, self._containers), columns)
+                    data = protocol.encode(with_container_ids(batch, self._containers), columns)
                     loop.add_callback(self._send_bytes, data)
-                loop.add_callback(self._send_json, {"op": "stats", "events": run.counters.events,
+                loop.add_callback(self._send_json, {"op": protocol.STATS, "events": run.counters.events,
                                                     "lost": run.counters.lost_total})
             if run.counters.errors:  # the client names this node's failure, never a silent gap
                 why = "; ".join(run.counters.errors.values())
-                loop.add_callback(self._send_json, {"op": "error", "message": why, "lost": run.counters.lost_total})
+                loop.add_callback(self._send_json, {"op": protocol.ERROR, "message": why,
+                                                    "lost": run.counters.lost_total})
             else:
-                loop.add_callback(self._send_json, {"op": "end", "events": run.counters.events,
+                loop.add_callback(self._send_json, {"op": protocol.END, "events": run.counters.events,
                                                     "lost": run.counters.lost_total})
         except Exception as exc:  # the client hears why, then the connection closes
-            loop.add_callback(self._send_json, {"op": "error", "message": str(exc)})
+            loop.add_callback(self._send_json, {"op": protocol.ERROR, "message": str(exc)})
         loop.add_callback(self.close)
 
     def _send_json(self, msg: dict) -> None:
@@ -160,8 +159,8 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def _load_jupyter_server_extension(serverapp) -> None:
     base = serverapp.web_app.settings["base_url"].rstrip("/")
     serverapp.web_app.add_handlers(".*$", [
-        (f"{base}{API}/node", NodeHandler),
-        (f"{base}{API}/containers", ContainersHandler),
-        (f"{base}{API}/runs", RunHandler),
+        (f"{base}{protocol.API}{protocol.NODE_PATH}", NodeHandler),
+        (f"{base}{protocol.API}{protocol.CONTAINERS_PATH}", ContainersHandler),
+        (f"{base}{protocol.API}{protocol.RUNS_PATH}", RunHandler),
     ])
-    serverapp.log.info("gadgetbook %s node API at %s%s", gadgetbook.__name__, base, API)
+    serverapp.log.info("gadgetbook %s node API at %s%s", gadgetbook.__name__, base, protocol.API)

@@ -6,7 +6,7 @@ import html
 import time
 from collections import deque
 
-from gadgetbook.client.run import Run
+from gadgetbook.run_handle import Run
 from gadgetbook.views.summary import summary_line
 from gadgetbook.views.table import shown_columns, text_columns
 

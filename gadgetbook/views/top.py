@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gadgetbook.client.run import Run
+from gadgetbook.run_handle import Run
 from gadgetbook.views.live import LiveTable, _cell, _sliced
 from gadgetbook.views.live import watch as _watch
 from gadgetbook.views.table import text_columns

@@ -72,8 +72,8 @@ def test_rodata_pid_filter_is_applied(tmp_path):
 
     import numpy as np
 
+    from gadgetbook.kernel.gadget import EVENTS_MAP
     from gadgetbook.kernel.ring import RingReader
-    from gadgetbook.node.session import EVENTS_MAP
 
     plan = LoadPlan(groups=[HookGroup(("missing_hook", "present_hook")), FENTRY],
                     rodata={"gadget_filter_pid": os.getpid()})

@@ -14,9 +14,9 @@ from support.leftovers import bpf_fds
 from support.workloads import marker
 
 from gadgetbook.client.node_link import NodeLink, RemoteSource
-from gadgetbook.client.run import Run
 from gadgetbook.errors import GadgetError
 from gadgetbook.node.serve import server_argv
+from gadgetbook.run_handle import Run
 
 pytestmark = pytest.mark.root
 

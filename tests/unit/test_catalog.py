@@ -12,7 +12,7 @@ def test_spec_reads_event_layout_from_btf(name):
     dtype = spec.event_dtype
     assert dtype.names[:7] == ("timestamp_raw", "mntns_id", "pid", "tid", "uid", "gid", "comm")
     assert dtype["comm"] == "S16"
-    for col in spec.columns:
+    for col in spec.event_columns:
         assert col.format is None or col.format in FORMATS
         assert col.field in dtype.names
     # Every column the metadata documents exists in the struct: no stale docs.
@@ -20,6 +20,6 @@ def test_spec_reads_event_layout_from_btf(name):
 
 
 def test_opensnoop_columns():
-    cols = [c.name for c in catalog.get("opensnoop").columns if not c.hidden]
+    cols = [c.name for c in catalog.get("opensnoop").event_columns if not c.hidden]
     assert cols == ["fd", "error", "flags", "mode", "path"]
     assert catalog.get("opensnoop").event_dtype.itemsize == 320

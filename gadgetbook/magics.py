@@ -1,4 +1,7 @@
-"""The %gadget line magic: the CLI's flags in a notebook, live widgets while a gadget runs, DataFrames after."""
+"""The %gadget line magic: the CLI's flags in a notebook, live widgets while a gadget runs, DataFrames after.
+
+`%load_ext gadgetbook` registers it (`load_ipython_extension` below); the magic parses and calls the library.
+"""
 
 from __future__ import annotations
 
@@ -89,14 +92,16 @@ class GadgetMagics(Magics):
         if argv[0] == "replay":
             if len(argv) != 2:
                 raise GadgetError("Name one recording to replay: %gadget replay PATH.parquet.")
+            from gadgetbook.kinds import recorded_kind
             from gadgetbook.views.live import final_html
 
-            df = gadgetbook.replay(argv[1], show=False)
-            if hasattr(df, "show"):  # a result type of its own (a Profile)
-                df.show()
+            result = gadgetbook.replay(argv[1], show=False)
+            kind = recorded_kind(result.attrs)
+            if kind.live_view() is None:  # a result that shows itself (a Profile)
+                kind.show(result)
             else:
-                display(HTML(final_html(df, show_table=not self._result_displayed())))
-            return df
+                display(HTML(final_html(result, show_table=not self._result_displayed())))
+            return result
         if argv[0] == "advise":
             return self._advise(argv[1:])
         return self._run(argv)
@@ -141,37 +146,28 @@ class GadgetMagics(Magics):
         run = gadgetbook.start(req.gadget, **kwargs)
         import pandas  # noqa: F401  (loaded now, after attach: decoding then uses its hash tables)
 
-        if run.result_type is not None:
-            return self._run_for_result(run, req)
-
+        table = run.kind.live_view()
+        if table is None:
+            return self._run_for_result(run)
         if getattr(self.shell, "kernel", None) is not None:
-            from gadgetbook import catalog
+            from gadgetbook.views.live import watch
 
-            if catalog.get(req.gadget).kind == "top":
-                from gadgetbook.views.top import watch
-            else:
-                from gadgetbook.views.live import watch
-
-            view = watch(run, max_rows=self.max_live_rows, refresh=self.refresh)
+            view = watch(run, max_rows=self.max_live_rows, refresh=self.refresh, table=table)
         else:  # a terminal IPython: no widgets, Ctrl-C ends the run
             view = None
             run.wait()
         for _ in range(3):
             try:
-                return self._finish(run, view, req)
+                return self._finish(run, view)
             except KeyboardInterrupt:
                 # A Stop click interrupts the kernel; one that lands after the run has
                 # already ended must not lose the result.
                 if view is None or not view.stop_requested:
                     raise
-        return self._finish(run, view, req)
+        return self._finish(run, view)
 
-    def _finish(self, run, view, req):
-        df = run.result()
-        if req.save:
-            from gadgetbook.frames.recording import save
-
-            save(df, req.save)
+    def _finish(self, run, view):
+        df = run.conclude()
         show_table = not self._result_displayed()
         if view is not None:
             view.finish(df, show_table)
@@ -179,20 +175,13 @@ class GadgetMagics(Magics):
             print(run.summary())
         return df
 
-    def _run_for_result(self, run, req):
-        """Gadgets with their own result type (profile): wait, then let the result show itself."""
+    def _run_for_result(self, run):
+        """Kinds without a live view (profile): wait, then let the kind show the result."""
         print(f"{run.gadget}: running on {run.targets}"
               + (f" for {run.timeout:g} s" if run.timeout else " until interrupted") + "...")
         run.wait()
-        result = run.result()
-        if req.save:
-            from gadgetbook.frames.recording import save
-
-            save(run.frame(), req.save)
-        if hasattr(result, "write_requested"):
-            result.write_requested()
-        if hasattr(result, "show"):
-            result.show()
+        result = run.conclude()
+        run.kind.show(result)
         return result
 
     def _result_displayed(self) -> bool:
@@ -212,3 +201,8 @@ class GadgetMagics(Magics):
         return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
                 and getattr(last.value.func, "attr", "") == "run_line_magic"
                 and bool(last.value.args) and getattr(last.value.args[0], "value", None) == "gadget")
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext gadgetbook`: register the %gadget magics."""
+    ipython.register_magics(GadgetMagics)

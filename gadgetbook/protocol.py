@@ -1,17 +1,31 @@
-"""Batches on the wire between a node and the client: Arrow IPC, dictionary-encoded strings, zstd."""
+"""The node API's wire shapes, imported by both ends: paths, message ops, and batch frames (Arrow IPC, zstd)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pyarrow as pa
 
 from gadgetbook.frames.coded import Coded
 
-_OPTIONS = pa.ipc.IpcWriteOptions(compression="zstd")
+API = "/gadgetbook/api/v1"
+NODE_PATH, CONTAINERS_PATH, RUNS_PATH = "/node", "/containers", "/runs"
+
+# A run over one websocket. Client -> node: START (gadget, params, container_ids, ring_size), ADD
+# (container_ids that joined), STOP. Node -> client: STARTED (columns), STATS (events, lost), then END
+# or ERROR (message, lost); batches travel as binary frames in between.
+START, ADD, STOP = "start", "add", "stop"
+STARTED, STATS, END, ERROR = "started", "stats", "end", "error"
+# The column a node adds to every batch: the client turns container ids into pod names.
+CONTAINER_ID = "container_id"
+
+
+def auth_header(token: str) -> str:
+    return f"token {token}"
 
 
 def encode(batch: dict, columns: list[str]) -> bytes:
     """One batch as a self-contained Arrow IPC stream (schema + one record batch)."""
+    import pyarrow as pa
+
     arrays = []
     for name in columns:
         v = batch[name]
@@ -23,13 +37,15 @@ def encode(batch: dict, columns: list[str]) -> bytes:
             arrays.append(pa.array(v))
     record = pa.RecordBatch.from_arrays(arrays, names=columns)
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, record.schema, options=_OPTIONS) as writer:
+    with pa.ipc.new_stream(sink, record.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_batch(record)
     return sink.getvalue().to_pybytes()
 
 
 def decode(data: bytes) -> dict:
     """The batch an encoded message holds, with strings as Coded columns again."""
+    import pyarrow as pa
+
     reader = pa.ipc.open_stream(pa.py_buffer(data))
     table = reader.read_all()
     out: dict = {}

@@ -7,11 +7,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from gadgetbook.frames.coded import Coded
+
+if TYPE_CHECKING:
+    from gadgetbook.kinds.base import Kind
 
 Batch = dict[str, "np.ndarray | Coded"]
 _END = object()
@@ -66,7 +69,7 @@ class Run:
         categorical: frozenset[str] = frozenset(),
         poll_interval: float = 0.05,
         batch_interval: float = 0.25,
-        result_type: Any = None,
+        kind: Kind | None = None,
         keep_batches: bool = True,
     ) -> None:
         self.gadget = gadget
@@ -77,7 +80,7 @@ class Run:
         self.targets = targets
         self.schema = schema
         self.categorical = categorical
-        self.result_type = result_type  # wraps the DataFrame for gadgets with their own result (profile)
+        self.kind = kind  # builds the result from the DataFrame and does what follows a run
         self.save_path: str | None = None
         self.counters = Counters(started=time.time())
         self._poll_interval = poll_interval
@@ -208,9 +211,26 @@ class Run:
         return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
 
     def result(self):
-        """The run's result: its DataFrame, or the gadget's own type built from it (a Profile)."""
+        """The run's result: its DataFrame, or the kind's own type built from it (a Profile)."""
         df = self.frame()
-        return self.result_type(df) if self.result_type is not None else df
+        return self.kind.result(df) if self.kind is not None else df
+
+    def conclude(self, want_result: bool = True):
+        """What follows every run, whoever started it: the result, saved where --save asked, with the
+        files the gadget's params asked for written. A terminal that printed the rows already passes
+        `want_result=False`: no DataFrame is built unless one is saved."""
+        if not (want_result or self.save_path):
+            return None
+        df = self.frame()
+        if self.save_path:
+            from gadgetbook.frames.recording import save
+
+            save(df, self.save_path)
+        if self.kind is None:
+            return df
+        result = self.kind.result(df)
+        self.kind.after_run(result)
+        return result
 
     def attrs(self) -> dict[str, Any]:
         c = self.counters
@@ -219,6 +239,7 @@ class Run:
             extra.update(getattr(src, "attrs", dict)())
         return extra | {
             "gadget": self.gadget,
+            "kind": self.kind.name if self.kind is not None else "trace",
             "params": dict(self.params),
             "targets": self.targets,
             "nodes": [s.name for s in self.sources],

@@ -4,15 +4,19 @@ over what it read, decoded, to the run."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
+
+from gadgetbook.kernel.gadget import add_to_mntns_filter, lost_events
+from gadgetbook.kernel.loader import BpfObject
 
 
 class ThreadedSource:
     """Subclasses say how to read once (`_read`), how long to wait between reads (`_wait`), and how
-    to turn what was read into one batch (`_combine`)."""
+    to turn what was read into one batch (`_combine`). The loaded object is freed by `close()`."""
 
-    def __init__(self, session: Any, name: str) -> None:
-        self.session = session
+    def __init__(self, obj: BpfObject, name: str) -> None:
+        self.obj = obj
         self.name = name
         self._items: list[Any] = []
         self._lock = threading.Lock()
@@ -60,11 +64,19 @@ class ThreadedSource:
             self._thread.join()
             self._take()
 
+    def add_mntns(self, mntns_ids: Iterable[int]) -> None:
+        """Containers that started during the run join the kernel's filter."""
+        add_to_mntns_filter(self.obj, mntns_ids)
+
     def lost(self) -> int:
-        return self.session.lost()
+        return lost_events(self.obj)
+
+    def _release(self) -> None:
+        """What the subclass holds beside the object (mapped memory, perf events)."""
 
     def close(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join()
-        self.session.close()
+        self._release()
+        self.obj.close()

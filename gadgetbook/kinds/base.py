@@ -1,0 +1,83 @@
+"""What every kind of gadget answers: columns, param checks, its source on a host, its result, its after-run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from gadgetbook.catalog.spec import GadgetSpec
+    from gadgetbook.run_handle import Batch, Source
+    from gadgetbook.targets.local import LocalContainers
+
+
+class Kind:
+    """One kind of gadget (trace, top, profile, ...). Front ends, the API and the cluster client ask it
+    instead of testing the spec's kind; `gadgetbook.kinds.kind_of` is where a kind is chosen."""
+
+    name: ClassVar[str]
+    # How a terminal shows a run: "rows" streams rows as they come, "intervals" prints a table per
+    # interval, "result" waits and prints the result (`print_result`).
+    terminal: ClassVar[str] = "rows"
+
+    def __init__(self, spec: GadgetSpec | None) -> None:
+        self.spec = spec  # None for a recording replayed where its gadget is not installed
+
+    # -- what a run reports --
+
+    def columns(self) -> list[str]:
+        """Column names of every batch and of the result's DataFrame, in order."""
+        raise NotImplementedError
+
+    def empty(self) -> Batch:
+        """Zero rows with every column's dtype: the shape of a run that saw nothing."""
+        raise NotImplementedError
+
+    @property
+    def categorical(self) -> frozenset[str]:
+        """Columns (beyond the common ones) that become pandas categoricals."""
+        return frozenset()
+
+    def describe_columns(self) -> list[str]:
+        """Lines for `describe`: the columns and what they mean."""
+        return [f"  {name:<22} {meta.get('doc', '')}" for name, meta in self.spec.column_meta.items()]
+
+    # -- before anything loads --
+
+    def check(self, params: dict[str, Any]) -> None:
+        """A GadgetError in one sentence for settings this kind cannot run with (checked on the client
+        too, before any node is asked)."""
+
+    # -- on a host --
+
+    def open(self, params: dict[str, Any], *, mntns_ids: Iterable[int] | None, pid: int | None,
+             ring_bytes: int | None, containers: LocalContainers, node: str) -> Source:
+        """Load and attach the gadget on this host and return the source that feeds a Run."""
+        raise NotImplementedError
+
+    # -- after the run --
+
+    def result(self, df: Any) -> Any:
+        """The run's result built from its DataFrame (the DataFrame itself unless the kind has its own type)."""
+        return df
+
+    def after_run(self, result: Any) -> None:
+        """Write what the params asked for beyond the result (files); nothing by default."""
+
+    # -- front ends --
+
+    def live_view(self) -> type | None:
+        """The notebook's live view class for a running gadget, or None to wait and then show the result."""
+        from gadgetbook.views.live import LiveTable
+
+        return LiveTable
+
+    def show(self, result: Any) -> None:
+        """Display a result in a notebook (kinds without a live view)."""
+        from IPython.display import display
+
+        display(result)
+
+    def print_result(self, result: Any) -> int:
+        """Print a result in a terminal (kinds whose `terminal` is "result"); returns the exit status."""
+        raise NotImplementedError

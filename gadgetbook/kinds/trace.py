@@ -1,0 +1,76 @@
+"""The trace kind: one row per event, drained from the gadget's ring buffer by a thread of its own."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers
+from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
+from gadgetbook.kinds.base import Kind
+from gadgetbook.kinds.threaded_source import ThreadedSource
+
+
+class TraceKind(Kind):
+    name = "trace"
+
+    @functools.cached_property
+    def _decoder(self) -> Decoder:
+        return Decoder(self.spec, "", NoContainers())
+
+    def columns(self) -> list[str]:
+        return self._decoder.names()
+
+    def empty(self):
+        return self._decoder.empty()
+
+    @property
+    def categorical(self) -> frozenset[str]:
+        return self._decoder.categorical
+
+    def describe_columns(self) -> list[str]:
+        lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
+        return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
+
+    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
+        self.check(params)
+        obj = load_gadget(str(self.spec.object_path), self.spec.hooks, self.spec.rodata(params),
+                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes or DEFAULT_RING_BYTES)
+        try:
+            return TraceSource(obj, ring_bytes or DEFAULT_RING_BYTES, Decoder(self.spec, node, containers), node)
+        except BaseException:
+            obj.close()
+            raise
+
+
+class TraceSource(ThreadedSource):
+    """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
+    large batch never keeps the ring from being emptied (that is when events get lost)."""
+
+    def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.002) -> None:
+        from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
+
+        super().__init__(obj, name)
+        self.decoder = decoder
+        self.ring_bytes = ring_bytes
+        self._interval = interval
+        self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, decoder.spec.event_dtype)
+        self._busy = False
+        self._start()
+
+    def _read(self):
+        events = self._ring.read()
+        # Read again at once when the ring was busy; otherwise wait a little.
+        self._busy = len(events) * self._ring.stride >= self.ring_bytes // 8
+        return events if len(events) else None
+
+    def _wait(self) -> bool:
+        return self._stop.is_set() if self._busy else self._stop.wait(self._interval)
+
+    def _combine(self, items: list[np.ndarray]):
+        return self.decoder.decode(items[0] if len(items) == 1 else np.concatenate(items))
+
+    def _release(self) -> None:
+        self._ring.close()
