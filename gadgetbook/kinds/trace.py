@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers
+from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers, column_docs
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.threaded_source import ThreadedSource
@@ -32,7 +32,8 @@ class TraceKind(Kind):
 
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
-        return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
+        return lines + [f"  {name:<22} {doc}" for name, doc in column_docs(c for c in self.spec.event_columns
+                                                                          if not c.hidden)]
 
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
         self.check(params)
