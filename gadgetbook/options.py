@@ -60,6 +60,7 @@ class RunRequest:
     selector: str | None = None
     output: str = "columns"
     save: str | None = None
+    tail: int | None = None
     ring_size: int | None = None
     local: bool = False
     namespace: str | None = None
@@ -70,7 +71,7 @@ class RunRequest:
     kubeconfig: str | None = None
 
     def run_kwargs(self) -> dict[str, Any]:
-        keys = ("timeout", "pid", "container", "selector", "save", "ring_size", "namespace", "podname", "node",
+        keys = ("timeout", "pid", "container", "selector", "save", "tail", "ring_size", "namespace", "podname", "node",
                 "context", "kubeconfig")
         kw = {k: getattr(self, k) for k in keys}
         kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None}
@@ -96,7 +97,10 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
                    help="stop after this long (10, 10s, 2m, 500ms); default: until Ctrl-C")
     g.add_argument("-o", "--output", choices=OUTPUTS, default="columns",
                    help="terminal output: aligned columns (default) or one JSON object per line")
-    g.add_argument("--save", metavar="PATH.parquet", help="also record the events to a Parquet file")
+    g.add_argument("--save", metavar="PATH", help="also record the events: PATH.parquet is one file written at the "
+                   "end; any other PATH is a folder the events stream to as they come (a Parquet dataset by node "
+                   "and hour), and only the newest --tail rows stay in memory")
+    g.add_argument("--tail", metavar="ROWS", type=int, help="with --save FOLDER: rows kept in memory (default 100000)")
     g.add_argument("--ring-size", metavar="BYTES",
                    help="ring buffer size, a power of two (default 4M); larger loses fewer events in bursts")
     t = p.add_argument_group("targets")
@@ -156,6 +160,7 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         selector=ns.selector,
         output=ns.output,
         save=ns.save,
+        tail=ns.tail,
         ring_size=parse_size(ns.ring_size) if ns.ring_size else None,
         local=ns.local,
         namespace=ns.namespace,

@@ -1,0 +1,257 @@
+"""Runs longer than memory: batches streamed to a Parquet dataset as they arrive, and read back filtered.
+
+A dataset is a folder that pandas, DuckDB, Polars and Spark read as it is (hive partitions):
+
+    DIR/_gadgetbook.json                       the run's facts (gadget, params, targets, counts, columns)
+    DIR/node=NODE/hour=2026-12-01T17/part-*.parquet
+
+Each file is written under a hidden name (readers skip names starting with '.') and renamed when it is
+complete, so a reader never sees half a file, even while the run goes on; a file is closed every
+`roll_rows` rows or `roll_seconds`, whichever comes first, and at every new hour. Rows are sorted by time
+within a file, so a time filter skips whole row groups by their statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gadgetbook.errors import GadgetError
+from gadgetbook.frames.coded import Coded
+
+META_FILE = "_gadgetbook.json"
+FORMAT_VERSION = 1
+PARTITIONS = ("node", "hour")
+HOUR_FORMAT = "%Y-%m-%dT%H"
+
+
+def is_dataset(path: str | os.PathLike) -> bool:
+    return (Path(path) / META_FILE).is_file()
+
+
+def hour_of(ns: np.ndarray) -> np.ndarray:
+    """The hour partition value ('2026-12-01T17', UTC) of each timestamp."""
+    return np.datetime_as_string(ns.astype("datetime64[h]"), unit="h")
+
+
+def _arrow(values, name: str):
+    import pyarrow as pa
+
+    if isinstance(values, Coded):
+        cats = values.categories
+        return pa.DictionaryArray.from_arrays(pa.array(values.codes, pa.int32()),
+                                              pa.array(cats.tolist() if cats.dtype == object else cats))
+    if values.dtype.kind == "M":
+        return pa.array(values.astype("datetime64[ns]"), pa.timestamp("ns"))
+    if values.dtype.kind == "m":
+        return pa.array(values.astype("timedelta64[ns]"), pa.duration("ns"))
+    return pa.array(values)
+
+
+class _Part:
+    """One file being written: hidden until closed."""
+
+    def __init__(self, folder: Path, schema) -> None:
+        import pyarrow.parquet as pq
+
+        folder.mkdir(parents=True, exist_ok=True)
+        name = f"part-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.parquet"
+        self.final = folder / name
+        self.hidden = folder / f".{name}.tmp"
+        self.writer = pq.ParquetWriter(self.hidden, schema, compression="zstd")
+        self.rows = 0
+        self.opened = time.monotonic()
+
+    def write(self, table) -> None:
+        self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        self.writer.close()
+        self.hidden.replace(self.final)
+
+
+class DatasetWriter:
+    """Streams batches of one run to a dataset folder; `close()` finishes the open files and the facts."""
+
+    def __init__(self, path: str | os.PathLike, columns: Sequence[str], attrs: dict[str, Any],
+                 roll_rows: int = 4_000_000, roll_seconds: float = 60.0, chunk_rows: int = 262_144) -> None:
+        self.path = Path(path)
+        if self.path.exists() and (not self.path.is_dir() or any(self.path.iterdir())):
+            raise GadgetError(f"{self.path} exists and is not an empty folder; --save a dataset to a new folder.")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.columns = [c for c in columns if c not in PARTITIONS]
+        self.roll_rows, self.roll_seconds, self.chunk_rows = roll_rows, roll_seconds, chunk_rows
+        self._parts: dict[tuple[str, str], _Part] = {}
+        self._pending: dict[tuple[str, str], list] = {}
+        self._pending_rows: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+        self.rows = 0
+        self.files = 0
+        self.write_facts(attrs, list(columns))
+
+    def write_facts(self, attrs: dict[str, Any], columns: list[str] | None = None) -> None:
+        meta = {"version": FORMAT_VERSION, "attrs": attrs, "partitions": list(PARTITIONS)}
+        if columns is not None:
+            meta["columns"] = columns
+        else:
+            meta["columns"] = json.loads((self.path / META_FILE).read_text())["columns"]
+        tmp = self.path / f".{META_FILE}.tmp"
+        tmp.write_text(json.dumps(meta, default=str))
+        tmp.replace(self.path / META_FILE)
+
+    def write(self, batch: dict) -> None:
+        """Add one batch (a Run's columns); rows go to the file of their node and hour."""
+        import pyarrow as pa
+
+        n = len(batch["timestamp"])
+        if not n:
+            return
+        node = batch["node"]
+        nodes = node.values() if isinstance(node, Coded) else np.asarray(node, dtype=object)
+        hours = hour_of(batch["timestamp"])
+        keys = np.char.add(np.char.add(nodes.astype(str), "\x1f"), hours.astype(str))
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        with self._lock:
+            for i, key in enumerate(uniq.tolist()):
+                index = np.flatnonzero(inverse == i) if len(uniq) > 1 else np.arange(n)
+                part = {c: batch[c].take(index) for c in self.columns}
+                table = pa.table({c: _arrow(part[c], c) for c in self.columns})
+                k = tuple(key.split("\x1f"))
+                self._pending.setdefault(k, []).append(table)
+                self._pending_rows[k] = self._pending_rows.get(k, 0) + len(index)
+                self.rows += len(index)
+                if self._pending_rows[k] >= self.chunk_rows:
+                    self._flush(k)
+            self._roll(time.monotonic())
+
+    def _flush(self, key: tuple[str, str]) -> None:
+        import pyarrow as pa
+
+        tables = self._pending.pop(key, [])
+        self._pending_rows.pop(key, None)
+        if not tables:
+            return
+        table = pa.concat_tables(tables, promote_options="permissive")
+        table = table.unify_dictionaries() if len(tables) > 1 else table
+        # Sorted by time within the chunk: the row group's statistics then bound a time filter.
+        table = table.sort_by("timestamp")
+        part = self._parts.get(key)
+        if part is not None and not part.writer.schema.equals(table.schema, check_metadata=False):
+            self._close(key)
+            part = None
+        if part is None:
+            node, hour = key
+            part = _Part(self.path / f"node={_safe(node)}" / f"hour={hour}", table.schema)
+            self._parts[key] = part
+        part.write(table.combine_chunks())
+
+    def _close(self, key: tuple[str, str]) -> None:
+        part = self._parts.pop(key)
+        part.close()
+        self.files += 1
+
+    def _roll(self, now: float) -> None:
+        current = max((h for _, h in self._parts), default=None)
+        for key, part in list(self._parts.items()):
+            if part.rows >= self.roll_rows or now - part.opened >= self.roll_seconds or key[1] != current:
+                self._flush(key)
+                self._close(key)
+
+    def close(self, attrs: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            for key in list(self._pending):
+                self._flush(key)
+            for key in list(self._parts):
+                self._close(key)
+            if attrs is not None:
+                self.write_facts(attrs)
+
+
+def _safe(node: str) -> str:
+    return node.replace("/", "_") or "_"
+
+
+def read_facts(path: str | os.PathLike) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        meta = json.loads((path / META_FILE).read_text())
+    except (OSError, ValueError) as exc:
+        raise GadgetError(f"{path} is not a gadgetbook dataset ({exc}).") from None
+    if meta.get("version", 0) > FORMAT_VERSION:
+        raise GadgetError(f"{path} was recorded by a newer gadgetbook; upgrade to replay it.")
+    return meta
+
+
+def _bound(value) -> np.datetime64 | None:
+    import pandas as pd
+
+    if value is None:
+        return None
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(ts.value, "ns")
+
+
+def read_dataset(path: str | os.PathLike, *, columns: Iterable[str] | None = None, start=None, end=None,
+                 pods: Iterable[str] | None = None, containers: Iterable[str] | None = None,
+                 nodes: Iterable[str] | None = None):
+    """The dataset as a DataFrame, or only the columns, time span [start, end) and pods asked for: files of
+    other nodes and hours are not opened, row groups outside the span are skipped, other columns not read."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    from gadgetbook.frames.decode import CATEGORICAL
+
+    meta = read_facts(path)
+    recorded = meta["columns"]
+    wanted = list(recorded if columns is None else columns)
+    unknown = [c for c in wanted if c not in recorded]
+    if unknown:
+        raise GadgetError(f"The recording has no column {', '.join(unknown)}; its columns: {', '.join(recorded)}.")
+    dataset = ds.dataset(path, format="parquet", partitioning="hive")
+    t0, t1 = _bound(start), _bound(end)
+    expr = None
+
+    def both(e):
+        return e if expr is None else expr & e
+
+    if t0 is not None:
+        expr = both(ds.field("hour") >= str(hour_of(np.array([t0]))[0]))
+        expr = both(ds.field("timestamp") >= pa.scalar(t0, pa.timestamp("ns")))
+    if t1 is not None:
+        expr = both(ds.field("hour") <= str(hour_of(np.array([t1]))[0]))
+        expr = both(ds.field("timestamp") < pa.scalar(t1, pa.timestamp("ns")))
+    for field, values in (("pod", pods), ("container", containers), ("node", nodes)):
+        if values is not None:
+            values = [values] if isinstance(values, str) else list(values)
+            if field == "node":
+                values = [_safe(v) for v in values]
+            expr = both(ds.field(field).isin(values))
+    read = [c for c in wanted if c in dataset.schema.names]
+    table = dataset.to_table(columns=read, filter=expr)
+    df = table.to_pandas()
+    for c in df.columns:
+        if c in CATEGORICAL or isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(str).astype("category") if not isinstance(df[c].dtype, pd.CategoricalDtype) \
+                else df[c].cat.remove_unused_categories()
+    if "timestamp" in df:
+        df = df.sort_values("timestamp", kind="stable", ignore_index=True)
+    df = df[[c for c in wanted if c in df.columns]]
+    df.attrs.update(meta.get("attrs", {}))
+    df.attrs["dataset"] = str(path)
+    if columns is not None or t0 is not None or t1 is not None or pods or containers or nodes:
+        df.attrs["filtered"] = {"columns": None if columns is None else wanted, "start": str(t0) if t0 else None,
+                                "end": str(t1) if t1 else None, "pods": pods and list(pods),
+                                "containers": containers and list(containers), "nodes": nodes and list(nodes)}
+    return df
