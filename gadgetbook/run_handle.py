@@ -283,6 +283,7 @@ class Run:
             "version": gadgetbook_version(),
             "gadget": self.gadget,
             "kind": self.kind.name if self.kind is not None else "trace",
+            "behaviour": list(self.kind.spec.behaviour) if self.kind is not None and self.kind.spec else [],
             "params": dict(self.params),
             "targets": self.targets,
             "nodes": [s.name for s in self.sources],

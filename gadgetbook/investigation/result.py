@@ -61,6 +61,8 @@ class Investigation:
                 df = joins.with_process(df, self.processes)
             if "daddr" in df and g != "dns":
                 df = joins.with_remote_name(df, dns)
+                if self.facts.get("inventory") is not None and "inventory" not in df.attrs:
+                    df.attrs["inventory"] = self.facts["inventory"]  # peers named by the advisor, graphs, diffs
             out[g] = df
         return out
 
@@ -105,7 +107,7 @@ class Investigation:
         from gadgetbook.views.summary import summary_line
 
         lines = [f"investigation of {self.facts.get('targets') or 'this host'}: {', '.join(self.gadgets)}"]
-        for g, df in self.frames_raw.items():
+        for df in self.frames_raw.values():
             lines.append("  " + summary_line(df.attrs, len(df)))
         for g, why in (self.facts.get("failed") or {}).items():
             lines.append(f"  {g}: did not start: {why}")

@@ -131,7 +131,8 @@ def filter_frame(df, *, columns=None, start=None, end=None, pods=None, container
     if columns is not None:
         missing = [c for c in columns if c not in df]
         if missing:
-            raise GadgetError(f"The recording has no column {', '.join(missing)}; its columns: {', '.join(df.columns)}.")
+            raise GadgetError(f"The recording has no column {', '.join(missing)}; "
+                              f"its columns: {', '.join(df.columns)}.")
         out = out[list(columns)]
     out = out.reset_index(drop=True)
     out.attrs.update(df.attrs)
