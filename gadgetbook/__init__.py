@@ -80,7 +80,8 @@ def replay(path: str, show: bool = True, **filters: Any):
     """
     from pathlib import Path
 
-    from gadgetbook.investigation.store import is_investigation, load as load_investigation, read_part
+    from gadgetbook.investigation.store import is_investigation, read_part
+    from gadgetbook.investigation.store import load as load_investigation
 
     if is_investigation(path):
         return load_investigation(path, **filters)
