@@ -209,7 +209,8 @@ def check_network_policy(policies: Any, events: Any, *, inventory: list[dict] | 
         local, remote = _normal(saddr), _normal(daddr)
         if ipaddress.ip_address(remote).is_loopback or remote == local:
             continue  # inside the workload: no policy applies
-        me = Endpoint(base_name(pod or container) if (pod or container) else names.iloc[i], local, ns or (meta or {}).get("namespace") or namespace,
+        me = Endpoint(base_name(pod or container) if (pod or container) else names.iloc[i], local,
+                      ns or (meta or {}).get("namespace") or namespace,
                       selector_labels(meta["labels"]) if meta else None)
         peer_meta = by_address.get(remote)
         peer = Endpoint(base_name(peer_meta.get("pod") or peer_meta["name"]) if peer_meta else remote, remote,
