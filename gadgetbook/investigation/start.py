@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from gadgetbook import catalog
@@ -141,15 +142,21 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
         facts["processes"] = [p for p in snapshot(targets.mntns_ids, socket.gethostname(), containers)
                               if not pid or p["pid"] == pid]
         opener = lambda g: start_local(specs[g], checked[g], where, containers, targets)  # noqa: E731
-    for g in names:
-        try:
-            runs[g] = opener(g)
-        except GadgetError as exc:
-            failed[g] = str(exc)
-        except BaseException:
-            for r in runs.values():
-                r.stop()
-            raise
+    # Side by side: each load waits mostly on the kernel's verifier, so the gadgets start (and end) together.
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = {g: pool.submit(opener, g) for g in names}
+        errors: list[BaseException] = []
+        for g, fut in futures.items():
+            try:
+                runs[g] = fut.result()
+            except GadgetError as exc:
+                failed[g] = str(exc)
+            except BaseException as exc:  # noqa: BLE001 - stop what started, then raise the first
+                errors.append(exc)
+    if errors:
+        for r in runs.values():
+            r.stop()
+        raise errors[0]
     if not runs:
         raise GadgetError("No gadget of the investigation started: "
                           + "; ".join(f"{g}: {e}" for g, e in failed.items()))
