@@ -34,7 +34,7 @@ def _parse(wire: bytes) -> tuple[str, str, str, str, str, int, bool]:
 
     qr = "response" if len(wire) > 2 and wire[2] & 0x80 else "query"
     try:
-        msg = dns.message.from_wire(wire, ignore_trailing=True, continue_on_error=True)
+        msg = dns.message.from_wire(wire, ignore_trailing=True, continue_on_error=True, one_rr_per_rrset=True)
     except Exception:  # noqa: BLE001 - not even a header and question: keep the row, unnamed
         return qr, "", "", "", "", 0, True
     name = qtype = ""
