@@ -138,9 +138,6 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
         targets = resolve(containers, selector=where.opts.get("selector"), container=where.opts.get("container"),
                           pid=where.opts.get("pid"))
         facts |= {"local": True, "targets": targets.description, "inventory": local_inventory(containers)}
-        pid = where.opts.get("pid")
-        facts["processes"] = [p for p in snapshot(targets.mntns_ids, socket.gethostname(), containers)
-                              if not pid or p["pid"] == pid]
         opener = lambda g: start_local(specs[g], checked[g], where, containers, targets)  # noqa: E731
     # Side by side: each load waits mostly on the kernel's verifier, so the gadgets start (and end) together.
     with ThreadPoolExecutor(max_workers=len(names)) as pool:
@@ -160,8 +157,14 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
     if not runs:
         raise GadgetError("No gadget of the investigation started: "
                           + "; ".join(f"{g}: {e}" for g, e in failed.items()))
+    facts["attached"] = time.time()
     if in_cluster:
         facts["targets"] = next(iter(runs.values())).targets
+    else:
+        # After every gadget is attached: a process alive now is named from here, one exec'd later by execsnoop.
+        pid = where.opts.get("pid")
+        facts["processes"] = [p for p in snapshot(targets.mntns_ids, socket.gethostname(), containers)
+                              if not pid or p["pid"] == pid]
     live = LiveInvestigation(runs, failed, facts, save)
     if save is not None:
         from gadgetbook.investigation.store import stream_runs
