@@ -14,6 +14,7 @@ import anywidget
 import pandas as pd
 import traitlets as t
 
+from gadgetbook.views.table import shown_columns
 from gadgetbook.views.timeline_data import TimelineData, layout
 
 
@@ -67,7 +68,7 @@ class Timeline(anywidget.AnyWidget):
 class InvestigationView:
     """The timeline above one table per gadget; brushing filters the tables and sets `investigation.span`."""
 
-    def __init__(self, investigation, max_rows: int = 12) -> None:
+    def __init__(self, investigation, max_rows: int = 8) -> None:
         import ipywidgets as w
 
         self.investigation = investigation
@@ -102,8 +103,9 @@ class InvestigationView:
             df, full = shown[g], inv.frames[g]
             head = (f'<div class="gadgetbook-table-title" data-rows="{len(df)}"><b>{html.escape(g)}</b>: '
                     f"{len(df):,} of {len(full):,} rows</div>")
-            body = df.head(self.max_rows).to_html(max_cols=24, index=False, border=0, classes="gadgetbook-table") \
-                if len(df) else ""
+            cols = shown_columns(list(df.columns), pods=bool(len(df)) and "pod" in df and (df["pod"] != "").any())
+            body = df[cols].head(self.max_rows).to_html(max_cols=24, index=False, border=0,
+                                                        classes="gadgetbook-table") if len(df) else ""
             table.value = head + body
 
     def _ipython_display_(self) -> None:
