@@ -10,13 +10,35 @@ HOST = "(host)"
 _SELF_EXE = "/proc/self/exe"  # busybox and others re-exec themselves: argv[0] names the program
 
 
+def _codes(values: pd.Series) -> np.ndarray:
+    """Integer codes of a column's values (categorical codes as they are; anything else factorized)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy()
+    return pd.factorize(values, use_na_sentinel=False)[0]
+
+
+def per_distinct(df: pd.DataFrame, columns: list[str], fn) -> pd.Series:
+    """fn(*values) for each row, computed once per distinct combination of the columns (absent ones are "")."""
+    from gadgetbook.frames.coded import factorize_rows
+
+    present = [c for c in columns if c in df]
+    if not len(df):
+        return pd.Series([], index=df.index, dtype=object)
+    if not present:
+        return pd.Series([fn(*([""] * len(columns)))] * len(df), index=df.index, dtype=object)
+    codes, first = factorize_rows(*[_codes(df[c]).astype(np.int64) for c in present])
+    rows = df.iloc[first]
+    values = [fn(*[str(rows[c].iloc[i]) if c in df else "" for c in columns]) for i in range(len(first))]
+    return pd.Series(np.array(values, dtype=object)[codes], index=df.index, dtype=object)
+
+
+def _who(node: str, ns: str, pod: str, container: str) -> str:
+    return f"{node}/{ns}/{pod or container or HOST}"
+
+
 def workload_key(df: pd.DataFrame) -> pd.Series:
     """Who a row belongs to: node/namespace/pod in a cluster, node/container on a host, node/(host) otherwise."""
-    parts = [df[c].astype(str) if c in df else pd.Series("", index=df.index) for c in ("node", "namespace", "pod",
-                                                                                       "container")]
-    node, ns, pod, container = parts
-    who = pod.where(pod != "", container).where((pod != "") | (container != ""), HOST)
-    return node + "/" + ns + "/" + who
+    return per_distinct(df, ["node", "namespace", "pod", "container"], _who)
 
 
 def normal_address(addresses: pd.Series) -> pd.Series:
@@ -62,10 +84,12 @@ def _asof(left: pd.DataFrame, right: pd.DataFrame, by: list[str], take: list[str
     out = pd.DataFrame({c: pd.Series("", index=left.index, dtype=object) for c in take})
     if not len(left) or not len(right):
         return out
-    key = lambda df: pd.Series(list(zip(*(df[c].tolist() for c in by))), index=df.index)  # noqa: E731
-    l_ = pd.DataFrame({"_k": key(left).map(hash), "timestamp": left["timestamp"].astype("datetime64[ns]"),
+    # One integer key per distinct `by` combination, shared by both sides.
+    both = pd.concat([left[by].astype(str), right[by].astype(str)], ignore_index=True)
+    key = pd.MultiIndex.from_frame(both).factorize()[0] if len(by) > 1 else pd.factorize(both[by[0]])[0]
+    l_ = pd.DataFrame({"_k": key[:len(left)], "timestamp": left["timestamp"].to_numpy().astype("datetime64[ns]"),
                        "_row": np.arange(len(left))})
-    r_ = pd.DataFrame({"_k": key(right).map(hash), "timestamp": right["timestamp"].astype("datetime64[ns]")})
+    r_ = pd.DataFrame({"_k": key[len(left):], "timestamp": right["timestamp"].to_numpy().astype("datetime64[ns]")})
     for c in take:
         r_[c] = right[c].to_numpy()
     merged = pd.merge_asof(l_.sort_values("timestamp", kind="stable"), r_.sort_values("timestamp", kind="stable"),

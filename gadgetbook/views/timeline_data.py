@@ -33,12 +33,15 @@ class TimelineData:
         return [COLORS[i % len(COLORS)] for i in range(len(self.gadgets))]
 
 
-def lane_names(df: pd.DataFrame) -> pd.Series:
-    """A lane per pod (namespace/pod) in a cluster, per container on a host; host processes share one."""
-    pod = df["pod"].astype(str) if "pod" in df else pd.Series("", index=df.index)
-    ns = df["namespace"].astype(str) if "namespace" in df else pd.Series("", index=df.index)
-    container = df["container"].astype(str) if "container" in df else pd.Series("", index=df.index)
-    return (ns + "/" + pod).where(pod != "", container.where(container != "", "(host)"))
+def lane_names(df: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """A lane per pod (namespace/pod) in a cluster, per container on a host; host processes share one.
+    Returns each row's index into the lane names of this frame (computed once per distinct pod or container)."""
+    from gadgetbook.investigation.joins import per_distinct
+
+    lanes = per_distinct(df, ["namespace", "pod", "container"],
+                         lambda n, p, c: f"{n}/{p}" if p else (c or "(host)"))
+    codes, names = pd.factorize(lanes)
+    return codes, list(names)
 
 
 def _detail(gadget: str, df: pd.DataFrame) -> list[str]:
@@ -59,7 +62,7 @@ def layout(frames: dict[str, pd.DataFrame], max_marks: int = MAX_MARKS, bins: in
             parts.append((g, df))
     gadgets = [g for g, _ in parts]
     lane_of = [lane_names(df) for _, df in parts]
-    lanes = sorted({lane for names in lane_of for lane in names.unique()}, key=lambda n: (n == "(host)", n))
+    lanes = sorted({lane for _, names in lane_of for lane in names}, key=lambda n: (n == "(host)", n))
     index = {name: i for i, name in enumerate(lanes)}
     stamps = [df["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64) for _, df in parts]
     total = sum(len(s) for s in stamps)
@@ -68,7 +71,7 @@ def layout(frames: dict[str, pd.DataFrame], max_marks: int = MAX_MARKS, bins: in
     t0 = min(int(s.min()) for s in stamps)
     t1 = max(int(s.max()) for s in stamps)
     t1 = max(t1, t0 + 1_000_000)  # at least a millisecond wide
-    lane_idx = [names.map(index).to_numpy(np.int64) for names in lane_of]
+    lane_idx = [np.array([index[n] for n in names], dtype=np.int64)[codes] for codes, names in lane_of]
     if total <= max_marks:
         marks = np.zeros(total, dtype=[("t", "<f8"), ("lane", "<u2"), ("gadget", "u1"), ("pad", "u1")])
         details: list[str] = []
