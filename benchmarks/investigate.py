@@ -116,7 +116,9 @@ def dataset(tools: dict[str, str], events: int, folder: Path, tail: int) -> None
         events_per_s_to_disk=f"{written / elapsed:,.0f}", files=run.writer.files,
         bytes_per_event=f"{size / max(written, 1):.1f}", rss_before_mb=f"{before / 1024:.0f}",
         rss_peak_mb=f"{hwm_kb() / 1024:.0f}",
-        rss_quarter_to_end_mb=f"{min(mid, default=0) / 1024:.0f}..{max(mid, default=0) / 1024:.0f}")
+        rss_quarter_to_end_mb=f"{min(mid, default=0) / 1024:.0f}..{max(mid, default=0) / 1024:.0f}",
+        rss_by_tenth_mb=" ".join(f"{samples[int(i * len(samples) / 10)][1] / 1024:.0f}" for i in range(10))
+        if len(samples) >= 10 else "")
 
 
 def replay(folder: Path) -> None:
@@ -151,11 +153,47 @@ BPFTRACE_DNS = ("tracepoint:net:net_dev_queue { @sent = count(); } "
                 "tracepoint:net:netif_receive_skb { @received = count(); }")
 
 
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+def prog_ids() -> dict[int, str]:
+    import json
+
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, check=True).stdout
+    return {p["id"]: p.get("name", "") for p in json.loads(out)}
+
+
+def prog_id_of_fd(fd: int) -> int:
+    """The kernel id of a loaded program, from bpf_obj_get_info_by_fd (bpf_prog_info starts type, id)."""
+    import ctypes as C
+
+    lib = C.CDLL("libbpf.so.1", use_errno=True)
+    info = (C.c_uint8 * 256)()
+    size = C.c_uint32(256)
+    if lib.bpf_obj_get_info_by_fd(fd, info, C.byref(size)):
+        raise OSError(C.get_errno(), "bpf_obj_get_info_by_fd")
+    return int.from_bytes(bytes(info[4:8]), "little")
+
+
+def run_time_ns(ids: list[int]) -> int:
+    """Time these programs ran in the kernel so far (needs kernel.bpf_stats_enabled)."""
+    import json
+
+    total = 0
+    for i in ids:
+        out = subprocess.run(["bpftool", "-j", "prog", "show", "id", str(i)], capture_output=True, text=True)
+        if out.returncode == 0:
+            total += json.loads(out.stdout).get("run_time_ns", 0)
+    return total
+
+
 class Tracer:
     def __init__(self, name: str, client_pid: int | None) -> None:
         self.name, self.client_pid = name, client_pid
+        self.kernel_ns = None
 
     def __enter__(self):
+        self.ids_before = set(prog_ids())
         if self.name.startswith("gadgetbook"):
             import gadgetbook
 
@@ -174,6 +212,18 @@ class Tracer:
             time.sleep(0.3)
         return self
 
+    def measure(self) -> None:
+        """Time the programs spent in the kernel so far (bpf_stats_enabled must be on)."""
+        if self.name.startswith("gadgetbook"):
+            obj = self.run.sources[0].obj
+            ids = [prog_id_of_fd(obj.program_fd(n)) for n in obj.attached]
+        elif self.name == "bpftrace":
+            ids = [i for i, n in prog_ids().items() if i not in self.ids_before
+                   and ("net_dev_queue" in n or "netif_receive" in n)]
+        else:
+            return
+        self.kernel_ns = run_time_ns(ids)
+
     def __exit__(self, *exc):
         if self.name.startswith("gadgetbook"):
             self.run.stop()
@@ -184,15 +234,27 @@ class Tracer:
             self.proc.wait(timeout=30)
 
 
+def dns_server(tools: dict[str, str]) -> subprocess.Popen:
+    server = subprocess.Popen([tools["dnsblast"], "serve", str(DNS_PORT)], stderr=subprocess.PIPE)
+    time.sleep(0.2)
+    if server.poll() is not None:
+        raise RuntimeError(f"the benchmark's DNS server did not start: {server.stderr.read().decode().strip()}")
+    return server
+
+
 def dns_cost(tools: dict[str, str], queries: int, repeats: int) -> None:
-    server = subprocess.Popen([tools["dnsblast"], "serve", str(DNS_PORT)])
+    """Wall time per query of a client asking on loopback, untraced and traced, and the time the tracers'
+    programs ran in the kernel per query (the kernel's own BPF statistics, on only for this measurement)."""
+    server = dns_server(tools)
+    stats_before = STATS.read_text().strip()
+    STATS.write_text("1")
     try:
-        time.sleep(0.2)
         names = ["untraced", "gadgetbook dns --pid", "gadgetbook dns", "bpftrace", "tcpdump"]
         names = [n for n in names if n != "bpftrace" or shutil.which("bpftrace")]
         names = [n for n in names if n != "tcpdump" or shutil.which("tcpdump")]
         times: dict[str, list[float]] = {n: [] for n in names}
         rows: dict[str, list[int]] = {}
+        kernel: dict[str, list[float]] = {}
         go(waiting(tools["dnsblast"], "ask", str(DNS_PORT), str(queries)))  # warm up
         for i in range(repeats):
             for name in names[i % len(names):] + names[:i % len(names)]:
@@ -203,6 +265,9 @@ def dns_cost(tools: dict[str, str], queries: int, repeats: int) -> None:
                 with Tracer(name, client.pid) as tr:
                     times[name].append(go(client))
                     time.sleep(0.2)
+                    tr.measure()
+                if tr.kernel_ns is not None:
+                    kernel.setdefault(name, []).append(tr.kernel_ns / queries)
                 if name.startswith("gadgetbook"):
                     rows.setdefault(name, []).append(tr.rows)
         base = statistics.median(times["untraced"])
@@ -212,30 +277,32 @@ def dns_cost(tools: dict[str, str], queries: int, repeats: int) -> None:
                                                   "ratio": f"{med / base:.3f}"}
             if name in rows:
                 extra["rows_per_run"] = f"{statistics.median(rows[name]):.0f} of {3 * queries}"
+            if name in kernel:
+                extra["kernel_ns_per_query"] = f"{statistics.median(kernel[name]):.0f}"
             say(f"dns cost ({name})", ns_per_query=f"{med:.0f}", **extra)
     finally:
+        STATS.write_text(stats_before)
         server.terminate()
         server.wait()
 
 
 # -- 3. four gadgets into this process ------------------------------------------------------------
 
-def investigation(tools: dict[str, str], seconds: float) -> None:
+def investigation(tools: dict[str, str], seconds: float, ring: str) -> None:
     """execsnoop, opensnoop, tcptracer and dns on this host while workloads for each run as fast as they go."""
     import gadgetbook
     from gadgetbook.investigation import start_investigation
 
-    server = subprocess.Popen([tools["dnsblast"], "serve", str(DNS_PORT)])
+    server = dns_server(tools)
     loads: list[subprocess.Popen] = []
     try:
-        time.sleep(0.2)
         live = start_investigation("execsnoop,opensnoop,tcptracer,dns", params={"dns": {"port": DNS_PORT}},
-                                   local=True, timeout=seconds)
+                                   local=True, timeout=seconds, ring_size=ring)
         c0, t0 = cpu_s(), time.monotonic()
         loads = [waiting(tools["loop"], "open", "100000000", "/dev/null"),
                  waiting(tools["dnsblast"], "ask", str(DNS_PORT), "100000000"),
                  subprocess.Popen([tools["tcpblast"], "connect", "100000000"], stdin=subprocess.PIPE,
-                                  stdout=subprocess.DEVNULL),
+                                  stdout=subprocess.DEVNULL, text=True),
                  subprocess.Popen(["sh", "-c", "while :; do /bin/true; done"])]
         for p in loads[:3]:
             p.stdin.write("go\n")
@@ -256,8 +323,9 @@ def investigation(tools: dict[str, str], seconds: float) -> None:
     per = {g: len(inv.raw[g]) for g in inv.gadgets}
     lost = {g: sum((inv.raw[g].attrs.get("lost") or {}).values()) for g in inv.gadgets}
     total = sum(per.values())
-    say("investigation of 4 gadgets", seconds=f"{wall:.1f}", events_per_s=f"{total / wall:,.0f}",
-        per_gadget=" ".join(f"{g}:{n / wall:,.0f}/s" for g, n in per.items()), lost=sum(lost.values()),
+    say("investigation of 4 gadgets", ring=ring, seconds=f"{wall:.1f}", events_per_s=f"{total / wall:,.0f}",
+        per_gadget=" ".join(f"{g}:{n / wall:,.0f}/s" for g, n in per.items()),
+        lost=" ".join(f"{g}:{n}" for g, n in lost.items()),
         kernel_process_cpu=f"{cpu / wall:.2f} cores", rss_mb=f"{rss_kb() / 1024:.0f}")
     t = time.perf_counter()
     conns = inv["tcptracer"]
@@ -310,6 +378,7 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=20_000)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--ring", default="4M", help="ring buffer per gadget in the four-gadget run")
     p.add_argument("--only", nargs="*", default=["dataset", "replay", "dns", "investigation", "timeline"])
     ns = p.parse_args()
     tools = build()
@@ -322,7 +391,7 @@ def main() -> None:
         if "dns" in ns.only:
             dns_cost(tools, ns.queries, ns.repeats)
         if "investigation" in ns.only:
-            investigation(tools, ns.seconds)
+            investigation(tools, ns.seconds, ns.ring)
         if "timeline" in ns.only:
             timeline(1_000_000)
     finally:

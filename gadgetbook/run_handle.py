@@ -171,7 +171,7 @@ class Run:
                 self.writer.write(batch)
                 self._keep_tail(batch)
                 # Nobody may be reading live (a run started and left alone): keep the queue short.
-                while self._queue.qsize() > 64:
+                while self._queue.qsize() > 16:
                     try:
                         self._queue.get_nowait()
                         self.live_skipped += 1

@@ -115,22 +115,31 @@ class DatasetWriter:
         n = len(batch["timestamp"])
         if not n:
             return
+        # Group rows by (node, hour) on integers: the node's code and the hour since the epoch.
         node = batch["node"]
-        nodes = node.values() if isinstance(node, Coded) else np.asarray(node, dtype=object)
-        hours = hour_of(batch["timestamp"])
-        keys = np.char.add(np.char.add(nodes.astype(str), "\x1f"), hours.astype(str))
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        if isinstance(node, Coded):
+            node_codes, node_names = node.codes.astype(np.int64), node.categories
+        else:
+            node_codes, node_names = pd_factorize(np.asarray(node, dtype=object))
+        hours = batch["timestamp"].astype("datetime64[h]").astype(np.int64)
+        key = node_codes << 32 | (hours - hours.min())
+        if key.min() == key.max():
+            groups = [(int(key[0]), None)]
+        else:
+            uniq, inverse = np.unique(key, return_inverse=True)
+            groups = [(int(k), np.flatnonzero(inverse == i)) for i, k in enumerate(uniq.tolist())]
         with self._lock:
-            for i, key in enumerate(uniq.tolist()):
-                index = np.flatnonzero(inverse == i) if len(uniq) > 1 else np.arange(n)
-                part = {c: batch[c].take(index) for c in self.columns}
+            for k, index in groups:
+                part = batch if index is None else {c: batch[c].take(index) for c in self.columns}
+                rows = n if index is None else len(index)
                 table = pa.table({c: _arrow(part[c], c) for c in self.columns})
-                k = tuple(key.split("\x1f"))
-                self._pending.setdefault(k, []).append(table)
-                self._pending_rows[k] = self._pending_rows.get(k, 0) + len(index)
-                self.rows += len(index)
-                if self._pending_rows[k] >= self.chunk_rows:
-                    self._flush(k)
+                hour = np.datetime_as_string(np.datetime64(int(hours.min()) + (k & 0xFFFFFFFF), "h"), unit="h")
+                name = (str(node_names[k >> 32]), str(hour))
+                self._pending.setdefault(name, []).append(table)
+                self._pending_rows[name] = self._pending_rows.get(name, 0) + rows
+                self.rows += rows
+                if self._pending_rows[name] >= self.chunk_rows:
+                    self._flush(name)
             self._roll(time.monotonic())
 
     def _flush(self, key: tuple[str, str]) -> None:
@@ -174,6 +183,13 @@ class DatasetWriter:
                 self._close(key)
             if attrs is not None:
                 self.write_facts(attrs)
+
+
+def pd_factorize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from gadgetbook.frames.coded import factorize
+
+    codes, uniques = factorize(values.astype("U"))
+    return codes.astype(np.int64), uniques
 
 
 def _safe(node: str) -> str:

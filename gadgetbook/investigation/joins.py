@@ -85,8 +85,11 @@ def _asof(left: pd.DataFrame, right: pd.DataFrame, by: list[str], take: list[str
     if not len(left) or not len(right):
         return out
     # One integer key per distinct `by` combination, shared by both sides.
-    both = pd.concat([left[by].astype(str), right[by].astype(str)], ignore_index=True)
-    key = pd.MultiIndex.from_frame(both).factorize()[0] if len(by) > 1 else pd.factorize(both[by[0]])[0]
+    from gadgetbook.frames.coded import factorize_rows
+
+    parts = [pd.factorize(pd.concat([left[c], right[c]], ignore_index=True).astype(object))[0].astype(np.int64)
+             for c in by]
+    key = factorize_rows(*parts)[0]
     l_ = pd.DataFrame({"_k": key[:len(left)], "timestamp": left["timestamp"].to_numpy().astype("datetime64[ns]"),
                        "_row": np.arange(len(left))})
     r_ = pd.DataFrame({"_k": key[len(left):], "timestamp": right["timestamp"].to_numpy().astype("datetime64[ns]")})
@@ -108,8 +111,8 @@ def with_process(df: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """
     if "pid" not in df or "timestamp" not in df:
         return df
-    left = pd.DataFrame({"node": df["node"].astype(str) if "node" in df else "", "pid": df["pid"].astype(np.int64),
-                         "who": workload_key(df), "comm": df["comm"].astype(str) if "comm" in df else "",
+    left = pd.DataFrame({"node": df["node"] if "node" in df else "", "pid": df["pid"].astype(np.int64),
+                         "who": workload_key(df), "comm": df["comm"] if "comm" in df else "",
                          "timestamp": df["timestamp"]}, index=df.index)
     found = _asof(left, table, ["node", "pid"], ["exe", "cmdline"])
     unknown = (found["exe"] == "") & (found["cmdline"] == "")

@@ -50,6 +50,11 @@ class TraceSource(ThreadedSource):
     """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
     large batch never keeps the ring from being emptied (that is when events get lost)."""
 
+    max_backlog = 2_000_000  # events read and not yet decoded by the run
+
+    def _size(self, item: np.ndarray) -> int:
+        return len(item)
+
     def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.002) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
 
