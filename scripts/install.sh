@@ -8,7 +8,7 @@ extras="${GADGETBOOK_EXTRAS:-}"
 packages=(clang llvm make libbpf-dev libbpf1 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
 if [[ "$extras" == *test* ]]; then
     # Real containers, real bcc/bpftrace for comparison, a real browser, network namespaces.
-    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2)
+    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 tcpdump)
 fi
 
 missing=()

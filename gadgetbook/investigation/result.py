@@ -27,6 +27,35 @@ class Investigation:
         self.facts = dict(facts)
         self.span: tuple[pd.Timestamp, pd.Timestamp] | None = None  # set by the timeline's brush
 
+    @classmethod
+    def from_recordings(cls, recordings: list[Any], facts: dict[str, Any] | None = None) -> Investigation:
+        """Runs recorded one by one (paths or results) as one Investigation: one sentence when two are of the
+        same gadget, or traced different targets (the joins would then mix workloads that were not watched
+        together)."""
+        from gadgetbook.errors import GadgetError
+
+        results: dict[str, Any] = {}
+        for rec in recordings:
+            if isinstance(rec, (str, os.PathLike)):
+                import gadgetbook
+
+                rec = gadgetbook.replay(str(rec), show=False)
+            attrs = getattr(rec, "attrs", {})
+            gadget = attrs.get("gadget")
+            if not gadget:
+                raise GadgetError("Each recording of an investigation must name its gadget (a gadgetbook run's "
+                                  "result); this one does not.")
+            if gadget in results:
+                raise GadgetError(f"Two recordings are of {gadget}; an investigation holds one run per gadget.")
+            results[gadget] = rec
+        targets = {g: getattr(r, "attrs", {}).get("targets", "") for g, r in results.items()}
+        if len(set(targets.values())) > 1:
+            seen = "; ".join(f"{g}: {t or 'this host'}" for g, t in targets.items())
+            raise GadgetError(f"The recordings traced different targets ({seen}); investigate them together, or "
+                              "record each gadget on the same targets.")
+        base = {"gadgets": list(results), "targets": next(iter(targets.values()), "")}
+        return cls(results, base | (facts or {}))
+
     # -- the data --
 
     @property
