@@ -5,6 +5,7 @@ A dataset is a folder that pandas, DuckDB, Polars and Spark read as it is (hive 
     DIR/_gadgetbook.json                       the run's facts (gadget, params, targets, counts, columns)
     DIR/node=NODE/hour=2026-12-01T17/part-*.parquet
 
+Timestamps are kept in microseconds (Parquet's TIMESTAMP_MICROS, which Spark reads; it refuses nanoseconds).
 Each file is written under a hidden name (readers skip names starting with '.') and renamed when it is
 complete, so a reader never sees half a file, even while the run goes on; a file is closed every
 `roll_rows` rows or `roll_seconds`, whichever comes first, and at every new hour. Rows are sorted by time
@@ -50,7 +51,8 @@ def _arrow(values, name: str):
         return pa.DictionaryArray.from_arrays(pa.array(values.codes, pa.int32()),
                                               pa.array(cats.tolist() if cats.dtype == object else cats))
     if values.dtype.kind == "M":
-        return pa.array(values.astype("datetime64[ns]"), pa.timestamp("ns"))
+        # Microseconds: what every reader takes (Spark refuses Parquet's nanosecond timestamps).
+        return pa.array(values.astype("datetime64[us]"), pa.timestamp("us"))
     if values.dtype.kind == "m":
         return pa.array(values.astype("timedelta64[ns]"), pa.duration("ns"))
     return pa.array(values)
@@ -261,6 +263,9 @@ def read_dataset(path: str | os.PathLike, *, columns: Iterable[str] | None = Non
         if c in CATEGORICAL or isinstance(df[c].dtype, pd.CategoricalDtype):
             df[c] = df[c].astype(str).astype("category") if not isinstance(df[c].dtype, pd.CategoricalDtype) \
                 else df[c].cat.remove_unused_categories()
+    for c in df.columns:
+        if df[c].dtype.kind == "M":
+            df[c] = df[c].astype("datetime64[ns]")  # the dtype of a live run's DataFrame
     if "timestamp" in df:
         df = df.sort_values("timestamp", kind="stable", ignore_index=True)
     df = df[[c for c in wanted if c in df.columns]]

@@ -61,6 +61,21 @@ def test_other_readers_read_it_as_it_is(dataset):
     assert sorted(by_node["len"].to_list()) == [4000, 4000]
 
 
+def test_spark_reads_it_as_it_is(dataset):
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[1]").appName("gadgetbook-test").config("spark.ui.enabled", "false")
+             .config("spark.sql.session.timeZone", "UTC").getOrCreate())
+    try:
+        df = spark.read.parquet(str(dataset))
+        assert df.count() == 8000
+        assert sorted(r["node"] for r in df.select("node").distinct().collect()) == ["node-0", "node-1"]
+        first = df.orderBy("timestamp").first()
+        assert str(first["timestamp"]) == "2026-12-01 17:30:00" and first["pod"] == "api-1"
+    finally:
+        spark.stop()
+
+
 def test_replay_whole_and_filtered(dataset):
     whole = gadgetbook.replay(dataset, show=False)
     assert len(whole) == 8000 and list(whole.columns) == COLUMNS and whole.attrs["events"] == 8000
