@@ -100,6 +100,9 @@ class GadgetMagics(Magics):
             from gadgetbook.views.live import final_html
 
             result = gadgetbook.replay(argv[1], show=False)
+            if not hasattr(result, "attrs"):  # a saved investigation shows itself
+                self._show_investigation(result)
+                return result
             kind = recorded_kind(result.attrs)
             if kind.live_view() is None:  # a result that shows itself (a Profile)
                 kind.show(result)
@@ -143,11 +146,14 @@ class GadgetMagics(Magics):
                 live.wait()
 
         inv = investigate(req.gadget, params=params, on_start=on_start, **kwargs)
+        self._show_investigation(inv)
+        return inv
+
+    def _show_investigation(self, inv) -> None:
         if getattr(self.shell, "kernel", None) is not None:
             inv.show()
         else:
             print(inv.summary())
-        return inv
 
     def _advise(self, argv: list[str]):
         """Watch with the live table, then show the policies (YAML with a download link) and return them."""
