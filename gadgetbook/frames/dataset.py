@@ -14,7 +14,6 @@ within a file, so a time filter skips whole row groups by their statistics.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -101,14 +100,11 @@ class DatasetWriter:
         self.write_facts(attrs, list(columns))
 
     def write_facts(self, attrs: dict[str, Any], columns: list[str] | None = None) -> None:
+        from gadgetbook.frames import facts
+
         meta = {"version": FORMAT_VERSION, "attrs": attrs, "partitions": list(PARTITIONS)}
-        if columns is not None:
-            meta["columns"] = columns
-        else:
-            meta["columns"] = json.loads((self.path / META_FILE).read_text())["columns"]
-        tmp = self.path / f".{META_FILE}.tmp"
-        tmp.write_text(json.dumps(meta, default=str))
-        tmp.replace(self.path / META_FILE)
+        meta["columns"] = columns if columns is not None else read_facts(self.path)["columns"]
+        facts.write_facts(self.path / META_FILE, meta)
 
     def write(self, batch: dict) -> None:
         """Add one batch (a Run's columns); rows go to the file of their node and hour."""
@@ -199,14 +195,9 @@ def _safe(node: str) -> str:
 
 
 def read_facts(path: str | os.PathLike) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        meta = json.loads((path / META_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise GadgetError(f"{path} is not a gadgetbook dataset ({exc}).") from None
-    if meta.get("version", 0) > FORMAT_VERSION:
-        raise GadgetError(f"{path} was recorded by a newer gadgetbook; upgrade to replay it.")
-    return meta
+    from gadgetbook.frames import facts
+
+    return facts.read_facts(Path(path) / META_FILE, FORMAT_VERSION, "a gadgetbook dataset")
 
 
 def _bound(value) -> np.datetime64 | None:

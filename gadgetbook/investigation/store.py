@@ -4,7 +4,6 @@ or filtered."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -28,13 +27,12 @@ def check_folder(path: str | os.PathLike) -> None:
 
 
 def _write_manifest(path: Path, facts: dict[str, Any], parts: dict[str, str]) -> None:
+    from gadgetbook.frames.facts import write_facts
     from gadgetbook.run_handle import gadgetbook_version
 
     path.mkdir(parents=True, exist_ok=True)
-    doc = {"version": FORMAT_VERSION, "gadgetbook": gadgetbook_version(), "facts": facts, "parts": parts}
-    tmp = path / f".{MANIFEST}.tmp"
-    tmp.write_text(json.dumps(doc, default=str))
-    tmp.replace(path / MANIFEST)
+    write_facts(path / MANIFEST, {"version": FORMAT_VERSION, "gadgetbook": gadgetbook_version(), "facts": facts,
+                                  "parts": parts})
 
 
 def stream_runs(live, path: str | os.PathLike, tail_rows: int | None = None) -> None:
@@ -78,15 +76,11 @@ def save(inv, path: str | os.PathLike) -> Path:
 def load(path: str | os.PathLike, **filters: Any):
     """The Investigation a folder holds; `filters` (columns, start, end, pods, containers, nodes) apply to every
     gadget, read without loading what they exclude where the gadget was streamed as a dataset."""
+    from gadgetbook.frames.facts import read_facts
     from gadgetbook.investigation.result import Investigation
 
     path = Path(path)
-    try:
-        doc = json.loads((path / MANIFEST).read_text())
-    except (OSError, ValueError) as exc:
-        raise GadgetError(f"{path} is not a saved investigation ({exc}).") from None
-    if doc.get("version", 0) > FORMAT_VERSION:
-        raise GadgetError(f"{path} was saved by a newer gadgetbook; upgrade to replay it.")
+    doc = read_facts(path / MANIFEST, FORMAT_VERSION, "a saved investigation")
     results = {}
     for g, part in doc.get("parts", {}).items():
         where = path / part
