@@ -3,6 +3,7 @@ sentence, and saved investigations come back through the magics (no kernel, no r
 
 import pandas as pd
 import pytest
+from IPython import get_ipython as running_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import get_ipython
 
@@ -11,7 +12,7 @@ from gadgetbook.investigation import Investigation
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
+    shell = get_ipython() or running_ipython()  # the test shell, started here or by an earlier test module
     shell.run_line_magic("load_ext", "gadgetbook")
     return shell
 
