@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -35,12 +36,15 @@ def start(gadget: str, **kwargs: Any) -> Run:
     from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
+    if opts.get("pid") and not os.path.exists(f"/proc/{int(opts['pid'])}"):
+        raise GadgetError(f"No process {opts['pid']} runs on this host; check the pid (it may have exited).")
     targets = resolve(containers, selector=opts.get("selector"), container=opts.get("container"), pid=opts.get("pid"))
     run = start_on_host(spec, params, mntns_ids=targets.mntns_ids, pid=opts.get("pid"),
                         ring_bytes=parse_size(opts["ring_size"]) if opts.get("ring_size") else None,
                         containers=containers, node=socket.gethostname(), timeout=timeout,
                         targets=targets.description)
     run.save_path = opts.get("save")
+    run.exits = targets.gone
     return run
 
 

@@ -77,6 +77,7 @@ class GadgetSpec:
     hooks: tuple[HookGroup, ...]
     column_meta: dict[str, dict[str, Any]]
     examples: tuple[str, ...] = ()
+    empty_hint: str = ""  # why a run may see nothing, said when one does (gadget.toml `empty_hint`)
 
     @functools.cached_property
     def layout(self) -> tuple[Any, tuple[Column, ...], tuple[str, ...]]:
@@ -143,6 +144,7 @@ def load_spec(toml_path: Path) -> GadgetSpec:
             hooks=hooks,
             column_meta=meta.get("columns", {}),
             examples=tuple(meta.get("examples", ())),
+            empty_hint=meta.get("empty_hint", ""),
         )
     except (KeyError, TypeError) as exc:
         raise GadgetError(f"The metadata of {toml_path.stem} is malformed ({exc}); reinstall gadgetbook.") from None
