@@ -58,7 +58,7 @@ def replay(path: str, show: bool = True):
     df = load(path)
     result = recorded_kind(df.attrs).result(df)
     if show:
-        from gadgetbook.views.live import show_summary
+        from gadgetbook.views.result import show_summary
 
         show_summary(result)
     return result

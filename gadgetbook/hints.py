@@ -53,5 +53,5 @@ def empty_result(attrs: dict[str, Any], gadget_hint: str = "", defaults: dict[st
     return out
 
 
-def saved(path: str, rows: int, size: int) -> str:
-    return f"Saved {rows:,} rows to {path} ({size / 1024:,.0f} KiB); gadgetbook.replay({path!r}) reads them back."
+def saved(path: str, rows: int) -> str:
+    return f"Saved {rows:,} rows to {path}; gadgetbook.replay({path!r}) reads them back."

@@ -230,8 +230,9 @@ class Run:
             from gadgetbook.frames.recording import save
             from gadgetbook.hints import saved
 
-            path = save(df, self.save_path)
-            df.attrs["notes"] = [*df.attrs["notes"], saved(str(self.save_path), len(df), path.stat().st_size)]
+            # Said before writing, so that the recording reads as the run did.
+            df.attrs["notes"] = [*df.attrs["notes"], saved(str(self.save_path), len(df))]
+            save(df, self.save_path)
         if self.kind is None:
             return df
         result = self.kind.result(df)
