@@ -22,7 +22,7 @@ class AdviseRequest:
     selector: str | None = None
     container: str | None = None
     timeout: float | None = None
-    namespace: str = "default"
+    namespace: str | None = None
     recording: str | None = None
     file: str | None = None
     save: str | None = None
@@ -44,7 +44,8 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
     p.add_argument("-c", "--containername", "--container", dest="container", metavar="NAME",
                    help="the workload by container name")
     p.add_argument("--timeout", "-t", metavar="DURATION", default="30s", help="how long to watch (default: 30s)")
-    p.add_argument("-n", "--namespace", default="default", help="namespace of the policies (default: default)")
+    p.add_argument("-n", "--namespace",
+                   help="namespace of the pods to watch and of their policies (in a cluster; default: default)")
     p.add_argument("--from", dest="recording", metavar="PATH.parquet",
                    help="advise from a tcptracer recording instead of watching")
     p.add_argument("--file", metavar="PATH.yaml", help="also write the YAML to this file")
