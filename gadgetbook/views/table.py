@@ -142,17 +142,20 @@ def cell(column: str, value: Any, unit: str | None = None, width: int = CELL_CHA
     return Cell(text)
 
 
-STYLE = """<style>
-table.gadgetbook-table { border-collapse: collapse; font-size: 12px; table-layout: auto; margin: 0; }
-table.gadgetbook-table th, table.gadgetbook-table td {
+# Scoped under the view's own box (T): more specific than JupyterLab's rules for output tables, which right-align
+# every cell; so text reads left-aligned, numbers right-aligned, and headers as their cells.
+_T = ":is(.gadgetbook-final, .gadgetbook-live) table.gadgetbook-table"
+STYLE = f"""<style>
+{_T} {{ border-collapse: collapse; font-size: 12px; table-layout: auto; margin: 0; }}
+{_T} th, {_T} td {{
   text-align: left; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; max-width: 32em;
-  padding: 0 10px 0 2px; height: 22px; line-height: 22px; vertical-align: middle; border: none; }
-table.gadgetbook-table th { font-weight: 600; border-bottom: 1px solid var(--jp-border-color1, #ccc); }
-table.gadgetbook-table .gadgetbook-num { text-align: right; font-variant-numeric: tabular-nums; }
-table.gadgetbook-table tbody tr:nth-child(odd) { background: var(--jp-layout-color2, #f7f7f7); }
-table.gadgetbook-table tr.gadgetbook-gap td { text-align: center; color: var(--jp-ui-font-color2, #777); }
-.gadgetbook-rows { overflow: hidden; }
-.gadgetbook-notes { margin: 2px 0 4px 0; padding-left: 1.4em; }
+  padding: 0 10px 0 2px; height: 22px; line-height: 22px; vertical-align: middle; border: none; }}
+{_T} th {{ font-weight: 600; border-bottom: 1px solid var(--jp-border-color1, #ccc); }}
+{_T} .gadgetbook-num {{ text-align: right; font-variant-numeric: tabular-nums; }}
+{_T} tbody tr:nth-child(odd) {{ background: var(--jp-layout-color2, #f7f7f7); }}
+{_T} tr.gadgetbook-gap td {{ text-align: center; color: var(--jp-ui-font-color2, #777); }}
+.gadgetbook-rows {{ overflow: hidden; }}
+.gadgetbook-notes {{ margin: 2px 0 4px 0; padding-left: 1.4em; }}
 </style>"""
 
 
