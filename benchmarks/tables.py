@@ -5,7 +5,8 @@ Per library and scenario it prints: the kernel's CPU time, the bytes the kernel 
 messages, the time from running the cell to rows on screen (or to the last streamed row being counted by the
 page), and the page's JavaScript heap. Needs the three libraries (`pip install itables perspective-python
 ipydatagrid`), Debian's chromium and playwright-core (tests/support/browser/install.sh):
-`.venv/bin/python benchmarks/tables.py [--rows 1000000] [--only perspective]`.
+`.venv/bin/python benchmarks/tables.py [--rows 1000000] [--only perspective]`. Measured with gadgetbook's
+own grid too (Perspective whose front-end code the kernel sends when shown).
 """
 
 from __future__ import annotations
@@ -79,6 +80,14 @@ LIBRARIES = {
                    " const rt = dg && (dg.shadowRoot || dg).querySelector('regular-table');"
                    " return n === {n} && !!rt && rt.querySelectorAll('tbody tr').length >= 5; })()",
     },
+    # gadgetbook's grid: Perspective, its front end sent by the kernel when shown (not kept in the state).
+    "gadgetbook": {
+        "make": "from gadgetbook.views.grid import grid\nfrom gadgetbook.views.table import Layout\n"
+                "w = grid(df, Layout.of(list(df.columns)))",
+        "empty": "from gadgetbook.views.grid import _grid_class, arrow_bytes\nw = _grid_class()(arrow_bytes(frame(0)))",
+        "update": "w.update(arrow_bytes(batch))",
+        "rows_js": None,  # as perspective's
+    },
     "ipydatagrid": {
         "make": "from ipydatagrid import DataGrid\nw = DataGrid(df)",
         "empty": "from ipydatagrid import DataGrid\nw = DataGrid(frame(0))",
@@ -110,8 +119,12 @@ def render_cells(lib: dict, rows: int) -> list[tuple[str, str | None]]:
         ("sent0, cpu0, t0 = SENT[0], time.process_time(), time.perf_counter()\n"
          f"{lib['make']}\n"
          "display(w)\n"
-         "report(kernel_cpu_s=round(time.process_time() - cpu0, 3), sent_mb=round((SENT[0] - sent0) / 1e6, 2))",
+         "report(kernel_cpu_s=round(time.process_time() - cpu0, 3), sent_mb=round((SENT[0] - sent0) / 1e6, 2),\n"
+         "       state_mb=round(len(json.dumps(w.get_state(), default=str)) / 1e6, 2))",
          "go"),
+        # Run once the rows are on screen: what the page asked for after the cell (a grid that keeps its rows
+        # in the kernel sends them then).
+        ("report(sent_by_then_mb=round((SENT[0] - sent0) / 1e6, 2))", None),
     ]
 
 
@@ -131,10 +144,12 @@ def stream_cells(lib: dict, updates: int, per_update: int) -> list[tuple[str, st
          "report(update_cpu_s=round(cpu, 3), sent_mb=round((SENT[0] - sent0) / 1e6, 2),\n"
          "       wall_s=round(time.perf_counter() - t0, 2))",
          "go"),
+        ("report(sent_by_then_mb=round((SENT[0] - sent0) / 1e6, 2))", None),
     ]
 
 
 def measure(name: str, cells, expect_js: str, work: Path, bound_ms: int) -> dict:
+    go = next(i for i, (_, tag) in enumerate(cells) if tag == "go")
     root = work / name
     root.mkdir(parents=True)
     nbformat.write(notebook(cells), root / "bench.ipynb")
@@ -147,16 +162,17 @@ def measure(name: str, cells, expect_js: str, work: Path, bound_ms: int) -> dict
             {"op": "run_cells", "name": "run", "until_tag": "go", "cell_timeout_ms": bound_ms},
             {"op": "wait_eval", "name": "shown", "expr": expect_js, "timeout_ms": bound_ms},
             {"op": "eval", "name": "heap", "expr": HEAP_JS},
-            {"op": "text", "name": "out", "selector": ".jp-Cell:last-child .jp-OutputArea", "all": True},
+            {"op": "run_cells", "name": "after", "index": len(cells) - 1, "cell_timeout_ms": bound_ms},
+            {"op": "text", "name": "out", "selector": ".jp-Cell .jp-OutputArea", "all": True},
             {"op": "screenshot", "name": "shot", "file": "shown.png"},
         ],
     }
     try:
         result, _ = run_in_lab(root, plan, timeout=bound_ms / 1000 * 2 + 90)
-    except DriverError as exc:
+    except (DriverError, AssertionError) as exc:  # run_in_lab adds the server's log to an AssertionError
         return {"failed": str(exc).splitlines()[0][:200]}
     n = result["named"]
-    ran = n["run"]["ran"][-1]
+    ran = next(r for r in n["run"]["ran"] if r["index"] == go)
     out = {}
     for text in n["out"]["text"]:
         for line in text.splitlines():
@@ -184,6 +200,7 @@ def main() -> None:
     for name, lib in LIBRARIES.items():
         if args.only and name != args.only:
             continue
+        lib = {**lib, "rows_js": lib["rows_js"] or LIBRARIES["perspective"]["rows_js"]}
         expect = lib["rows_js"].replace("{count}", f"{args.rows:,}").replace("{n}", str(args.rows))
         rows[(name, "render")] = measure(f"{name}-render", render_cells(lib, args.rows), expect, work,
                                          int(args.bound * 1000))

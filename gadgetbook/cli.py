@@ -50,7 +50,9 @@ class _Printer:
 
         if not self.widths:
             self.columns = self.layout.shown(filled(batch, self.layout.order) | _ALWAYS_SHOWN)
-        rows = [[c.text for c in row] for row in self.layout.cells(batch, self.columns)]
+        # A terminal has no hover: cut text is printed whole (times stay short).
+        rows = [[c.title if c.title and c.text.endswith("…") else c.text for c in row]
+                for row in self.layout.cells(batch, self.columns)]
         out = sys.stdout
         if self.per_batch_header and self.widths:
             out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")

@@ -168,8 +168,9 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
 
         hint = did_you_mean(argv[0], [*catalog.names(), *COMMAND_WORDS])
         known = ", ".join(catalog.names())
+        front = (prog or "gadgetbook").split()[0]
         raise GadgetError(f"Unknown gadget or command {argv[0]!r}.{hint} Known gadgets: {known}; "
-                          "commands: list, describe, replay, advise, deploy, status.")
+                          f"`{front} --help` lists the commands.")
     spec = catalog.get(argv[0])
     ns = gadget_parser(spec, prog).parse_args(_attach_dash_values(spec, argv[1:]))
     params = {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in spec.params.items()}

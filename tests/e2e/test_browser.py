@@ -44,6 +44,7 @@ def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
                 "min_count": 3,
                 "timeout_ms": 20_000,
             },
+            {"op": "text", "name": "header", "selector": ".gadgetbook-live"},
             {"op": "screenshot", "name": "running", "file": "running.png", "scroll_to": ".gadgetbook-live"},
             {"op": "click", "name": "stop", "selector": "button.gadgetbook-stop", "timeout_ms": 5_000},
             {"op": "wait", "name": "final", "selector": ".gadgetbook-final table", "timeout_ms": STOP_BOUND_MS},
@@ -81,6 +82,7 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path, min_final_rows:
     print(f"{source.name}: {timings}" + (f" dialogs answered: {result['dialogs']}" if result["dialogs"] else ""))
 
     assert n["rows"]["count"] >= 3
+    assert result["page_errors"] == [], result["page_errors"]
     assert n["final"]["count"] >= 1
     # The live widget is gone: the static table replaced it.
     assert n["live_after"]["count"] == 0
@@ -104,7 +106,10 @@ def test_widget_smoke_live_table(tmp_path):
 def test_quickstart_live_cell(tmp_path):
     progs_before, _ = bpf_state()
     # The quickstart's live cell runs `execsnoop --timeout 10`: the final table must come from Stop.
-    run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart", live_seconds=10)
+    result = run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart", live_seconds=10)
+    # The header names where it runs; so does the final summary.
+    assert "execsnoop · this host ·" in result["named"]["header"]["text"]
+    assert "· this host" in result["named"]["final_text"]["text"]
     # The kernel that loaded the gadget is gone; the kernel frees its programs a moment later.
     deadline = time.monotonic() + 5
     while bpf_state()[0] - progs_before and time.monotonic() < deadline:

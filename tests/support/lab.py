@@ -334,6 +334,9 @@ def run_driver(plan: dict, timeout: float = 240.0) -> dict:
     if proc.returncode != 0 or not result.get("ok"):
         msg = result.get("error") or f"driver exited {proc.returncode}"
         raise DriverError(f"{msg}\nstderr:\n{err[-4000:]}", result)
+    # Every page a test drives must run without an uncaught JavaScript error.
+    if result.get("page_errors") and not plan.get("allow_page_errors"):
+        raise DriverError(f"the page raised JavaScript errors: {result['page_errors']}", result)
     return result
 
 
