@@ -54,8 +54,9 @@ def replay(path: str, show: bool = True):
     """
     from gadgetbook.frames.recording import load
     from gadgetbook.kinds import recorded_kind
+    from gadgetbook.views.result import register
 
-    df = load(path)
+    df = register(load(path))
     result = recorded_kind(df.attrs).result(df)
     if show:
         from gadgetbook.views.result import show_summary

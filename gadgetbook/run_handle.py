@@ -233,6 +233,9 @@ class Run:
             # Said before writing, so that the recording reads as the run did.
             df.attrs["notes"] = [*df.attrs["notes"], saved(str(self.save_path), len(df))]
             save(df, self.save_path)
+        from gadgetbook.views.result import register
+
+        register(df)  # shown with the result view wherever it is displayed (%load_ext gadgetbook)
         if self.kind is None:
             return df
         result = self.kind.result(df)
