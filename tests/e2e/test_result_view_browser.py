@@ -9,11 +9,10 @@ Needs Debian's chromium and playwright-core: `bash tests/support/browser/install
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from support.lab import run_in_lab
+from support.lab import lab_root, open_and_run, run_in_lab
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "result_view"
@@ -68,18 +67,12 @@ GRID_SORT_FILTER = """(async () => {
 
 
 def test_live_and_final_views_and_the_interactive_table(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    root = lab_root(tmp_path, NOTEBOOK, ARTIFACTS)
     plan = {
         "screenshot_dir": str(ARTIFACTS),
         "timeout_ms": 30_000,
         "steps": [
-            {"op": "open", "name": "open", "path": NOTEBOOK.name, "timeout_ms": 60_000},
-            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
-            {"op": "run_cells", "name": "run", "until_tag": "live", "wait_last": False, "cell_timeout_ms": 60_000},
+            *open_and_run(NOTEBOOK.name, "live", wait_last=False, cell_timeout_ms=60_000),
             {"op": "wait", "name": "first_rows", "selector": f"{ROWS} tbody tr", "min_count": 3},
             {"op": "box", "name": "height_early", "selector": ROWS},
             {"op": "box", "name": "live_early", "selector": LIVE},

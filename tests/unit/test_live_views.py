@@ -5,6 +5,7 @@ the sort order it shows. A source with nothing behind it feeds the Run: only the
 import re
 
 import numpy as np
+from support.idle import IdleSource
 
 from gadgetbook import catalog
 from gadgetbook.frames.top import TopDecoder, order_rows
@@ -15,25 +16,9 @@ from gadgetbook.views.top import TopTable
 from tests.unit.test_result_view import execsnoop_batch
 
 
-class Idle:
-    name = "test"
-
-    def poll(self):
-        return None
-
-    def finish(self):
-        pass
-
-    def lost(self):
-        return 0
-
-    def close(self):
-        pass
-
-
 def run_of(gadget: str, params=None) -> Run:
     kind = kind_of(catalog.get(gadget))
-    run = Run(gadget, params or {}, [Idle()], kind.columns(), kind=kind, targets="this host")
+    run = Run(gadget, params or {}, [IdleSource()], kind.columns(), kind=kind, targets="this host")
     return run
 
 
