@@ -7,14 +7,19 @@ from typing import Any
 
 def summary_line(attrs: dict[str, Any], rows: int | None = None) -> str:
     """`execsnoop: 1,234 events, 0 lost, 10.0 s · this host · containers web, api`."""
-    from gadgetbook.kinds import recorded_kind
+    from gadgetbook.errors import GadgetError
+    from gadgetbook.kinds import Kind, recorded_kind
 
     lost = attrs.get("lost") or {}
     lost_total = sum(lost.values()) if isinstance(lost, dict) else int(lost or 0)
     start, end = attrs.get("start"), attrs.get("end")
     duration = f", {end - start:.1f} s" if start and end else ""
     events = attrs.get("events", rows if rows is not None else 0)
-    tally = recorded_kind(attrs).tally(int(events), attrs)
+    try:
+        kind = recorded_kind(attrs)
+    except GadgetError:  # a kind this installation does not know: its rows counted plainly
+        kind = Kind(None)
+    tally = kind.tally(int(events), attrs)
     errors = attrs.get("errors") or {}
     failed = f", failed on {', '.join(f'{k} ({v})' for k, v in errors.items())}" if errors else ""
     return f"{attrs.get('gadget', '?')}: {tally}, {lost_total:,} lost{duration}{where(attrs)}{failed}"
