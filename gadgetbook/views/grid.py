@@ -73,7 +73,10 @@ def _read(path: Path) -> bytes:
 def grid(df, layout: Layout) -> Any:
     """A Perspective grid over the result's shown columns."""
     frame = grid_frame(df, layout)
-    w = _grid_class()(arrow_bytes(frame), plugin="Datagrid", columns=list(frame.columns))
+    title = f"{df.attrs.get('gadget', 'result')}: {len(df):,} rows" if hasattr(df, "attrs") else None
+    # The settings panel (sort, filter, columns) opens from the grid's own button.
+    w = _grid_class()(arrow_bytes(frame), plugin="Datagrid", columns=list(frame.columns), settings=False,
+                      title=title)
     w.layout.height = GRID_HEIGHT
     w.add_class("gadgetbook-grid")
     return w
