@@ -155,4 +155,14 @@ def check_network(nb, jupyter_env):
     assert lab not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
 
 
-CHECKS = {"quickstart": check_quickstart, "network": check_network}
+def check_profile(nb, jupyter_env):
+    """At reading pace every profile of the workload still finds it busy: none comes back empty."""
+    import re
+
+    text = "\n".join(outputs(c) for c in nb.cells if c.cell_type == "code")
+    assert "no samples" not in text
+    counts = [int(n.replace(",", "")) for n in re.findall(r"profile: ([\d,]+) samples", text)]
+    assert len(counts) >= 3 and min(counts) > 0, counts
+
+
+CHECKS = {"quickstart": check_quickstart, "network": check_network, "profile": check_profile}
