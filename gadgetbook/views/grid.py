@@ -74,9 +74,12 @@ def grid(df, layout: Layout) -> Any:
     """A Perspective grid over the result's shown columns."""
     frame = grid_frame(df, layout)
     title = f"{df.attrs.get('gadget', 'result')}: {len(df):,} rows" if hasattr(df, "attrs") else None
-    # The settings panel (sort, filter, columns) opens from the grid's own button.
+    # Numbers without a unit are ids (pid, port, fd): written without thousands separators, as in the static
+    # table. The settings panel (sort, filter, columns) opens from the grid's own button.
+    ids = {c: {"number_format": {"useGrouping": False}} for c in frame.columns
+           if frame[c].dtype.kind in "iu" and c not in layout.units}
     w = _grid_class()(arrow_bytes(frame), plugin="Datagrid", columns=list(frame.columns), settings=False,
-                      title=title)
+                      title=title, columns_config=ids)
     w.layout.height = GRID_HEIGHT
     w.add_class("gadgetbook-grid")
     return w
