@@ -84,7 +84,7 @@ class RunRequest:
         return {k: v for k, v in kw.items() if v is not None} | self.params
 
 
-class _Parser(argparse.ArgumentParser):
+class FlagParser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so the notebook can show one sentence; a mistyped flag gets
     the closest flags offered."""
 
@@ -103,7 +103,7 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None, words: Words | None
     """The flags of one gadget, their help in the words of the front end (a terminal's, by default)."""
     words = words or (NOTEBOOK if (prog or "").startswith("%") else TERMINAL)
     examples = [e.replace("gadgetbook ", f"{words.prefix} ", 1) for e in spec.examples]
-    p = _Parser(
+    p = FlagParser(
         prog=prog or f"{words.prefix} {spec.name}",
         description=spec.description,
         epilog=("examples:\n  " + "\n  ".join(examples)) if examples else None,

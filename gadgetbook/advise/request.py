@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from gadgetbook.errors import GadgetError
-from gadgetbook.options import parse_duration
+from gadgetbook.options import FlagParser, parse_duration
 
 ADVISORS = ("network-policy",)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        raise GadgetError(f"{self.prog}: {message}; see `{self.prog} --help`.")
 
 
 @dataclass
@@ -37,7 +31,7 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
     if not argv or argv[0] not in ADVISORS:
         got = f" (got {argv[0]!r})" if argv else ""
         raise GadgetError(f"Name what to advise: {prog} {' | '.join(ADVISORS)}{got}.")
-    p = _Parser(prog=f"{prog} {argv[0]}",
+    p = FlagParser(prog=f"{prog} {argv[0]}",
                 description="Watch the selected workloads' TCP connections (tcptracer) and write the Kubernetes "
                             "NetworkPolicies that allow exactly those, nothing else.")
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="workloads by label selector (app=api,tier!=db)")
