@@ -138,7 +138,7 @@ class GadgetMagics(Magics):
 
         advice = advise(req, on_run=on_run)
         for view in views:
-            view.finish(advice.events, show_table=False)
+            view.finish(advice.events, show="summary")
         if not self._result_displayed():  # a bare call's result is displayed by IPython itself
             display(advice)
         return advice
@@ -182,9 +182,8 @@ class GadgetMagics(Magics):
         from gadgetbook.views.result import register
 
         df = register(run.conclude())
-        show_table = not self._result_displayed()
         if view is not None:
-            view.finish(df, show_table)
+            view.finish(df, show="nothing" if self._result_displayed() else "all")
         else:
             print("\n".join([run.summary(), *df.attrs.get("notes", [])]))
         return df

@@ -104,10 +104,11 @@ class LiveTable:
     def _where_attrs(self) -> dict[str, str]:
         return {"mode": self.run.mode, "targets": self.run.targets}
 
-    def finish(self, df, show_table: bool) -> None:
-        """Replace the widget with the static result view, so the saved notebook reads without a kernel.
-        A bare call's DataFrame is displayed by IPython right after, in the same view: then this leaves
-        nothing of its own."""
+    def finish(self, df, show: str = "all") -> None:
+        """Replace the widget with the static result view, so the saved notebook reads without a kernel:
+        "all" of it (and the interactive table beneath a long result), its "summary" only (the run served
+        something else, the advisor's policies), or "nothing" when IPython displays the DataFrame right after
+        (a bare call), in the same view."""
         from IPython.display import HTML
 
         from gadgetbook.views.result import register, result_html, show_interactive
@@ -115,9 +116,9 @@ class LiveTable:
         register(df)
         self.stop_button.running = False
         if self._handle is not None:
-            self._handle.update(HTML(result_html(df) if show_table else ""))
+            self._handle.update(HTML("" if show == "nothing" else result_html(df, show_table=show == "all")))
         self.box.close()
-        if show_table:
+        if show == "all":
             show_interactive(df)
 
 
