@@ -36,7 +36,8 @@ class LiveTable:
         self.stop_button = StopButton(kernel_id=kernel_id())
         self.stop_button.observe(lambda _: self.request_stop(), names="clicked")
         self.table = w.HTML()
-        self.box = w.VBox([w.HBox([self.stop_button, self.counters]), self.table])
+        style = w.HTML(STYLE)  # sent once, not with every update of the table
+        self.box = w.VBox([style, w.HBox([self.stop_button, self.counters]), self.table])
         self.box.add_class("gadgetbook-live")
         self.stop_requested = False
         self._handle = None
@@ -52,7 +53,7 @@ class LiveTable:
 
     def add(self, batch) -> None:
         n = len(batch["timestamp"])
-        self.filled |= filled(batch, self.layout.order)
+        self.filled |= filled(batch, [c for c in self.layout.order if c not in self.filled])
         if n > self.max_rows:  # only the newest rows can be shown: convert just those
             batch = _sliced(batch, n - self.max_rows)
         self._take(batch)
@@ -95,7 +96,7 @@ class LiveTable:
         shown = self.layout.shown(self.filled) or self.layout.order[:1]
         rows = [[row[col] for col in shown] for row in self._rows]
         height = (self.max_rows + 1) * ROW_PX + 4
-        self.table.value = (f'{STYLE}<div class="gadgetbook-rows" style="height: {height}px; overflow: hidden">'
+        self.table.value = (f'<div class="gadgetbook-rows" style="height: {height}px; overflow: hidden">'
                             f"{html_table(shown, rows, marks=self.marks())}</div>")
         self._dirty = False
         self._last_render = now

@@ -75,8 +75,9 @@ def filled(data, columns: Iterable[str]) -> set[str]:
     for c in columns:
         v = data[c]
         if isinstance(v, Coded):
-            used = v.categories[np.unique(v.codes)] if len(v.codes) else v.categories[:0]
-            if any(not _blank(x) for x in used.tolist()):
+            # The few distinct values first: most columns are all blank or all filled, and need no pass over rows.
+            blank = np.array([_blank(x) for x in v.categories.tolist()], dtype=bool)
+            if len(v.codes) and not blank.all() and (not blank.any() or (~blank[v.codes]).any()):
                 out.add(c)
             continue
         if hasattr(v, "to_numpy"):

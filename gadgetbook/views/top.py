@@ -30,7 +30,7 @@ class TopTable(LiveTable):
         n = len(newest["timestamp"])
         if n > self.max_rows:
             newest = {k: v.take(np.arange(self.max_rows)) for k, v in newest.items()}
-        self.filled |= filled(newest, self.layout.order)
+        self.filled |= filled(newest, [c for c in self.layout.order if c not in self.filled])
         self._rows.clear()
         self._take(newest)
         self.intervals += len(np.unique(stamps))
