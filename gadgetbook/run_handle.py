@@ -6,7 +6,7 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -83,6 +83,9 @@ class Run:
         self.categorical = categorical
         self.kind = kind  # builds the result from the DataFrame and does what follows a run
         self.save_path: str | None = None
+        self.mode = "this host"  # where it runs, for headers: "this host" or "cluster CONTEXT, namespace NS"
+        # Sentences about targets that ended during the run (a process, a container, a pod), asked at its end.
+        self.exits: Callable[[], list[str]] | None = None
         self.counters = Counters(started=time.time())
         self._poll_interval = poll_interval
         self._batch_interval = batch_interval
@@ -263,15 +266,34 @@ class Run:
         if not (want_result or (self.save_path and self.writer is None)):
             return None
         df = self.frame()
+        df.attrs["notes"] = self.notes(len(df))
         if self.save_path and self.writer is None:
             from gadgetbook.frames.recording import save
+            from gadgetbook.hints import saved
 
+            # Said before writing, so that the recording reads as the run did.
+            df.attrs["notes"] = [*df.attrs["notes"], saved(str(self.save_path), len(df))]
             save(df, self.save_path)
+        from gadgetbook.views.result import register
+
+        register(df)  # shown with the result view wherever it is displayed (%load_ext gadgetbook)
         if self.kind is None:
             return df
         result = self.kind.result(df)
         self.kind.after_run(result)
         return result
+
+    def notes(self, rows: int) -> list[str]:
+        """Sentences for the end of a run: targets that ended during it, and why it may have seen nothing."""
+        out: list[str] = []
+        if self.exits is not None:
+            try:
+                out += self.exits()
+            except Exception:  # noqa: S110 - a best-effort look; the run's result matters more
+                pass
+        if rows == 0 and self.kind is not None:
+            out += self.kind.empty_notes(self.attrs())
+        return out
 
     def attrs(self) -> dict[str, Any]:
         c = self.counters
@@ -282,6 +304,7 @@ class Run:
         return extra | saved | {
             "version": gadgetbook_version(),
             "gadget": self.gadget,
+            "mode": self.mode,
             "kind": self.kind.name if self.kind is not None else "trace",
             "behaviour": list(self.kind.spec.behaviour) if self.kind is not None and self.kind.spec else [],
             "params": dict(self.params),
