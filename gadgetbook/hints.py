@@ -8,8 +8,14 @@ from typing import Any
 
 
 def closest(word: str, choices: Iterable[str]) -> list[str]:
-    """The one or two choices closest to a mistyped word (none when nothing is close)."""
-    return difflib.get_close_matches(word, list(choices), n=2, cutoff=0.7)
+    """The one or two choices closest to a mistyped word (none when nothing is close); a second one only when
+    it is about as close as the first."""
+    choices = list(choices)
+    ranked = [(difflib.SequenceMatcher(None, word, c).ratio(), c) for c in choices]
+    ranked = sorted((r for r in ranked if r[0] >= 0.7), key=lambda r: -r[0])[:2]
+    if len(ranked) == 2 and ranked[1][0] < ranked[0][0] - 0.05:
+        ranked = ranked[:1]
+    return [c for _, c in ranked]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
