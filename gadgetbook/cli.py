@@ -16,7 +16,7 @@ USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
        gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
        gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
-       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
+       gadgetbook advise network-policy | capabilities [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -135,7 +135,7 @@ def run_advise(argv: Sequence[str]) -> int:
     for note in advice.notes:
         print(f"# {note}", file=sys.stderr)
     if req.output == "json":
-        print(json.dumps(advice.policies, indent=2))
+        print(json.dumps(advice.documents, indent=2))
     else:
         print(advice.yaml, end="")
     return 0

@@ -39,6 +39,8 @@ class GadgetMagics(Magics):
             %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
             %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
                                                   NetworkPolicies allowing exactly the connections seen
+            %gadget advise capabilities -l SELECTOR [--timeout 30s] [--from PATH.parquet]
+                                                  securityContexts adding back only the capabilities used
 
         Examples::
 
@@ -107,7 +109,7 @@ class GadgetMagics(Magics):
         return self._run(argv)
 
     def _advise(self, argv: list[str]):
-        """Watch with the live table, then show the policies (YAML with a download link) and return them."""
+        """Watch with the live table, then show the advice (YAML with a download link) and return it."""
         from IPython.display import display
 
         from gadgetbook.advise.request import advise, parse_advise
