@@ -208,6 +208,21 @@ def test_cli_prints_rows_and_a_summary(app):
     assert "capabilities:" in err and "lost" in err
 
 
+def test_older_kernels_fall_back_to_fexit_then_a_kprobe_pair():
+    """As on a kernel without the tracepoint: fexit is tried (this kernel refuses function tracing at
+    load), then the kprobe and kretprobe pair (this kernel has no kprobes): one sentence naming them all."""
+    from gadgetbook import catalog
+    from gadgetbook.kernel.loader import BpfObject, LoadPlan
+
+    spec = catalog.get("capabilities")
+    plan = LoadPlan(groups=spec.hooks, unavailable={"tp_cap_capable"})
+    with pytest.raises(GadgetError, match=r"offers none of the hooks capabilities needs for "
+                                          r"tracepoint/capability/cap_capable, fexit/cap_capable, kprobe/cap_capable, "
+                                          r"kretprobe/cap_capable; it cannot run here"):
+        BpfObject(str(spec.object_path), plan)
+    assert "fexit_cap_capable" in plan.unavailable  # tried, and refused by this kernel
+
+
 @pytest.mark.parametrize("argv,message", [
     (["capabilities", "--caps", "chwon"], "--caps: 'chwon' is not a capability name"),
     (["capabilities", "--caps", "CAP_SYS_ADMIN,CAP_BOGUS"], "--caps: 'CAP_BOGUS' is not a capability name"),
