@@ -123,7 +123,8 @@ def _profile_check(shop: Shop, profile) -> None:
     assert by_pod.idxmax() == busy and set(samples.container) == {"app"} and set(samples.namespace) == {shop.ns}
 
 
-CHOWN_SCRIPT = "touch /tmp/gb-cap && chown 1 /tmp/gb-cap"
+# A fresh file each time: touching one left owned by user 1 would need CAP_FOWNER too.
+CHOWN_SCRIPT = "rm -f /tmp/gb-cap; touch /tmp/gb-cap && chown 1 /tmp/gb-cap"
 
 
 def _capabilities_trigger(shop: Shop) -> None:
