@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -85,10 +86,10 @@ class Bpftrace:
         self.proc.terminate()
         out = self.proc.stdout.read()
         self.proc.wait()
-        lines = [line for line in out.splitlines() if line.strip()]
-        # printf prints a line per check; the count prints "@...: N" at exit.
-        counted = [int(line.rsplit(":", 1)[1]) for line in lines if line.startswith("@")]
-        self.seen.append(sum(counted) if counted else len(lines))
+        # printf prints a line per check; count() prints "@[key]: N" per key at exit (keys with a stack
+        # span several lines).
+        counted = [int(n) for n in re.findall(r"^@.*?\]: (\d+)$", out, flags=re.M | re.S)]
+        self.seen.append(sum(counted) if counted else sum(1 for line in out.splitlines() if line.strip()))
         self.lost = 0
 
 
