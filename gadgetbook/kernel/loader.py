@@ -186,9 +186,6 @@ class BpfObject:
     def map_key_size(self, name: str) -> int:
         return libbpf.map_key_size(self._map(name))
 
-    def has_map(self, name: str) -> bool:
-        return bool(self._obj) and bool(libbpf.object_find_map_by_name(self._obj, name.encode()))
-
     def program_fd(self, name: str) -> int:
         return libbpf.program_fd(self._program(name))
 

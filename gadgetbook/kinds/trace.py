@@ -52,11 +52,15 @@ class TraceKind(Kind):
 
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
         self.check(params)
+        repeats = bool(params.get(UNIQUE_PARAM))
+        # The repeats map is preallocated: without --unique it shrinks to one entry.
+        sizes = {REPEATS_MAP: 1} if UNIQUE_PARAM in self.spec.params and not repeats else None
         obj = load_gadget(str(self.spec.object_path), self.spec.hooks, self.spec.rodata(params),
-                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes or DEFAULT_RING_BYTES)
+                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes or DEFAULT_RING_BYTES,
+                          max_entries=sizes)
         try:
             return TraceSource(obj, ring_bytes or DEFAULT_RING_BYTES, Decoder(self.spec, node, containers), node,
-                               repeats=bool(params.get(UNIQUE_PARAM)))
+                               repeats=repeats)
         except BaseException:
             obj.close()
             raise
