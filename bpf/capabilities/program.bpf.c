@@ -131,8 +131,9 @@ static __always_inline bool counted_as_repeat(struct event *e)
 	}
 	if (bpf_map_update_elem(&gadget_repeats, &key, e, BPF_NOEXIST) == 0) {
 		/* The first of its key: sent at once too, and marked as sent before it is (the ring
-		 * buffer's reservation cannot fail after this point), so the final count never counts it twice. */
-		struct event *out = gadget_reserve(sizeof(*out));
+		 * buffer's reservation cannot fail after this point), so the final count never counts it twice.
+		 * A full ring buffer loses nothing here: the count comes with the map when the run ends. */
+		struct event *out = bpf_ringbuf_reserve(&gadget_events, sizeof(*out), 0);
 
 		if (!out)
 			return true;
