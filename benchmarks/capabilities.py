@@ -13,6 +13,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -83,9 +84,12 @@ class Bpftrace:
         time.sleep(0.2)
 
     def detach(self) -> None:
-        self.proc.terminate()
-        out = self.proc.stdout.read()
-        self.proc.wait()
+        self.proc.send_signal(signal.SIGINT)  # as Ctrl-C: bpftrace prints its maps and exits
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
         # printf prints a line per check; count() prints "@[key]: N" per key at exit (keys with a stack
         # span several lines).
         counted = [int(n) for n in re.findall(r"^@.*?\]: (\d+)$", out, flags=re.M | re.S)]
