@@ -78,24 +78,35 @@ class Bpftrace:
 
     def attach(self, pid: int) -> None:
         prog = self.program.replace("PID", "1" if self.other_pid else str(pid))
-        self.proc = subprocess.Popen(["bpftrace", "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        self.proc.stdout.readline()  # "Attaching 1 probe..."
+        # Its output goes to a file: a pipe nobody reads during the run would stall printf's lines.
+        self.out = tempfile.TemporaryFile("w+")
+        self.proc = subprocess.Popen(["bpftrace", "-e", prog], stdout=self.out, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while "Attaching" not in self._output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bpftrace did not attach: {self._output()}")
+            time.sleep(0.02)
         time.sleep(0.2)
+
+    def _output(self) -> str:
+        self.out.seek(0)
+        return self.out.read()
 
     def detach(self) -> None:
         time.sleep(0.5)  # printf's lines still in its buffers get printed, not cut off at exit
         self.proc.send_signal(signal.SIGINT)  # as Ctrl-C: bpftrace prints its maps and exits
         try:
-            out, err = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, err = self.proc.communicate()
+            self.proc.wait()
+        out = self._output()
+        self.out.close()
         # printf prints a line per check; count() prints "@[key]: N" per key at exit (keys with a stack
         # span several lines).
         counted = [int(n) for n in re.findall(r"^@.*?\]: (\d+)$", out, flags=re.M | re.S)]
         self.seen.append(sum(counted) if counted else sum(1 for line in out.splitlines() if line[:1].isdigit()))
-        self.lost = sum(int(n) for n in re.findall(r"Lost (\d+) events", out + err))  # its perf buffer's drops
+        self.lost = sum(int(n) for n in re.findall(r"Lost (\d+) events", out))  # its perf buffer's drops
 
 
 BPFTRACE_PRINTF = 'tracepoint:capability:cap_capable /pid == PID/ { printf("%d %d %d\\n", tid, args->cap, args->ret); }'
