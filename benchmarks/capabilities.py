@@ -159,16 +159,18 @@ def main() -> None:
           f"median of {opts.repeats}.")
     print("  CPU is the traced process's own time (its kernel time included: the BPF program runs there);")
     print("  wall also counts what the tracer's user side takes from the same 2 cores.")
-    print(f"  {'case':<32} {'wall ns':>8} {'CPU ns':>7} {'+CPU ns':>8} {'CPU x':>6}  peers")
-    peer = "bpftrace count() by kstack(8)"
+    print(f"  {'case':<32} {'wall ns':>8} {'CPU ns':>7} {'+CPU ns':>8} {'CPU x':>6}  added CPU vs bpftrace's")
+    # The peers doing the same work: a row per check (printf), and the same kernel stack per check.
+    peers = {"printf": "bpftrace printf", "kstack": "bpftrace count() by kstack(8)"}
     for name in times:
         line = f"  {name:<32} {wall[name]:8.0f} {cpu[name]:7.0f}"
         if name != "untraced":
             added = cpu[name] - cpu["untraced"]
             line += f" {added:+8.0f} {cpu[name] / cpu['untraced']:6.2f}"
-            if peer in cpu and name.startswith("gadgetbook"):
-                peer_added = cpu[peer] - cpu["untraced"]
-                line += f"  x{added / peer_added:.2f} of {peer}'s added CPU" if peer_added > 0 else ""
+            if name.startswith("gadgetbook") and added > 0:
+                for short, peer in peers.items():
+                    peer_added = cpu.get(peer, 0) - cpu["untraced"]
+                    line += f"  x{added / peer_added:.2f} of {short}'s" if peer_added > 0 else ""
             t = made[name]
             line += f"  (checks seen {statistics.median(t.seen):,.0f}, lost {t.lost})"
         print(line)
