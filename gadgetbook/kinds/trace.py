@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gadgetbook.errors import GadgetError
-from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers
+from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers, column_docs
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
 from gadgetbook.kernel.maps import MapReader
 from gadgetbook.kinds.base import Kind
@@ -43,7 +43,8 @@ class TraceKind(Kind):
 
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
-        return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
+        return lines + [f"  {name:<22} {doc}" for name, doc in column_docs(c for c in self.spec.event_columns
+                                                                          if not c.hidden)]
 
     def check(self, params: dict[str, Any]) -> None:
         unique = self.spec.params.get(UNIQUE_PARAM)
@@ -90,6 +91,11 @@ def fold_repeats(df):
 class TraceSource(ThreadedSource):
     """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
     large batch never keeps the ring from being emptied (that is when events get lost)."""
+
+    max_backlog = 2_000_000  # events read and not yet decoded by the run
+
+    def _size(self, item: np.ndarray) -> int:
+        return len(item)
 
     def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.002,
                  repeats: bool = False) -> None:
