@@ -10,6 +10,7 @@ every case alternate and the medians are compared: the added ns per check, and r
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
 import shutil
@@ -27,7 +28,9 @@ sys.path.insert(0, str(HERE.parent))
 
 
 def build() -> str:
-    out = Path(tempfile.mkdtemp(prefix="gadgetbook-capbench-")) / "loop"
+    where = tempfile.mkdtemp(prefix="gadgetbook-capbench-")
+    atexit.register(shutil.rmtree, where, ignore_errors=True)  # nothing left behind
+    out = Path(where) / "loop"
     subprocess.run(["gcc", "-O2", "-o", out, HERE / "loop.c"], check=True)
     return str(out)
 
