@@ -203,7 +203,7 @@ def run_advise(argv: Sequence[str]) -> int:
     for note in advice.notes:
         print(f"# {note}", file=sys.stderr)
     if req.output == "json":
-        print(json.dumps(advice.policies, indent=2))
+        print(json.dumps(advice.documents, indent=2))
     else:
         print(advice.yaml, end="")
     return 0

@@ -5,13 +5,14 @@ import re
 
 import pandas as pd
 import pytest
+from IPython import get_ipython as running_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import get_ipython
 
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
+    shell = get_ipython() or running_ipython()  # the test shell, started here or by an earlier test module
     shell.run_line_magic("load_ext", "gadgetbook")
     return shell
 
@@ -31,6 +32,9 @@ def magic(ip, line):
     ("describe", "Name one gadget to describe"),
     ("replay /nonexistent/run.parquet", "No recording at /nonexistent/run.parquet"),
     ("opensnoop 'unclosed", "cannot split the line"),
+    ("capabilities --caps sys_admn", "--caps: 'sys_admn' is not a capability name; use names such as CAP_CHOWN"),
+    ("advise capabilties -l app=x", "Name what to advise: %gadget advise network-policy | capabilities"),
+    ("advise capabilities", "name the workloads to watch with -l SELECTOR or -c NAME"),
 ])
 def test_bad_input_raises_usage_error(ip, line, message):
     with pytest.raises(UsageError, match=re.escape(message)):
