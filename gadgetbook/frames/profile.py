@@ -20,17 +20,29 @@ def _frames(text: str) -> list[str]:
     return text.split(";") if text else []
 
 
-class Profile:
-    """Sampled on-CPU stacks. `.samples` has one row per process and distinct stack, with `count`."""
+GROUP = ("node", "namespace", "pod", "container", "pid", "comm", "user_stack", "kernel_stack")
+STACK_COLUMNS = ("user_stack", "kernel_stack", "user_addresses", "kernel_addresses", "user_locations")
 
-    def __init__(self, samples: pd.DataFrame) -> None:
-        self.samples = samples
+
+class Profile:
+    """Sampled on-CPU stacks. `.frame` has one row per sample (its time, thread and stack); `.samples` one
+    row per process and distinct named stack, with `count`; `.timeline` each sample's time and row of
+    `.samples`."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.samples, self.timeline = _aggregate(frame)
 
     # -- facts --
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return self.samples.attrs
+        return self.frame.attrs
+
+    @property
+    def warnings(self) -> list[str]:
+        """One sentence per process whose stacks could not be read in full (also marked in the stacks)."""
+        return list(self.attrs.get("warnings") or [])
 
     @property
     def total(self) -> int:
@@ -51,9 +63,10 @@ class Profile:
                     "the targets did not run on a CPU in that time (idle or blocked).")
         lost = a.get("lost") or {}
         lost_total = sum(lost.values()) if isinstance(lost, dict) else int(lost or 0)
+        warned = f", {len(self.warnings):,} warnings" if self.warnings else ""
         return (f"profile: {self.total:,} samples in {self.seconds:.1f} s{rate}{where}, "
                 f"{self.samples['pid'].nunique():,} processes, {len(self.samples):,} distinct stacks, "
-                f"{lost_total:,} lost")
+                f"{lost_total:,} lost{warned}")
 
     def __repr__(self) -> str:
         return f"<Profile {self.summary()}>"
@@ -222,3 +235,48 @@ def _container_names(df: pd.DataFrame) -> pd.Series:
         pods = df["pod"].astype(str)
         names = names.where(pods == "", pods + "/" + names.astype(str))
     return names.fillna(HOST).astype(str).reset_index(drop=True)
+
+
+def _aggregate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per process and named stack with its count, each sample's time and row) from per-sample
+    rows; a recording made before samples kept their time is already the first."""
+    empty_timeline = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns]"),
+                                   "tid": pd.Series([], dtype=np.uint32), "row": pd.Series([], dtype=np.int64),
+                                   "count": pd.Series([], dtype=np.int64)})
+    if "timestamp" not in frame.columns:
+        return frame, empty_timeline
+    from gadgetbook.frames.coded import factorize_rows
+
+    keys = [c for c in GROUP if c in frame.columns]
+    if not len(frame):
+        samples = frame.drop(columns=["timestamp", "tid"], errors="ignore").reset_index(drop=True)
+        return _plain_stacks(samples), empty_timeline
+    fields = [_codes(frame[c]) for c in keys]
+    codes, first = factorize_rows(*fields)
+    counts = np.bincount(codes, weights=frame["count"].to_numpy(dtype=np.float64), minlength=len(first))
+    # Most samples first; rows of a stack keep the addresses of its first sample.
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    samples = frame.iloc[first[order]].drop(columns=["timestamp", "tid"]).reset_index(drop=True)
+    samples["count"] = np.rint(counts[order]).astype(np.int64)
+    samples.attrs = frame.attrs
+    timeline = pd.DataFrame({"timestamp": frame["timestamp"].to_numpy(), "tid": frame["tid"].to_numpy(),
+                             "row": rank[codes], "count": frame["count"].to_numpy()})
+    return _plain_stacks(samples), timeline
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy().astype(np.int64)
+    if column.dtype.kind in "iuf":
+        return column.to_numpy()
+    return pd.factorize(column)[0].astype(np.int64)
+
+
+def _plain_stacks(samples: pd.DataFrame) -> pd.DataFrame:
+    """Stack columns as strings: one row per distinct stack, so categories would only add a layer."""
+    for c in STACK_COLUMNS:
+        if c in samples.columns and isinstance(samples[c].dtype, pd.CategoricalDtype):
+            samples[c] = samples[c].astype(str)
+    return samples
