@@ -263,6 +263,15 @@ static __always_inline int frame_pointer_step(struct walk *w)
 	return -1;
 }
 
+/* Code its binary has no CFI for: frame pointers are the best guess, and
+ * where they lead nowhere the reason is the missing unwind information. */
+static __always_inline int no_table_step(struct walk *w)
+{
+	int end = frame_pointer_step(w);
+
+	return end == END_BAD_FRAME || end == END_READ ? END_NO_ROW : end;
+}
+
 /* One frame: record ip, then find the caller's registers. Returns an end
  * reason, or -1 to go on. */
 static __always_inline int unwind_step(struct walk *w, __u32 depth)
@@ -281,7 +290,7 @@ static __always_inline int unwind_step(struct walk *w, __u32 depth)
 	if (!m)
 		return END_NO_MAPPING;
 	if (m->rows == 0)
-		return frame_pointer_step(w);
+		return no_table_step(w);
 
 	__u32 slot = m->table;
 	void *table = bpf_map_lookup_elem(&unwind_tables, &slot);
@@ -308,7 +317,7 @@ static __always_inline int unwind_step(struct walk *w, __u32 depth)
 	case ROW_END:
 		return END_COMPLETE;
 	case ROW_NONE:
-		return frame_pointer_step(w);
+		return no_table_step(w);
 	default:
 		return END_UNSUPPORTED;
 	}

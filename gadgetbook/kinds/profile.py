@@ -7,7 +7,9 @@ from __future__ import annotations
 import fcntl
 import os
 import sys
+import threading
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -151,13 +153,19 @@ class ProfileSource(ThreadedSource):
         self.stacks = SampleStacks(shape["user"], shape["kernel"], shape["py"])
         self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, event)
         self.code: dict[int, Any] = {}  # pid -> CodeNames
-        self._code_upto = 0
         self._gone: set[int] = set()
         self._refreshed: dict[int, float] = {}
+        # Processes waiting for their tables, with how many samples asked for them: the busiest go first.
+        self._waiting: Counter[int] = Counter()
+        self._refresh: set[int] = set()
+        self._registered_at: dict[int, int] = {}  # pid -> CLOCK_BOOTTIME ns of its last registration
+        self._wake = threading.Event()
+        self._registrar = threading.Thread(target=self._register_loop, name=f"gadgetbook-{name}-tables", daemon=True)
         self._interval = interval
         self._done = False
         self.cpus = 0
         self.samples = 0
+        self.warnings: list[str] = []
         self.symbolize_seconds = 0.0
         self.register_seconds = 0.0
         self.started = time.monotonic()
@@ -167,6 +175,8 @@ class ProfileSource(ThreadedSource):
     def start(self) -> None:
         self.cpus = len(self._perf_fds)
         self._start()
+        if self.unwinding is not None:
+            self._registrar.start()
 
     def register_now(self, pids: list[int]) -> None:
         for pid in pids:
@@ -193,22 +203,56 @@ class ProfileSource(ThreadedSource):
         self.stacks.add(events)
         if self.unwinding is not None:
             pids, ends = events["pid"], events["user_end"]
-            for pid in np.unique(pids[ends == END_NO_PROCESS]).tolist():
-                if pid in self.unwinding.registered:
-                    self.unwinding.forget(pid)  # it ran a new program (exec): its maps changed
-                self._register(pid)
-            for pid in np.unique(pids[ends == END_NO_MAPPING]).tolist():
-                if time.monotonic() - self._refreshed.get(pid, 0.0) > REFRESH_SECONDS:
-                    self._refreshed[pid] = time.monotonic()
-                    self._register(pid, refresh=True)  # code mapped since (a library loaded later)
+            unknown = ends == END_NO_PROCESS
+            if self._registered_at:
+                # Samples taken before a process's tables were loaded ask for nothing; later ones mean
+                # it ran a new program (exec), which drops its tables in the kernel.
+                since = np.array([self._registered_at.get(p, 0) for p in pids.tolist()], dtype=np.uint64)
+                unknown &= events["timestamp_raw"] > since
+            waiting = np.unique(pids[unknown], return_counts=True)
+            refresh = np.unique(pids[ends == END_NO_MAPPING]).tolist()
+            with self._lock:
+                for pid, n in zip(*(w.tolist() for w in waiting)):
+                    if pid not in self._gone:
+                        self._waiting[pid] += n
+                now = time.monotonic()
+                for pid in refresh:
+                    if now - self._refreshed.get(pid, 0.0) > REFRESH_SECONDS:
+                        self._refreshed[pid] = now
+                        self._refresh.add(pid)
+            if len(waiting[0]) or refresh:
+                self._wake.set()
         self._read_code_names(before)
 
+    def _register_loop(self) -> None:
+        """Builds and loads tables one process at a time, the busiest first, beside the sample reader
+        (decoding a large binary's CFI takes a while; the reader must keep draining meanwhile)."""
+        try:
+            while not self._stop.is_set():
+                self._wake.wait(0.2)
+                self._wake.clear()
+                while not self._stop.is_set():
+                    with self._lock:
+                        if self._waiting:
+                            pid, refresh = self._waiting.most_common(1)[0][0], False
+                            del self._waiting[pid]
+                        elif self._refresh:
+                            pid, refresh = self._refresh.pop(), True
+                        else:
+                            break
+                    if not refresh and pid in self.unwinding.registered:
+                        self.unwinding.forget(pid)  # sampled unregistered after all: it ran a new program
+                    self._register(pid, refresh=refresh)
+        except BaseException as exc:  # handed to the run through poll()
+            self._error = exc
+
     def _register(self, pid: int, refresh: bool = False) -> None:
-        if self.unwinding is None or pid in self._gone or (pid in self.unwinding.registered and not refresh):
+        if self.unwinding is None or pid in self._gone:
             return
         t0 = time.perf_counter()
         if not self.unwinding.register(pid, refresh=refresh):
             self._gone.add(pid)
+        self._registered_at[pid] = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
         self.register_seconds += time.perf_counter() - t0
 
     def _read_code_names(self, since: int) -> None:
@@ -216,7 +260,7 @@ class ProfileSource(ThreadedSource):
 
         if self.unwinding is None:
             return
-        for pid, interp in self.unwinding.interpreters.items():
+        for pid, interp in list(self.unwinding.interpreters.items()):
             if interp.layout is None:
                 continue
             wanted = self.stacks.code_objects(pid, since)
@@ -235,6 +279,8 @@ class ProfileSource(ThreadedSource):
         self._done = True
         self._stop_sampling()
         super().finish()  # the thread stops after a last drain
+        if self._registrar.is_alive():
+            self._registrar.join()
         from gadgetbook.symbols.kallsyms import kernel_symbols
         from gadgetbook.symbols.stacks import StackNamer
 
@@ -244,11 +290,31 @@ class ProfileSource(ThreadedSource):
         named = StackNamer(self.user, kernel_symbols(), self.code, addresses=self.addresses).name(self.stacks)
         samples = self.stacks.samples()
         self.samples = len(samples)
+        self.warnings = self._warnings(samples, named)
         with self._lock:
             self._items.append(self._columns(samples, named))
         for names in self.code.values():
             names.close()
         self.symbolize_seconds = time.perf_counter() - t0
+
+    def _warnings(self, samples: np.ndarray, named: dict[str, np.ndarray]) -> list[str]:
+        """One sentence per process whose stacks could not be read in full: how many samples ended early
+        and the commonest reason (the marker frame), with what registering it could not do."""
+        from gadgetbook.symbols.stacks import END_COMPLETE, END_NO_PROCESS, END_NOT_ASKED
+
+        said = dict(self.unwinding.warnings) if self.unwinding is not None else {}
+        if len(samples):
+            ends = np.asarray(self.stacks.user_end, dtype=np.int64)[samples["stack"]]
+            early = ~np.isin(ends, [END_COMPLETE, END_NOT_ASKED, END_NO_PROCESS])
+            for pid in np.unique(samples["pid"][early]).tolist():
+                mine = samples["pid"] == pid
+                stacks = samples["stack"][mine & early]
+                markers = Counter(named["user_stack"][s].split(";", 1)[0] for s in stacks.tolist())
+                top, _ = markers.most_common(1)[0]
+                line = f"{len(stacks):,} of {int(mine.sum()):,} samples end early, most with {top}"
+                said[pid] = f"{said[pid]}; {line}" if pid in said else line
+        comms = {int(p): c.decode(errors="replace").rstrip("\0") for p, c in zip(samples["pid"], samples["comm"])}
+        return [f"process {pid} ({comms.get(pid, '?')}): {text}." for pid, text in sorted(said.items())]
 
     def _stop_sampling(self) -> None:
         for fd in self._perf_fds:
@@ -290,9 +356,12 @@ class ProfileSource(ThreadedSource):
                 "symbolize_seconds": round(self.symbolize_seconds, 3),
                 "register_seconds": round(self.register_seconds, 3),
                 "unwind_table_bytes": unw.table_bytes if unw else 0,
-                "warnings": sorted(unw.warnings.values()) if unw else []}
+                "warnings": list(self.warnings)}
 
     def _release(self) -> None:
+        self._stop.set()
+        if self._registrar.is_alive():
+            self._registrar.join()
         self._perf_fds = []
         self._ring.close()
 

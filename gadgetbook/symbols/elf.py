@@ -58,8 +58,10 @@ class ElfSymbols:
         """
         try:
             with open(path, "rb") as f:
-                syms = _parse(f) or cls.empty()
+                syms = _parse(f)
         except (OSError, struct.error, ValueError):
+            return cls.empty()
+        if syms is None:  # not an ELF this reader knows (a stripped file still has its segments)
             return cls.empty()
         if not syms.has_symtab:
             extra = syms._debugdata or _debug_file(syms, root, real_path)

@@ -60,7 +60,7 @@ class KernelUnwinding:
         self._slots: dict[object, tuple[int, int]] = {}
         self.registered: set[int] = set()
         self.interpreters: dict[int, cpython.Interpreter] = {}
-        self.warnings: dict[int, str] = {}  # one sentence per process
+        self.warnings: dict[int, str] = {}  # per process, what registering it could not do
         self.table_bytes = 0
         self.table_rows = 0
         self._vdso: np.ndarray | None = None
@@ -76,11 +76,8 @@ class KernelUnwinding:
         maps = self.user.processes[pid]
         value = np.zeros(1, PROCESS)
         entries = []
-        missing = []
         for m in maps.mappings:
             slot, rows, bias = self._table_for(pid, maps, m)
-            if rows == 0 and m.key is not None:
-                missing.append(m.path.rsplit("/", 1)[-1])
             entries.append((m.start, m.end, bias, slot, rows))
         entries = entries[:MAX_MAPPINGS]
         value["count"] = len(entries)
@@ -90,12 +87,8 @@ class KernelUnwinding:
             raise GadgetError(f"Cannot load the mappings of process {pid} for unwinding: {libbpf.errno_message()}.")
         self.registered.add(pid)
         if len(maps.mappings) > MAX_MAPPINGS:
-            self.warnings.setdefault(pid, f"process {pid} maps more than {MAX_MAPPINGS} executable regions; "
-                                          "addresses in the rest end its stacks with a truncation marker")
-        elif missing:
-            self.warnings.setdefault(pid, f"process {pid}: no unwind information (.eh_frame) in "
-                                          f"{', '.join(sorted(set(missing))[:5])}; its frames there are walked "
-                                          "through frame pointers, or the stack is marked truncated")
+            self.warnings.setdefault(pid, f"it maps more than {MAX_MAPPINGS} executable regions, and stacks "
+                                          "through the rest end with a truncation marker")
         if self.python:
             self._register_python(pid, maps)
         return True
@@ -178,9 +171,9 @@ class KernelUnwinding:
             self.interpreters[pid] = interp
             lay = interp.layout
             if lay is None:
-                self.warnings.setdefault(pid, f"process {pid} runs {interp.label}, which the profiler cannot "
-                                              f"read (it reads CPython {cpython.SUPPORTED}, not free-threaded "
-                                              "builds); its stacks show the interpreter's C functions only")
+                self.warnings.setdefault(pid, f"it runs {interp.label}, whose frames the profiler cannot read "
+                                              f"(it reads CPython {cpython.SUPPORTED}, not free-threaded builds), "
+                                              "so its stacks show the interpreter's C functions only")
                 return
             value = np.zeros(1, PYTHON_PROCESS)
             value["interp_head"] = interp.runtime + lay.interp_head
