@@ -238,22 +238,27 @@ class StackNamer:
             else:
                 replace.setdefault(evals[0] if evals else -1, []).insert(0, run)
         new_p, new_a, new_l = [], [], []
-        if state == PY_DEPTH:
-            new_p.append(PY_TRUNCATED.format(depth))
-            new_a.append(NO_ADDRESS)
-            new_l.append(NO_ADDRESS)
-        for run in replace.get(-1, []):
+        # Frames past the depth limit are the outermost Python ones: the marker stands where they would.
+        pending_marker = state == PY_DEPTH
+
+        def emit(run: list[int]) -> None:
+            nonlocal pending_marker
+            if pending_marker:
+                new_p.append(PY_TRUNCATED.format(depth))
+                new_a.append(NO_ADDRESS)
+                new_l.append(NO_ADDRESS)
+                pending_marker = False
             n, a, lo = frames(run)
-            new_p += n
-            new_a += a
-            new_l += lo
+            new_p.extend(n)
+            new_a.extend(a)
+            new_l.extend(lo)
+
+        for run in replace.get(-1, []):
+            emit(run)
         for j in range(len(part)):
             if j in replace:
                 for run in replace[j]:  # outer runs first: left-over runs went in at the front
-                    n, a, lo = frames(run)
-                    new_p += n
-                    new_a += a
-                    new_l += lo
+                    emit(run)
                 continue
             new_p.append(part[j])
             new_a.append(addrs[j])

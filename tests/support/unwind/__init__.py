@@ -71,6 +71,15 @@ def _build_id(binary: Path) -> str:
 DEBIAN_PYTHON = "/usr/bin/python3.11"
 
 
+def pythons_any(version: str) -> str | None:
+    """A CPython of any version (say 3.8, which the profiler does not read) from PATH or pyenv."""
+    for path in [shutil.which(f"python{version}") or "",
+                 *sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))]:
+        if path and "/shims/" not in path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
 def pythons() -> dict[str, str]:
     """CPython interpreters to profile, by version: Debian's 3.11 first, then others this machine has."""
     found: dict[str, str] = {}
