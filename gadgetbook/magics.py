@@ -97,8 +97,9 @@ class GadgetMagics(Magics):
 
             result = gadgetbook.replay(argv[1], show=False)
             kind = recorded_kind(result.attrs)
-            if kind.live_view() is None:  # a result that shows itself (a Profile)
-                kind.show(result)
+            if kind.live_view() is None:  # a result that shows itself (a Profile), once
+                if not self._result_displayed():
+                    kind.show(result)
             else:
                 display(HTML(final_html(result, show_table=not self._result_displayed())))
             return result
@@ -181,7 +182,8 @@ class GadgetMagics(Magics):
               + (f" for {run.timeout:g} s" if run.timeout else " until interrupted") + "...")
         run.wait()
         result = run.conclude()
-        run.kind.show(result)
+        if not self._result_displayed():  # else IPython shows the returned result: once is enough
+            run.kind.show(result)
         return result
 
     def _result_displayed(self) -> bool:

@@ -43,6 +43,12 @@ class FlameTree:
     container: np.ndarray  # container code per node, MIXED when its samples come from several
     containers: np.ndarray  # container names, by code
     delta: np.ndarray | None = None  # for differential graphs: change in share, -1..1
+    # The stacks it was built from (frame ids laid end to end, per stack its length, count and the node
+    # where it ends): enough to recount it for a time span, list functions, and cut sandwiches.
+    flat_codes: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    leaf: np.ndarray | None = None
 
     @property
     def total(self) -> int:
@@ -171,7 +177,7 @@ class FlameTree:
             prev_x[next_id:next_id + m] = xs
             next_id += m
         lo, hi = np.concatenate(cmin), np.concatenate(cmax)
-        return cls(
+        tree = cls(
             names=names,
             frame=np.concatenate(frame).astype(np.int64),
             parent=np.concatenate(parent).astype(np.int64),
@@ -182,7 +188,122 @@ class FlameTree:
             kind=np.concatenate(kind).astype(np.int8),
             container=np.where(lo == hi, lo, MIXED),
             containers=containers if containers is not None else np.array([""], dtype=object),
+            flat_codes=np.asarray(flat_codes, dtype=np.int64), lengths=np.asarray(lengths, dtype=np.int64),
+            counts=counts, leaf=node_of_stack,
         )
+        return tree
+
+    # -- the same tree for other counts (a time span) --
+
+    def recounted(self, counts: np.ndarray) -> FlameTree:
+        """This tree with each stack counted `counts` times instead: same nodes, new values and layout
+        (nodes whose stacks have no samples get width 0, and `visible` leaves them out)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        n = len(self.frame)
+        self_value = np.bincount(self.leaf, weights=counts, minlength=n)
+        value = self_value.copy()
+        by_depth = self._by_depth()
+        for ids in reversed(by_depth[1:]):
+            np.add.at(value, self.parent[ids], value[ids])
+        x = np.zeros(n)
+        offset = self._sibling_offsets(value)
+        for ids in by_depth[1:]:
+            x[ids] = x[self.parent[ids]] + offset[ids]
+        return FlameTree(self.names, self.frame, self.parent, self.depth, value, self_value, x, self.kind,
+                         self.container, self.containers, None, self.flat_codes, self.lengths, counts, self.leaf)
+
+    def _by_depth(self) -> list[np.ndarray]:
+        order = np.argsort(self.depth, kind="stable")
+        bounds = np.searchsorted(self.depth[order], np.arange(int(self.depth.max()) + 2))
+        return [order[bounds[d]:bounds[d + 1]] for d in range(len(bounds) - 1)]
+
+    def _sibling_offsets(self, value: np.ndarray) -> np.ndarray:
+        """Where each node starts inside its parent: siblings side by side in name order."""
+        if not hasattr(self, "_sibling_order"):
+            rank = np.argsort(np.argsort(self.names.astype(str), kind="stable"), kind="stable") if len(
+                self.names) else np.zeros(0, np.int64)
+            frame_rank = np.where(self.frame >= 0, rank[np.maximum(self.frame, 0)] if len(rank) else 0, -1)
+            order = np.lexsort((frame_rank[1:], self.parent[1:])) + 1
+            grp = self.parent[order]
+            boundary = np.ones(len(order), dtype=bool)
+            boundary[1:] = grp[1:] != grp[:-1]
+            self._sibling_order = (order, boundary)
+        order, boundary = self._sibling_order
+        w = value[order]
+        csum = np.cumsum(w) - w
+        group_start = np.maximum.accumulate(np.where(boundary, csum, 0))
+        out = np.zeros(len(value))
+        out[order] = csum - group_start
+        return out
+
+    # -- functions: totals, and the sandwich of one --
+
+    def stack_rows(self) -> np.ndarray:
+        """For every frame laid end to end in flat_codes, the stack (row) it belongs to."""
+        return np.repeat(np.arange(len(self.lengths)), self.lengths)
+
+    def functions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame ids, self samples, total samples) per function: self where a stack ends in it, total
+        where it appears at all (once per stack, however deep the recursion)."""
+        nf = max(len(self.names), 1)
+        rows = self.stack_rows()
+        pairs = np.unique(rows * nf + self.flat_codes)
+        total = np.bincount(pairs % nf, weights=self.counts[pairs // nf], minlength=len(self.names))
+        has = self.lengths > 0
+        ends = np.cumsum(self.lengths)[has] - 1
+        own = np.bincount(self.flat_codes[ends], weights=self.counts[has], minlength=len(self.names))
+        ids = np.flatnonzero(total > 0)
+        return ids, own[ids], total[ids]
+
+    def sandwich(self, name: str) -> tuple[FlameTree, FlameTree] | None:
+        """(callers, callees) of a function, each a tree whose first frame is that function: callers
+        read outward from it (its caller, the caller's caller, ...), callees inward. A stack that passes
+        through the function more than once (recursion) counts from its outermost call."""
+        hit = np.flatnonzero(self.names == name)
+        if not len(hit):
+            return None
+        fid = int(hit[0])
+        rows = self.stack_rows()
+        pos = np.arange(len(self.flat_codes)) - np.repeat(np.cumsum(self.lengths) - self.lengths, self.lengths)
+        at = np.flatnonzero(self.flat_codes == fid)
+        if not len(at):
+            return None
+        first_pos = np.full(len(self.lengths), np.iinfo(np.int64).max)
+        np.minimum.at(first_pos, rows[at], pos[at])
+        keep = first_pos < np.iinfo(np.int64).max
+        which = np.flatnonzero(keep)
+        starts = (np.cumsum(self.lengths) - self.lengths)[which]
+        cut = first_pos[which]
+        kinds = self.kind_of_frames()
+        # Callees: from the function to the end of each stack.
+        lens_in = self.lengths[which] - cut
+        idx_in = np.concatenate([np.arange(s + c, s + c + n) for s, c, n in zip(starts, cut, lens_in)]) if len(
+            which) else np.zeros(0, np.int64)
+        # Callers: from the function back to the root, reversed.
+        lens_out = cut + 1
+        idx_out = np.concatenate([np.arange(s + c, s - 1, -1) for s, c in zip(starts, cut)]) if len(
+            which) else np.zeros(0, np.int64)
+        c = self.counts[which]
+        callees = FlameTree.from_flat(self.flat_codes[idx_in], self.names, lens_in, c, kinds[idx_in])
+        callers = FlameTree.from_flat(self.flat_codes[idx_out], self.names, lens_out, c, kinds[idx_out])
+        return callers, callees
+
+    def kind_of_frames(self) -> np.ndarray:
+        """The kind (user, kernel, ...) of every frame in flat_codes, from the node each one reached."""
+        out = np.zeros(len(self.flat_codes), dtype=np.int8)
+        node = self.leaf.copy()
+        ends = np.cumsum(self.lengths) - 1
+        remaining = self.lengths.copy()
+        # Walk every stack from its leaf node up to the root, filling its frames from the end.
+        while True:
+            live = np.flatnonzero(remaining > 0)
+            if not len(live):
+                break
+            at = ends[live] - (self.lengths[live] - remaining[live])
+            out[at] = self.kind[node[live]]
+            node[live] = self.parent[node[live]]
+            remaining[live] -= 1
+        return out
 
     # -- questions about the tree --
 

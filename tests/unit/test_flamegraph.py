@@ -41,7 +41,7 @@ def test_folded_merges_identical_stacks_root_first(prof):
 
 
 def test_tree_values_layout_and_kinds(prof):
-    t = prof.tree()
+    t = prof.tree(container=False)
     assert t.total == 100
     mid = t.find("app;main;hot_mid")
     leaf = t.find("app;main;hot_mid;hot_leaf")
@@ -55,7 +55,7 @@ def test_tree_values_layout_and_kinds(prof):
 
 
 def test_search_share_counts_nested_matches_once(prof):
-    t = prof.tree()
+    t = prof.tree(container=False)
     assert t.share(t.matching("hot_")) == pytest.approx(0.90)
     assert t.share(t.matching("HOT_LEAF")) == pytest.approx(0.85)
     assert t.share(t.matching("zzz")) == 0
@@ -65,11 +65,12 @@ def test_widget_zoom_search_reset_without_a_browser(prof):
     w = prof.flamegraph()
     assert w.total == 100 and w.zoom == "" and w.zoom_total == 100
     recs = np.frombuffer(w.nodes, dtype=NODE_DTYPE)
-    assert {w.names[i] for i in recs["name"]} >= {"all", "app", "main", "hot_mid", "hot_leaf", "cold"}
+    # Two containers were profiled (the host and "web"): one root for each.
+    assert {w.names[i] for i in recs["name"]} >= {"all", "(host)", "web", "app", "main", "hot_mid", "hot_leaf", "cold"}
     # A click in the page arrives as a message naming the node.
-    leaf = w.tree.find("app;main;hot_mid")
+    leaf = w.tree.find("(host);app;main;hot_mid")
     w._on_frontend_msg(w, {"type": "zoom", "node": int(leaf)}, [])
-    assert w.zoom == "app;main;hot_mid" and w.zoom_total == 90 and w.zoom_node == leaf
+    assert w.zoom == "(host);app;main;hot_mid" and w.zoom_total == 85 and w.zoom_node == leaf
     recs = np.frombuffer(w.nodes, dtype=NODE_DTYPE)
     names = {w.names[i] for i in recs["name"]}
     assert "cold" not in names and "hot_leaf" in names and "main" in names  # ancestors stay, as context
@@ -92,8 +93,9 @@ def test_widget_colors_by_container_and_diff(prof):
     before = profile([(10, "app", "", "main;hot_mid;hot_leaf", "", 50), (10, "app", "", "main;cold", "", 50)])
     d = prof.diff(before)
     tree = d.tree()
-    assert tree.delta[tree.find("app;main;hot_mid;hot_leaf")] > 0.3
-    assert tree.delta[tree.find("app;main;cold")] < -0.3
+    # The after profile has two containers: both graphs get container roots, so paths match.
+    assert tree.delta[tree.find("(host);app;main;hot_mid;hot_leaf")] > 0.3
+    assert tree.delta[tree.find("(host);app;main;cold")] < -0.3
     assert d.frame.loc["app;main;cold", "delta"] == pytest.approx(0.1 - 0.5)
     assert d.flamegraph().color_by == "diff"
     assert d.flamegraph_image().png.startswith(b"\x89PNG")
