@@ -93,21 +93,25 @@ class FlameTree:
             if mark in index:
                 is_mark[index[mark]] = True
                 seg_of_mark[index[mark]] = k
+        dropped = is_mark.copy()  # marks, the end of a row, and empty names are not frames
+        dropped[end_code] = end_code >= 0
+        if "" in index:
+            dropped[index[""]] = True
         is_end = flat == end_code
         mark_pos = is_mark[flat]
         # The segment a position belongs to: the last mark seen before it.
         last_mark = np.where(mark_pos, np.arange(len(flat)), -1)
         np.maximum.accumulate(last_mark, out=last_mark)
-        seg = seg_of_mark[flat[np.maximum(last_mark, 0)]]
-        keep = ~(mark_pos | is_end) & (names[flat] != "")
+        keep = ~dropped[flat]
         row = np.cumsum(is_end) - is_end  # row index of each position
         lengths = np.bincount(row[keep], minlength=n).astype(np.int64)
-        kinds = np.asarray(segment_kinds, dtype=np.int8)[seg[keep]]
+        kinds = np.asarray(segment_kinds, dtype=np.int8)[seg_of_mark[flat[np.maximum(last_mark[keep], 0)]]]
         codes = flat[keep]
-        # Only names still in use, so frame ids stay dense.
-        used, codes = np.unique(codes, return_inverse=True)
-        return cls.from_flat(codes.reshape(-1).astype(np.int64), names[used], lengths, counts, kinds,
-                             container_codes, containers)
+        # Only names still in use, so frame ids stay dense (a remap by counting: no sort, no hashing).
+        used = np.flatnonzero(np.bincount(codes, minlength=len(names)) > 0)
+        remap = np.zeros(len(names), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        return cls.from_flat(remap[codes], names[used], lengths, counts, kinds, container_codes, containers)
 
     @classmethod
     def from_flat(cls, flat_codes: np.ndarray, names: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
@@ -120,6 +124,7 @@ class FlameTree:
             flat_kind = np.zeros(len(flat_codes), dtype=np.int8)
         ccodes = (np.asarray(container_codes, dtype=np.int64) if container_codes is not None
                   else np.zeros(n, dtype=np.int64))
+        single_container = not n or bool((ccodes == ccodes[0]).all())
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n else np.zeros(0, np.int64)
         max_depth = int(lengths.max()) if n else 0
 
@@ -144,18 +149,20 @@ class FlameTree:
             first[local[::-1]] = np.arange(len(local) - 1, -1, -1)
             node_frame = f[first]
             node_parent = par[first]
-            v = np.bincount(local, weights=counts[alive], minlength=m)
+            weights = counts[alive]
+            v = np.bincount(local, weights=weights, minlength=m)
             ends = lengths[alive] == d + 1
-            s = np.bincount(local[ends], weights=counts[alive][ends], minlength=m)
-            if container_codes is None:
-                lo = hi = np.zeros(m, dtype=np.int64)
+            s = np.bincount(local[ends], weights=weights[ends], minlength=m)
+            if container_codes is None or single_container:
+                lo = hi = np.full(m, ccodes[0] if n else 0, dtype=np.int64)
             else:
-                lo = np.full(m, np.iinfo(np.int64).max)
-                hi = np.full(m, np.iinfo(np.int64).min)
-                np.minimum.at(lo, local, ccodes[alive])
-                np.maximum.at(hi, local, ccodes[alive])
+                # A node's container is its first stack's, unless another stack through it differs.
+                mine = ccodes[alive]
+                lo = mine[first]
+                differs = np.bincount(local, weights=mine != lo[local], minlength=m) > 0
+                hi = np.where(differs, lo + 1, lo)
             # Layout: siblings in name order, packed from their parent's start.
-            order = np.lexsort((name_rank[node_frame], node_parent))
+            order = np.argsort(node_parent * max(len(names), 1) + name_rank[node_frame], kind="stable")
             w = v[order]
             csum = np.cumsum(w) - w
             grp = node_parent[order]
@@ -168,7 +175,7 @@ class FlameTree:
             frame.append(node_frame)
             parent.append(node_parent)
             depth.append(np.full(m, d + 1))
-            kind.append(flat_kind[pos][first])
+            kind.append(flat_kind[pos[first]])
             value.append(v)
             self_value.append(s)
             cmin.append(lo)
@@ -247,7 +254,8 @@ class FlameTree:
         where it appears at all (once per stack, however deep the recursion)."""
         nf = max(len(self.names), 1)
         rows = self.stack_rows()
-        pairs = np.unique(rows * nf + self.flat_codes)
+        pairs = np.sort(rows * nf + self.flat_codes)  # sorted unique: numpy's hashed unique is slower here
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
         total = np.bincount(pairs % nf, weights=self.counts[pairs // nf], minlength=len(self.names))
         has = self.lengths > 0
         ends = np.cumsum(self.lengths)[has] - 1
