@@ -24,6 +24,26 @@ def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
+def _codes_in_order(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """(code per key, number of distinct keys), codes numbered by first appearance."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(keys)
+    return codes, len(uniques)
+
+
+def _split_codes(joined: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code per ';'-separated piece, distinct pieces): split and hashed by Arrow, with no Python string
+    per piece."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pieces = pc.split_pattern(pa.array([joined], pa.large_string()), ";").flatten()
+    encoded = pieces.dictionary_encode()
+    return (encoded.indices.to_numpy().astype(np.int64),
+            np.asarray(encoded.dictionary.to_pylist(), dtype=object))
+
+
 @dataclass
 class FlameTree:
     """Node 0 is the root ("all"); a node is a distinct path of frames from the root.
@@ -77,14 +97,10 @@ class FlameTree:
         """
         n = len(counts)
         end, marks = "\x01", [f"\x02{k}" for k in range(len(segments))]
-        pieces = []
-        for rows in zip(*segments):
-            for mark, seg in zip(marks, rows):
-                pieces.append(mark)
-                if seg:
-                    pieces.append(seg)
-            pieces.append(end)
-        flat, names = _factorize(";".join(pieces).split(";"))
+        # Each row: mark, frames, mark, frames, ..., end (an empty run leaves an empty name, dropped below).
+        template = ";".join(f"{m};{{}}" for m in marks) + f";{end}"
+        joined = ";".join(template.format(*row) for row in zip(*segments))
+        flat, names = _split_codes(joined)
         is_mark = np.zeros(len(names), dtype=bool)
         seg_of_mark = np.full(len(names), -1)
         index = {v: i for i, v in enumerate(names.tolist())}
@@ -142,11 +158,14 @@ class FlameTree:
             f = flat_codes[pos]
             par = node_of_stack[alive]
             key = par * max(len(names), 1) + f
-            local, uniq = _factorize(key)
-            m = len(uniq)
+            local, m = _codes_in_order(key)
             ids = next_id + np.arange(m)
-            first = np.zeros(m, dtype=np.int64)
-            first[local[::-1]] = np.arange(len(local) - 1, -1, -1)
+            # Codes number values by first appearance: a first occurrence is where the running maximum grows.
+            grows = np.empty(len(local), dtype=bool)
+            grows[0] = True
+            running = np.maximum.accumulate(local)
+            grows[1:] = running[1:] > running[:-1]
+            first = np.flatnonzero(grows)
             node_frame = f[first]
             node_parent = par[first]
             weights = counts[alive]
