@@ -72,7 +72,8 @@ function render({ model, el }) {
   const share = element("span", "gb-share gadgetbook-flame-share");
   const legend = element("span", "gb-legend");
   const zoomed = element("span", "gb-zoom gadgetbook-flame-zoom");
-  bar.append(views, reset, search, share, legend, zoomed);
+  const status = element("span", "gb-status gadgetbook-flame-status");
+  bar.append(views, reset, search, share, legend, zoomed, status);
   const strip = element("canvas", "gb-strip gadgetbook-flame-strip");
   const spanText = element("div", "gb-span gadgetbook-flame-span");
   const scroll = element("div", "gb-scroll");
@@ -111,6 +112,7 @@ function render({ model, el }) {
     table.style.display = isTable ? "table" : "none";
     if (isTable) {
       drawTable();
+      status.textContent = `${(model.get("functions") || []).length} functions, ${Math.round(model.get("total") || 0).toLocaleString()} samples`;
       return;
     }
     width = scroll.clientWidth || el.clientWidth || 900;
@@ -164,6 +166,7 @@ function render({ model, el }) {
       }
       boxes.push([x, y, w, ROW - 1, n]);
     }
+    status.textContent = `${Math.round(zoomTotal).toLocaleString()} samples in view, ${boxes.length} frames drawn`;
     // A flame graph grows upward from its roots: open with the roots in sight, not the deepest frames.
     if (view === "flame" && !openedOnRoots && height > 0) {
       scroll.scrollTop = scroll.scrollHeight;

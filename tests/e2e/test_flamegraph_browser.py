@@ -1,6 +1,6 @@
-"""The flame graph in a real browser: JupyterLab in headless Chromium profiles a frame-pointer program,
-then the test clicks a frame (zoom), types in the search box and resets, reading the widget's state
-from the page.
+"""The flame graph in a real browser: JupyterLab in headless Chromium profiles a program, then the test
+clicks a frame (zoom), types in the search box and resets; drags across the time strip and opens the
+sandwich of a function from the function table, reading what the graph shows from the page.
 
 Needs Debian's chromium and playwright-core: `bash tests/support/browser/install.sh`.
 """
@@ -39,10 +39,12 @@ def test_zoom_search_and_reset_in_jupyterlab(tmp_path):
             {"op": "open", "name": "open", "path": NOTEBOOK.name, "timeout_ms": 60_000},
             {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
             {"op": "run_cells", "name": "run", "until_tag": "graph", "cell_timeout_ms": 120_000},
-            {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas", "timeout_ms": 30_000},
-            {"op": "wait", "name": "image", "selector": ".jp-OutputArea-output img", "timeout_ms": 30_000},
+            {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas.gb-graph", "timeout_ms": 30_000},
+            # One graph per call: the static copy rides in the widget's own output, not beside it.
+            {"op": "count", "name": "graphs", "selector": GRAPH},
+            {"op": "count", "name": "images", "selector": ".jp-OutputArea-output img"},
             {"op": "screenshot", "name": "shown", "file": "shown.png", "scroll_to": GRAPH},
-            {"op": "click", "name": "zoom", "selector": f"{GRAPH} canvas"},
+            {"op": "click", "name": "zoom", "selector": f"{GRAPH} canvas.gb-graph"},
             {"op": "sleep", "name": "settle_zoom", "ms": 1000},
             {"op": "text", "name": "zoom_text", "selector": f"{GRAPH} .gadgetbook-flame-zoom"},
             {"op": "screenshot", "name": "zoomed", "file": "zoomed.png", "scroll_to": GRAPH},
@@ -62,5 +64,74 @@ def test_zoom_search_and_reset_in_jupyterlab(tmp_path):
     share = re.search(r'"hot_leaf": ([\d.]+)% of samples', n["share_text"]["text"])
     assert share and float(share.group(1)) >= 80, n["share_text"]
     assert n["zoom_after"]["count"] == 0
+    assert n["graphs"]["count"] == 1 and n["images"]["count"] == 0
     for shot in result["screenshots"]:
         assert Path(shot).is_file() and Path(shot).stat().st_size > 0
+
+
+def share_of(text: str, needle: str) -> float:
+    found = re.search(rf'"{needle}": ([\d.]+)% of samples', text)
+    assert found, text
+    return float(found.group(1))
+
+
+def samples_in_view(text: str) -> int:
+    found = re.search(r"([\d,]+) samples in view, (\d+) frames drawn", text)
+    assert found, text
+    return int(found.group(1).replace(",", ""))
+
+
+def test_time_span_and_sandwich_change_the_graph(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = NOTEBOOK.with_name("flamegraph_views.ipynb")
+    shutil.copy(notebook, root / notebook.name)
+    shutil.copy(SUPPORT / "unwind" / "phases.c", root / "phases.c")
+    shots = ARTIFACTS.with_name("flamegraph-views")
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    plan = {
+        "screenshot_dir": str(shots),
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "open", "name": "open", "path": notebook.name, "timeout_ms": 60_000},
+            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
+            {"op": "run_cells", "name": "run", "until_tag": "graph", "cell_timeout_ms": 120_000},
+            {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas.gb-graph", "timeout_ms": 30_000},
+            {"op": "fill", "name": "search", "selector": f"{GRAPH} input.gadgetbook-flame-search",
+             "value": "phase_two"},
+            {"op": "sleep", "name": "settle_search", "ms": 1000},
+            {"op": "text", "name": "share_all", "selector": f"{GRAPH} .gadgetbook-flame-share"},
+            {"op": "text", "name": "status_all", "selector": f"{GRAPH} .gadgetbook-flame-status"},
+            {"op": "screenshot", "name": "all_shot", "file": "all.png", "scroll_to": GRAPH},
+            # The start of the run: phase_one only (it ran 6 s, the profile began within its first 3).
+            {"op": "drag", "name": "span", "selector": f"{GRAPH} canvas.gadgetbook-flame-strip", "from": 0.02,
+             "to": 0.2},
+            {"op": "sleep", "name": "settle_span", "ms": 1500},
+            {"op": "text", "name": "share_span", "selector": f"{GRAPH} .gadgetbook-flame-share"},
+            {"op": "text", "name": "status_span", "selector": f"{GRAPH} .gadgetbook-flame-status"},
+            {"op": "text", "name": "span_text", "selector": f"{GRAPH} .gadgetbook-flame-span"},
+            {"op": "screenshot", "name": "span_shot", "file": "span.png", "scroll_to": GRAPH},
+            {"op": "click", "name": "reset", "selector": f"{GRAPH} button.gadgetbook-flame-reset"},
+            {"op": "sleep", "name": "settle_reset", "ms": 1000},
+            {"op": "click", "name": "table", "selector": f"{GRAPH} button.gadgetbook-flame-view-table"},
+            {"op": "sleep", "name": "settle_table", "ms": 1000},
+            {"op": "screenshot", "name": "functions_shot", "file": "functions.png", "scroll_to": GRAPH},
+            {"op": "click", "name": "pick", "selector": f'{GRAPH} tr.gadgetbook-flame-function:has-text("phase_one")'},
+            {"op": "sleep", "name": "settle_sandwich", "ms": 1500},
+            {"op": "text", "name": "sandwich", "selector": f"{GRAPH} .gadgetbook-flame-zoom"},
+            {"op": "text", "name": "status_sandwich", "selector": f"{GRAPH} .gadgetbook-flame-status"},
+            {"op": "screenshot", "name": "sandwich_shot", "file": "sandwich.png", "scroll_to": GRAPH},
+        ],
+    }
+    result, _ = run_in_lab(root, plan)
+    n = result["named"]
+    (shots / "result.json").write_text(json.dumps(dict(n.items()), indent=1, default=str))
+    whole = share_of(n["share_all"]["text"], "phase_two")
+    assert 20 <= whole <= 90, n["share_all"]  # both phases ran while sampled
+    assert share_of(n["share_span"]["text"], "phase_two") < 5, n["share_span"]  # the span saw phase_one only
+    assert samples_in_view(n["status_span"]["text"]) < samples_in_view(n["status_all"]["text"]) / 2
+    assert n["span_text"]["text"].startswith("0.")
+    assert n["sandwich"]["text"] == "sandwich: phase_one", n["sandwich"]
+    # The sandwich: phase_one's callers above it (main, __libc_start_call_main, ...), nothing from phase_two.
+    assert samples_in_view(n["status_sandwich"]["text"]) <= samples_in_view(n["status_all"]["text"]) * 0.75

@@ -24,6 +24,8 @@
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
 //   click            {selector}                  click the first (visible) match
+//   drag             {selector, from, to}        press at `from` and release at `to` (fractions of the first
+//                                                match's width) at its mid-height
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
@@ -323,6 +325,18 @@ async function main() {
           throw new StepError(`could not click '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
         }
         return;
+      case 'drag': {
+        // Press at one fraction of the element's width and release at another, at mid-height.
+        rec.selector = step.selector;
+        const box = await page.locator(step.selector).first().boundingBox({ timeout });
+        if (!box) throw new StepError(`'${step.selector}' has no box to drag across`);
+        const y = box.y + box.height / 2;
+        await page.mouse.move(box.x + box.width * step.from, y);
+        await page.mouse.down();
+        await page.mouse.move(box.x + box.width * step.to, y, { steps: 5 });
+        await page.mouse.up();
+        return;
+      }
       case 'fill':
         rec.selector = step.selector;
         try {
