@@ -120,7 +120,7 @@ GADGET_EVENT(stack_sample);
 
 const volatile bool targ_kernel_only = false;
 const volatile bool targ_user_only = false;
-const volatile bool targ_python = true;
+const volatile bool targ_no_python = false;
 
 /* The user side's tables: one inner array of rows per binary, by slot. */
 struct rows_map {
@@ -527,7 +527,7 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	}
 	if (!targ_kernel_only && !kernel_thread) {
 		unwind_user(ctx, s, pid);
-		if (targ_python)
+		if (!targ_no_python)
 			python_frames(s, pid);
 	}
 	if (bpf_ringbuf_output(&gadget_events, s, sizeof(*s), BPF_RB_NO_WAKEUP))

@@ -65,7 +65,7 @@ class ProfileKind(Kind):
         perf_fds: list[int] = []
         try:
             source = ProfileSource(obj, perf_fds, self.spec.event_dtype, containers, node, ring,
-                                   addresses=bool(params.get("addresses")), python=bool(params.get("python", True)),
+                                   addresses=bool(params.get("addresses")), python=not params.get("no_python"),
                                    user=not params.get("kernel_only"))
             # Targets known now get their unwind tables before the first sample.
             source.register_now([pid] if pid else _pids_in(mntns_ids) if mntns_ids is not None else [])

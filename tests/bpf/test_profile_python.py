@@ -101,3 +101,15 @@ def test_unsupported_interpreter_is_said_once_and_the_run_goes_on():
     assert len(mine) == 1 and f"Python {old[0]}" in mine[0] and "cannot read" in mine[0]
     assert df.user_stack.str.contains("_PyEval_EvalFrameDefault").mean() >= 0.8  # native frames still
     assert not df.user_stack.str.contains("nested.py").any()
+
+
+def test_no_python_leaves_the_interpreter_frames():
+    p = run_python(unwind.DEBIAN_PYTHON, str(NESTED))
+    try:
+        prof = gadgetbook.run("profile", timeout=2, frequency=99, pid=p.pid, user_only=True, no_python=True)
+    finally:
+        p.kill()
+        p.wait()
+    df = prof.samples
+    assert prof.total >= 10 and not df.user_stack.str.contains("nested.py").any()
+    assert df.user_stack.str.contains("_PyEval_EvalFrameDefault").mean() >= 0.8
