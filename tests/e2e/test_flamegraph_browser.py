@@ -135,3 +135,50 @@ def test_time_span_and_sandwich_change_the_graph(tmp_path):
     assert n["sandwich"]["text"] == "sandwich: phase_one", n["sandwich"]
     # The sandwich: phase_one's callers above it (main, __libc_start_call_main, ...), nothing from phase_two.
     assert samples_in_view(n["status_sandwich"]["text"]) <= samples_in_view(n["status_all"]["text"]) * 0.75
+
+
+def test_reopened_notebook_draws_its_graph_not_model_not_found(tmp_path):
+    """Profile in JupyterLab, save, stop the server (its kernel goes with it), then open the saved notebook
+    in a new one: a graph shows (drawn from the widget state saved with it, or, where the notebook is not
+    trusted, its static copy), never "model not found"."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("hotloop.c", "hotloop.py"):
+        shutil.copy(SUPPORT / name, root / name)
+    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    first = {
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "open", "name": "open", "path": NOTEBOOK.name, "timeout_ms": 60_000},
+            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
+            {"op": "run_cells", "name": "run", "cell_timeout_ms": 120_000},
+            {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas.gb-graph", "timeout_ms": 30_000},
+            {"op": "click", "name": "focus", "selector": ".jp-Notebook"},
+            {"op": "press", "name": "save", "keys": "Control+s"},
+            {"op": "sleep", "name": "settle_save", "ms": 3000},
+        ],
+    }
+    run_in_lab(root, first)
+    saved = json.loads((root / NOTEBOOK.name).read_text())
+    assert saved["metadata"].get("widgets"), "the notebook was saved without its widget state"
+    shots = ARTIFACTS.with_name("flamegraph-reopened")
+    shutil.rmtree(shots, ignore_errors=True)
+    shots.mkdir(parents=True)
+    second = {
+        "screenshot_dir": str(shots),
+        "timeout_ms": 30_000,
+        "steps": [
+            {"op": "open", "name": "open", "path": NOTEBOOK.name, "timeout_ms": 60_000},
+            {"op": "wait", "name": "shown", "selector": f"{GRAPH} canvas.gb-graph, .jp-OutputArea-output img",
+             "timeout_ms": 30_000},
+            {"op": "sleep", "name": "settle", "ms": 3000},
+            {"op": "text", "name": "outputs", "selector": ".jp-OutputArea-output", "all": True},
+            {"op": "count", "name": "graphs", "selector": f"{GRAPH} canvas.gb-graph"},
+            {"op": "count", "name": "images", "selector": ".jp-OutputArea-output img"},
+            {"op": "screenshot", "name": "reopened", "file": "reopened.png"},
+        ],
+    }
+    result, _ = run_in_lab(root, second)
+    n = result["named"]
+    assert not [t for t in n["outputs"]["text"] if "model not found" in t], n["outputs"]["text"]
+    assert n["graphs"]["count"] + n["images"]["count"] == 1  # one graph, interactive or its static copy

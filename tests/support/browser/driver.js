@@ -24,6 +24,7 @@
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
 //   click            {selector}                  click the first (visible) match
+//   press            {keys}                      a key or chord on the page, e.g. "Control+s"
 //   drag             {selector, from, to}        press at `from` and release at `to` (fractions of the first
 //                                                match's width) at its mid-height
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
@@ -324,6 +325,9 @@ async function main() {
         } catch (e) {
           throw new StepError(`could not click '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
         }
+        return;
+      case 'press':
+        await page.keyboard.press(step.keys);
         return;
       case 'drag': {
         // Press at one fraction of the element's width and release at another, at mid-height.
