@@ -121,9 +121,11 @@ def overhead(rounds: int, repeats: int) -> None:
 
 
 def designs(seconds: float) -> None:
-    """The sampler's own time per sample (kernel BPF statistics) for: this gadget (in-kernel CFI
-    unwinding, Python frames, kernel stack), frame pointers only, and copies of 8, 16 and 32 KiB of
-    user stack (the copy design; its unwinding then happens on the user side)."""
+    """The sampler's own time per sample of the target (kernel BPF statistics) for: this gadget (in-kernel
+    CFI unwinding, Python frames, kernel stack), frame pointers only, and copies of up to 8, 16 and 32 KiB
+    of user stack (the copy design; its unwinding then happens on the user side). Every CPU's sampler
+    also runs for other processes and discards them at once: that cost is measured with a filter that
+    matches no process and taken out."""
     import gadgetbook
     from gadgetbook.kernel import perf
     from gadgetbook.kernel.loader import BpfObject, LoadPlan
@@ -131,40 +133,64 @@ def designs(seconds: float) -> None:
     obj_path = BUILD / "stackcopy.bpf.o"
     subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", ROOT / "bpf/include",
                     "-I", ROOT / "bpf/.build", "-c", HERE / "bpf/stackcopy.bpf.c", "-o", obj_path], check=True)
-    binary = spin_binary()
-    rounds = 10_000
+
+    def copy_design(prog: str, copy: int, pid: int) -> tuple[int, int, int, int]:
+        """(runs, ns, samples kept, bytes copied) of one stackcopy program filtered on pid."""
+        plan = LoadPlan(rodata={"copy_bytes": copy, "gadget_filter_pid": pid}, max_entries={"gadget_events": 1 << 24})
+        obj = BpfObject(str(obj_path), plan, attach=False)
+        try:
+            for cpu in perf.online_cpus():
+                obj.attach_perf_event(prog, perf.open_cpu_clock(cpu, 99))
+            time.sleep(seconds)
+            cnt, ns = prog_stats(obj.program_fd(prog))
+            return cnt, ns, _bss_u64(obj, "kept"), _bss_u64(obj, "copied_bytes")
+        finally:
+            obj.close()
+
     with BpfStats():
         rows = []
-        w = subprocess.Popen([binary, str(rounds)], stdout=subprocess.DEVNULL)
+        # A Python program: a C stack of some depth under the interpreter, like real services.
+        w = subprocess.Popen([DEBIAN_PYTHON, str(NESTED), "600"], stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
         try:
+            cnt, ns, _, _ = copy_design("fp_stack", 0, 1 << 30)  # no such process: the cost of a discard
+            discard = ns / max(cnt, 1)
             run = gadgetbook.start("profile", frequency=99, pid=w.pid)
             time.sleep(seconds)
             cnt, ns = prog_stats(run.sources[0].obj.program_fd("do_sample"))
             run.stop()
+            kept = int(run.result().total)
             rec = run.sources[0]._ring.event.itemsize
-            rows.append(("gadgetbook: CFI unwinding in the kernel + kernel stack", ns / max(cnt, 1), cnt, rec))
+            rows.append(("gadgetbook: CFI unwinding + Python frames in the kernel, kernel stack",
+                         (ns - discard * (cnt - kept)) / max(kept, 1), kept, rec))
             for label, prog, copy in (("frame pointers only (bpf_get_stackid)", "fp_stack", 0),
-                                      ("copy 8 KiB of user stack", "copy_stack", 8192),
-                                      ("copy 16 KiB of user stack", "copy_stack", 16384),
-                                      ("copy 32 KiB of user stack", "copy_stack", 32768)):
-                plan = LoadPlan(rodata={"copy_bytes": copy, "gadget_filter_pid": w.pid},
-                                max_entries={"gadget_events": 1 << 24})
-                obj = BpfObject(str(obj_path), plan, attach=False)
-                try:
-                    for cpu in perf.online_cpus():
-                        obj.attach_perf_event(prog, perf.open_cpu_clock(cpu, 99))
-                    time.sleep(seconds)
-                    cnt, ns = prog_stats(obj.program_fd(prog))
-                finally:
-                    obj.close()
-                rows.append((label, ns / max(cnt, 1), cnt, 64 + copy))
+                                      ("copy up to 8 KiB of user stack", "copy_stack", 8192),
+                                      ("copy up to 16 KiB of user stack", "copy_stack", 16384),
+                                      ("copy up to 32 KiB of user stack", "copy_stack", 32768)):
+                cnt, ns, kept, copied = copy_design(prog, copy, w.pid)
+                per = copied // max(kept, 1)
+                rows.append((label + (f" (to the stack's end: {per:,} bytes on average)" if copy else ""),
+                             (ns - discard * (cnt - kept)) / max(kept, 1), kept, 64 + (per if copy else 0)))
         finally:
             w.kill()
             w.wait()
-    for label, ns, cnt, size in rows:
-        print(f"design: {label}: {ns:,.0f} ns per sample in the kernel ({cnt} samples), {size:,} bytes per "
-              "sample through the ring buffer")
+    print(f"design: a sample of another process, discarded at once: {discard:,.0f} ns")
+    for label, ns, kept, size in rows:
+        print(f"design: {label}: {ns:,.0f} ns per sample of the target in the kernel ({kept} samples), "
+              f"{size:,} bytes per sample through the ring buffer")
     peer_user_side()
+
+
+def _bss_u64(obj, name: str) -> int:
+    """A u64 global of a loaded object (its .bss map), read whole."""
+    from gadgetbook.kernel import libbpf
+
+    value = (ctypes.c_uint8 * 4096)()
+    bss = next(m for m in obj._maps() if libbpf.map_name(m).decode().endswith(".bss"))
+    if libbpf.map_lookup_elem(libbpf.map_fd(bss), ctypes.byref(ctypes.c_uint32(0)), value):
+        return 0
+    offset = obj.btf.datasec(".bss")[name][0]
+    return int.from_bytes(bytes(value[offset:offset + 8]), "little")
 
 
 def peer_user_side() -> None:
@@ -176,14 +202,14 @@ def peer_user_side() -> None:
         return
     binary = spin_binary()
     data = BUILD / "dwarf.data"
-    subprocess.run([perf, "record", "-F", "99", "--call-graph", "dwarf", "-o", str(data), binary, "300"],
+    subprocess.run([perf, "record", "-F", "99", "--call-graph", "dwarf", "-o", str(data), binary, "3000"],
                    capture_output=True, check=True)
     t0 = time.perf_counter()
     out = subprocess.run([perf, "report", "-i", str(data), "--stdio", "--no-children"], capture_output=True,
                          text=True).stdout
     seconds = time.perf_counter() - t0
-    samples = int(next((line.split()[1] for line in out.splitlines() if line.startswith("# Samples:")), "0")
-                  .replace("K", "000") or 0)
+    count = next((line.split()[2] for line in out.splitlines() if line.startswith("# Samples:")), "0")
+    samples = int(float(count[:-1]) * 1000) if count.endswith("K") else int(count)
     size = data.stat().st_size
     print(f"peer perf --call-graph dwarf: {samples:,} samples, {size / max(samples, 1):,.0f} bytes per sample "
           f"on disk, report (user-side unwinding and naming) {seconds * 1e6 / max(samples, 1):,.0f} us per sample")
