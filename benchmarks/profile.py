@@ -66,12 +66,14 @@ class BpfStats:
             os.close(self.fd)
 
 
-def timed(argv: list[str], binary: str, rounds: int) -> float:
-    """The busy program's time while another tool runs beside it (the tool stopped after)."""
+def timed(argv: list[str], binary: str, rounds: int) -> tuple[float, float]:
+    """(the busy program's time, the tool's CPU seconds meanwhile) with another tool running beside it."""
     tool = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(1.0)  # its start-up is not what is measured
-        return spin(binary, rounds)
+        before = _cpu_of(tool.pid)
+        took = spin(binary, rounds)
+        return took, _cpu_of(tool.pid) - before
     finally:
         tool.send_signal(2)  # SIGINT: perf writes its file and exits
         try:
@@ -81,9 +83,18 @@ def timed(argv: list[str], binary: str, rounds: int) -> float:
             tool.wait()
 
 
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads, so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def overhead(rounds: int, repeats: int) -> None:
-    """Wall time of the same work unprofiled and with the whole host sampled, interleaved so drift in the
-    VM hits all alike; the fastest run of each stands for it (other load only adds time)."""
+    """The same work unprofiled and with the whole host sampled, interleaved so drift in the VM hits all
+    alike; the fastest run of each stands for it (other load only adds time). Wall-time ratios drown in
+    noise on a shared machine, so what each profiler itself spends is measured too: the kernel's time in
+    the sampler (BPF statistics), and the CPU time of the profiler's own process while it runs."""
     import gadgetbook
 
     binary = spin_binary()
@@ -91,13 +102,17 @@ def overhead(rounds: int, repeats: int) -> None:
     perf = shutil.which("perf")
     with BpfStats():
         for freq in (49, 99):
-            plain, ours, per_sample = [], [], []
-            peers: dict[str, list[float]] = {}
+            plain, ours, per_sample, own_cpu = [], [], [], []
+            peers: dict[str, list[tuple[float, float]]] = {}
             for _ in range(repeats):
                 plain.append(spin(binary, rounds))
                 run = gadgetbook.start("profile", frequency=freq)
                 try:
-                    ours.append(spin(binary, rounds))
+                    time.sleep(1.0)  # past the first registrations, as for the peers' start-up
+                    cpu0 = time.process_time()
+                    took = spin(binary, rounds)
+                    own_cpu.append((time.process_time() - cpu0) / took)
+                    ours.append(took)
                     cnt, ns = prog_stats(run.sources[0].obj.program_fd("do_sample"))
                     if cnt:
                         per_sample.append(ns / cnt)
@@ -114,9 +129,14 @@ def overhead(rounds: int, repeats: int) -> None:
             bpf_ns = statistics.median(per_sample) if per_sample else float("nan")
             print(f"overhead at {freq} Hz, whole host, unwinding on (-O2, no frame pointers): unprofiled "
                   f"{base:.3f} s, gadgetbook {min(ours):.3f} s ({(min(ours) / base - 1) * 100:+.2f}%; fastest of "
-                  f"{repeats}); sampler {bpf_ns:,.0f} ns per sample = {freq * bpf_ns / 1e7:.4f}% of each CPU")
-            for label, times in peers.items():
-                print(f"  peer {label}: {min(times):.3f} s ({(min(times) / base - 1) * 100:+.2f}%)")
+                  f"{repeats}); sampler {bpf_ns:,.0f} ns per sample (all processes) = "
+                  f"{freq * bpf_ns / 1e7:.4f}% of each CPU; gadgetbook's process "
+                  f"{statistics.median(own_cpu) * 100:.1f}% of one CPU")
+            for label, runs in peers.items():
+                best = min(t for t, _ in runs)
+                cpu = statistics.median(c / t for t, c in runs)
+                print(f"  peer {label}: {best:.3f} s ({(best / base - 1) * 100:+.2f}%); its process "
+                      f"{cpu * 100:.1f}% of one CPU")
             print(f"  load average {os.getloadavg()[0]:.1f} (other work on this machine adds noise to wall times)")
 
 

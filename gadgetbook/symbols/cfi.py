@@ -125,28 +125,7 @@ def _rows(entries, fde_type) -> np.ndarray:
             cfas.append(cfa)
             rbps.append(rbp)
         ends.append(end)
-    if not pcs:
-        return np.zeros(0, ROW)
-    rows = np.zeros(len(pcs) + len(ends), ROW)
-    n = len(pcs)
-    rows["pc"][:n] = np.asarray(pcs, dtype=np.uint64) & 0xFFFFFFFF
-    rows["kind"][:n] = kinds
-    rows["cfa_off"][:n] = cfas
-    rows["rbp_off"][:n] = rbps
-    # Past the end of each function: no information, unless the next function starts right there.
-    rows["pc"][n:] = np.asarray(ends, dtype=np.uint64) & 0xFFFFFFFF
-    rows["kind"][n:] = NONE
-    # Sort by pc; where a function starts exactly where another ends, its own row wins.
-    order = np.lexsort((rows["kind"] != NONE, rows["pc"]))
-    rows = rows[order]
-    last = np.ones(len(rows), dtype=bool)
-    last[:-1] = rows["pc"][1:] != rows["pc"][:-1]
-    rows = rows[last]
-    # Rows that repeat the previous one add nothing.
-    same = np.zeros(len(rows), dtype=bool)
-    same[1:] = ((rows["kind"][1:] == rows["kind"][:-1]) & (rows["cfa_off"][1:] == rows["cfa_off"][:-1])
-                & (rows["rbp_off"][1:] == rows["rbp_off"][:-1]))
-    return rows[~same]
+    return _table(pcs, kinds, cfas, rbps, ends)
 
 
 class UnwindTables:
@@ -216,7 +195,7 @@ class _Unknown(Exception):
     """Something this reader does not handle: leave the file to pyelftools."""
 
 
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+def _leb128(data: bytes, pos: int, signed: bool) -> tuple[int, int]:
     result = shift = 0
     while True:
         b = data[pos]
@@ -224,20 +203,17 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
         result |= (b & 0x7F) << shift
         shift += 7
         if b < 0x80:
+            if signed and b & 0x40:
+                result -= 1 << shift
             return result, pos
+
+
+def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+    return _leb128(data, pos, False)
 
 
 def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if b & 0x40:
-                result -= 1 << shift
-            return result, pos
+    return _leb128(data, pos, True)
 
 
 def _encoded(data: bytes, pos: int, enc: int, field_addr: int) -> tuple[int, int]:
@@ -505,6 +481,7 @@ def _restore(state: _State, reg: int, fde) -> None:
 
 
 def _table(pcs, kinds, cfas, rbps, ends) -> np.ndarray:
+    """Rows sorted by pc from each function's rows and where each function ends."""
     if not pcs:
         return np.zeros(0, ROW)
     rows = np.zeros(len(pcs) + len(ends), ROW)
@@ -513,13 +490,16 @@ def _table(pcs, kinds, cfas, rbps, ends) -> np.ndarray:
     rows["kind"][:n] = kinds
     rows["cfa_off"][:n] = cfas
     rows["rbp_off"][:n] = rbps
+    # Past the end of each function: no information, unless the next function starts right there.
     rows["pc"][n:] = np.asarray(ends, dtype=np.uint64) & 0xFFFFFFFF
     rows["kind"][n:] = NONE
+    # Sort by pc; where a function starts exactly where another ends, its own row wins.
     order = np.lexsort((rows["kind"] != NONE, rows["pc"]))
     rows = rows[order]
     last = np.ones(len(rows), dtype=bool)
     last[:-1] = rows["pc"][1:] != rows["pc"][:-1]
     rows = rows[last]
+    # Rows that repeat the previous one add nothing.
     same = np.zeros(len(rows), dtype=bool)
     same[1:] = ((rows["kind"][1:] == rows["kind"][:-1]) & (rows["cfa_off"][1:] == rows["cfa_off"][:-1])
                 & (rows["rbp_off"][1:] == rows["rbp_off"][:-1]))

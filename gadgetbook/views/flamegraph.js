@@ -42,6 +42,18 @@ function hex(c) {
   return "#" + c.toString(16).padStart(6, "0");
 }
 
+// A canvas `width` by `height` CSS pixels, drawn at the screen's resolution; returns its context.
+function sized(canvas, width, height) {
+  const ratio = window.devicePixelRatio || 1;
+  canvas.width = Math.floor(width * ratio);
+  canvas.height = Math.floor(height * ratio);
+  canvas.style.height = height + "px";
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.clearRect(0, 0, width, height);
+  return ctx;
+}
+
 function element(tag, className, text) {
   const e = document.createElement(tag);
   if (className) e.className = className;
@@ -131,13 +143,7 @@ function render({ model, el }) {
       rows = callersMax + calleesMax - 1;
     }
     const height = model.get("height") || Math.max(rows, 1) * ROW + 2;
-    const ratio = window.devicePixelRatio || 1;
-    canvas.width = Math.floor(width * ratio);
-    canvas.height = Math.floor(height * ratio);
-    canvas.style.height = height + "px";
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
+    const ctx = sized(canvas, width, height);
     ctx.font = "11px ui-monospace, monospace";
     ctx.textBaseline = "middle";
     const needle = (model.get("search") || "").toLowerCase();
@@ -208,13 +214,7 @@ function render({ model, el }) {
     strip.style.display = counts.length ? "block" : "none";
     if (!counts.length) return;
     const w = strip.clientWidth || scroll.clientWidth || 900;
-    const ratio = window.devicePixelRatio || 1;
-    strip.width = Math.floor(w * ratio);
-    strip.height = Math.floor(STRIP_HEIGHT * ratio);
-    strip.style.height = STRIP_HEIGHT + "px";
-    const ctx = strip.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, w, STRIP_HEIGHT);
+    const ctx = sized(strip, w, STRIP_HEIGHT);
     const step = model.get("strip_seconds") || 1;
     const seconds = counts.length * step;
     const top = Math.max(...counts, 1);

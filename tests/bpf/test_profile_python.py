@@ -23,17 +23,18 @@ IN_ORDER = re.compile(rf"(?:^|;)outer \(nested\.py:{LINES['outer']}\);(?:[^;]*;)
                       rf"inner \(nested\.py:{LINES['inner']}\)")
 
 
-def run_python(path: str, *args: str, seconds: float = 30.0) -> subprocess.Popen:
-    p = subprocess.Popen([path, *args, str(seconds)])
-    time.sleep(0.3)
-    return p
-
-
-def profile_of(pid: int, seconds: float = 3.0):
-    prof = gadgetbook.run("profile", timeout=seconds, frequency=99, pid=pid, user_only=True)
-    df = prof.samples[prof.samples.pid == pid]
-    assert df["count"].sum() >= 20, prof.summary()
-    return prof, df
+def profile_python(path: str, script, seconds: float = 3.0, **params):
+    """(profile, its samples, the pid) of `path script` running while it is profiled, then stopped."""
+    p = subprocess.Popen([path, str(script), "30"])
+    try:
+        time.sleep(0.3)
+        prof = gadgetbook.run("profile", timeout=seconds, frequency=99, pid=p.pid, user_only=True, **params)
+    finally:
+        p.kill()
+        p.wait()
+    df = prof.samples[prof.samples.pid == p.pid]
+    assert df["count"].sum() >= 10, prof.summary()
+    return prof, df, p.pid
 
 
 def in_order(df) -> float:
@@ -41,12 +42,7 @@ def in_order(df) -> float:
 
 
 def test_debian_python_has_its_functions_in_order():
-    p = run_python(unwind.DEBIAN_PYTHON, str(NESTED))
-    try:
-        prof, df = profile_of(p.pid)
-    finally:
-        p.kill()
-        p.wait()
+    prof, df, _ = profile_python(unwind.DEBIAN_PYTHON, NESTED)
     assert in_order(df) >= 0.8, df[["user_stack", "count"]].head().to_string()
     # Merged where the eval loop runs: native frames outside, Python frames in place of the loop.
     top = df.sort_values("count").iloc[-1].user_stack
@@ -61,12 +57,7 @@ def test_debian_python_has_its_functions_in_order():
 def test_each_cpython_version(version):
     if version not in PYTHONS:
         pytest.skip(f"no CPython {version} on this machine (Debian 12 ships 3.11; others come from pyenv)")
-    p = run_python(PYTHONS[version], str(NESTED))
-    try:
-        _, df = profile_of(p.pid)
-    finally:
-        p.kill()
-        p.wait()
+    _, df, _ = profile_python(PYTHONS[version], NESTED)
     assert in_order(df) >= 0.8, df[["user_stack", "count"]].head().to_string()
 
 
@@ -76,12 +67,7 @@ def test_deep_python_recursion_is_marked(tmp_path):
                       "def down(n, end):\n    if n:\n        return down(n - 1, end)\n"
                       "    while time.monotonic() < end:\n        sum(range(1000))\n"
                       "down(300, time.monotonic() + float(sys.argv[1]))\n")
-    p = run_python(unwind.DEBIAN_PYTHON, str(script))
-    try:
-        _, df = profile_of(p.pid)
-    finally:
-        p.kill()
-        p.wait()
+    _, df, _ = profile_python(unwind.DEBIAN_PYTHON, script)
     marked = df.user_stack.str.contains("[truncated: more than 128 Python frames];down (deep.py:3)", regex=False)
     assert df["count"][marked].sum() / df["count"].sum() >= 0.8
 
@@ -91,25 +77,14 @@ def test_unsupported_interpreter_is_said_once_and_the_run_goes_on():
     if not old:
         pytest.skip("no CPython older than 3.9 on this machine")
     path = PYTHONS.get(old[0]) or unwind.pythons_any(old[0])
-    p = run_python(path, str(NESTED))
-    try:
-        prof, df = profile_of(p.pid)
-    finally:
-        p.kill()
-        p.wait()
-    mine = [w for w in prof.warnings if f"process {p.pid} " in w]
+    prof, df, pid = profile_python(path, NESTED)
+    mine = [w for w in prof.warnings if f"process {pid} " in w]
     assert len(mine) == 1 and f"Python {old[0]}" in mine[0] and "cannot read" in mine[0]
     assert df.user_stack.str.contains("_PyEval_EvalFrameDefault").mean() >= 0.8  # native frames still
     assert not df.user_stack.str.contains("nested.py").any()
 
 
 def test_no_python_leaves_the_interpreter_frames():
-    p = run_python(unwind.DEBIAN_PYTHON, str(NESTED))
-    try:
-        prof = gadgetbook.run("profile", timeout=2, frequency=99, pid=p.pid, user_only=True, no_python=True)
-    finally:
-        p.kill()
-        p.wait()
-    df = prof.samples
-    assert prof.total >= 10 and not df.user_stack.str.contains("nested.py").any()
+    _, df, _ = profile_python(unwind.DEBIAN_PYTHON, NESTED, seconds=2, no_python=True)
+    assert not df.user_stack.str.contains("nested.py").any()
     assert df.user_stack.str.contains("_PyEval_EvalFrameDefault").mean() >= 0.8

@@ -24,22 +24,43 @@ pytestmark = [pytest.mark.browser, pytest.mark.root]
 GRAPH = ".gadgetbook-flamegraph"
 
 
-def test_zoom_search_and_reset_in_jupyterlab(tmp_path):
+def lab_root(tmp_path: Path, notebook: Path, *files: Path) -> Path:
+    """A folder for the lab with the notebook and the files it needs."""
     root = tmp_path / "root"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    for name in ("hotloop.c", "hotloop.py"):
-        shutil.copy(SUPPORT / name, root / name)
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    for f in (notebook, *files):
+        shutil.copy(f, root / f.name)
+    return root
+
+
+def artifacts(name: str) -> Path:
+    out = ARTIFACTS.with_name(name)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    return out
+
+
+def until_graph(notebook: Path) -> list[dict]:
+    """Steps: open the notebook, run it down to the cell tagged graph, wait for the graph."""
+    return [
+        {"op": "open", "name": "open", "path": notebook.name, "timeout_ms": 60_000},
+        {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
+        {"op": "run_cells", "name": "run", "until_tag": "graph", "cell_timeout_ms": 120_000},
+        {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas.gb-graph", "timeout_ms": 30_000},
+    ]
+
+
+HOTLOOP = (SUPPORT / "hotloop.c", SUPPORT / "hotloop.py")
+
+
+def test_zoom_search_and_reset_in_jupyterlab(tmp_path):
+    root = lab_root(tmp_path, NOTEBOOK, *HOTLOOP)
+    shots = artifacts(ARTIFACTS.name)
     plan = {
-        "screenshot_dir": str(ARTIFACTS),
+        "screenshot_dir": str(shots),
         "timeout_ms": 30_000,
         "steps": [
-            {"op": "open", "name": "open", "path": NOTEBOOK.name, "timeout_ms": 60_000},
-            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
-            {"op": "run_cells", "name": "run", "until_tag": "graph", "cell_timeout_ms": 120_000},
-            {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas.gb-graph", "timeout_ms": 30_000},
+            *until_graph(NOTEBOOK),
             # One graph per call: the static copy rides in the widget's own output, not beside it.
             {"op": "count", "name": "graphs", "selector": GRAPH},
             {"op": "count", "name": "images", "selector": ".jp-OutputArea-output img"},
@@ -59,7 +80,7 @@ def test_zoom_search_and_reset_in_jupyterlab(tmp_path):
     }
     result, _ = run_in_lab(root, plan)
     n = result["named"]
-    (ARTIFACTS / "result.json").write_text(json.dumps({k: v for k, v in n.items()}, indent=1, default=str))
+    (shots / "result.json").write_text(json.dumps(dict(n.items()), indent=1, default=str))
     assert n["zoom_text"]["text"].startswith("zoom: hotloop"), n["zoom_text"]
     share = re.search(r'"hot_leaf": ([\d.]+)% of samples', n["share_text"]["text"])
     assert share and float(share.group(1)) >= 80, n["share_text"]
@@ -82,22 +103,14 @@ def samples_in_view(text: str) -> int:
 
 
 def test_time_span_and_sandwich_change_the_graph(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
     notebook = NOTEBOOK.with_name("flamegraph_views.ipynb")
-    shutil.copy(notebook, root / notebook.name)
-    shutil.copy(SUPPORT / "unwind" / "phases.c", root / "phases.c")
-    shots = ARTIFACTS.with_name("flamegraph-views")
-    shutil.rmtree(shots, ignore_errors=True)
-    shots.mkdir(parents=True)
+    root = lab_root(tmp_path, notebook, SUPPORT / "unwind" / "phases.c")
+    shots = artifacts("flamegraph-views")
     plan = {
         "screenshot_dir": str(shots),
         "timeout_ms": 30_000,
         "steps": [
-            {"op": "open", "name": "open", "path": notebook.name, "timeout_ms": 60_000},
-            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
-            {"op": "run_cells", "name": "run", "until_tag": "graph", "cell_timeout_ms": 120_000},
-            {"op": "wait", "name": "graph", "selector": f"{GRAPH} canvas.gb-graph", "timeout_ms": 30_000},
+            *until_graph(notebook),
             {"op": "fill", "name": "search", "selector": f"{GRAPH} input.gadgetbook-flame-search",
              "value": "phase_two"},
             {"op": "sleep", "name": "settle_search", "ms": 1000},
@@ -141,11 +154,7 @@ def test_reopened_notebook_draws_its_graph_not_model_not_found(tmp_path):
     """Profile in JupyterLab, save, stop the server (its kernel goes with it), then open the saved notebook
     in a new one: a graph shows (drawn from the widget state saved with it, or, where the notebook is not
     trusted, its static copy), never "model not found"."""
-    root = tmp_path / "root"
-    root.mkdir()
-    for name in ("hotloop.c", "hotloop.py"):
-        shutil.copy(SUPPORT / name, root / name)
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    root = lab_root(tmp_path, NOTEBOOK, *HOTLOOP)
     first = {
         "timeout_ms": 30_000,
         "steps": [
@@ -161,9 +170,7 @@ def test_reopened_notebook_draws_its_graph_not_model_not_found(tmp_path):
     run_in_lab(root, first)
     saved = json.loads((root / NOTEBOOK.name).read_text())
     assert saved["metadata"].get("widgets"), "the notebook was saved without its widget state"
-    shots = ARTIFACTS.with_name("flamegraph-reopened")
-    shutil.rmtree(shots, ignore_errors=True)
-    shots.mkdir(parents=True)
+    shots = artifacts("flamegraph-reopened")
     second = {
         "screenshot_dir": str(shots),
         "timeout_ms": 30_000,
