@@ -32,6 +32,9 @@ COLUMNS = ["timestamp", "node", "namespace", "pod", "container", "pid", "tid", "
 RING_SECONDS = 4.0  # samples the ring holds while the reader builds unwind tables
 MIN_RING, MAX_RING = 1 << 20, 64 << 20
 REFRESH_SECONDS = 1.0  # at most this often a process's maps are read again (code mapped later)
+# Processes first seen during a run get their tables with at most this share of one CPU: a host-wide
+# profile must not take a core of the host it measures (targets known at the start are not limited).
+REGISTER_SHARE = 0.2
 
 
 class ProfileKind(Kind):
@@ -242,7 +245,9 @@ class ProfileSource(ThreadedSource):
                             break
                     if not refresh and pid in self.unwinding.registered:
                         self.unwinding.forget(pid)  # sampled unregistered after all: it ran a new program
+                    t0 = time.perf_counter()
                     self._register(pid, refresh=refresh)
+                    self._stop.wait((time.perf_counter() - t0) * (1 / REGISTER_SHARE - 1))
         except BaseException as exc:  # handed to the run through poll()
             self._error = exc
 
