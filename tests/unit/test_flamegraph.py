@@ -210,3 +210,13 @@ def test_runs_of_unnamed_frames_fold_into_one():
     t = p.tree()
     assert t.find("app;main;[unknown];leaf") is not None and t.value[t.find("app;main;[unknown];leaf")] == 10
     assert "[unknown];[unknown]" in p.folded()  # the data keeps every frame; only the graph folds them
+
+
+def test_stacks_that_differ_only_in_unnamed_addresses_are_one_row():
+    p = timed_profile()
+    frame = p.frame.copy()
+    frame["user_stack"] = "main;[unknown];leaf"
+    frame["user_addresses"] = [f"0x1000;{0x2000 + i:#x};0x3000" for i in range(len(frame))]  # 20 addresses
+    merged = Profile(frame)
+    assert len(merged.samples) == 1 and merged.samples["count"].iloc[0] == 20
+    assert merged.summary().endswith("1 processes, 1 distinct stacks, 0 lost")
