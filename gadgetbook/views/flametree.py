@@ -147,16 +147,21 @@ class FlameTree:
         frame, parent, depth, kind = [np.array([-1])], [np.array([-1])], [np.array([0])], [np.array([PROCESS])]
         value, self_value = [np.array([counts.sum()])], [np.array([counts[lengths == 0].sum()])]
         cmin, cmax = [np.array([ccodes.min() if n else 0])], [np.array([ccodes.max() if n else 0])]
-        node_of_stack = np.zeros(n, dtype=np.int64)
         next_id = 1
         name_rank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable") if len(names) else names
         x_all = [np.array([0.0])]
         prev_x = np.zeros(int(lengths.sum()) + 1)  # x of nodes by id, filled depth by depth
+        # Longest stacks first: the stacks still going at a depth are then a prefix, taken by slicing.
+        by_length = np.argsort(-np.asarray(lengths), kind="stable")
+        lengths_s, starts_s, counts_s, ccodes_s = lengths[by_length], starts[by_length], counts[by_length], ccodes[
+            by_length]
+        going = np.searchsorted(-lengths_s, -np.arange(max_depth), side="left")  # stacks longer than d
+        node_s = np.zeros(n, dtype=np.int64)
         for d in range(max_depth):
-            alive = np.flatnonzero(lengths > d)
-            pos = starts[alive] + d
+            k = int(going[d])
+            pos = starts_s[:k] + d
             f = flat_codes[pos]
-            par = node_of_stack[alive]
+            par = node_s[:k]
             key = par * max(len(names), 1) + f
             local, m = _codes_in_order(key)
             ids = next_id + np.arange(m)
@@ -168,15 +173,15 @@ class FlameTree:
             first = np.flatnonzero(grows)
             node_frame = f[first]
             node_parent = par[first]
-            weights = counts[alive]
+            weights = counts_s[:k]
             v = np.bincount(local, weights=weights, minlength=m)
-            ends = lengths[alive] == d + 1
+            ends = lengths_s[:k] == d + 1
             s = np.bincount(local[ends], weights=weights[ends], minlength=m)
             if container_codes is None or single_container:
                 lo = hi = np.full(m, ccodes[0] if n else 0, dtype=np.int64)
             else:
                 # A node's container is its first stack's, unless another stack through it differs.
-                mine = ccodes[alive]
+                mine = ccodes_s[:k]
                 lo = mine[first]
                 differs = np.bincount(local, weights=mine != lo[local], minlength=m) > 0
                 hi = np.where(differs, lo + 1, lo)
@@ -190,7 +195,7 @@ class FlameTree:
             group_start = np.maximum.accumulate(np.where(boundary, csum, 0))
             xs = np.empty(m)
             xs[order] = prev_x[grp] + (csum - group_start)
-            node_of_stack[alive] = ids[local]
+            node_s[:k] = ids[local]
             frame.append(node_frame)
             parent.append(node_parent)
             depth.append(np.full(m, d + 1))
@@ -202,6 +207,8 @@ class FlameTree:
             x_all.append(xs)
             prev_x[next_id:next_id + m] = xs
             next_id += m
+        node_of_stack = np.empty(n, dtype=np.int64)
+        node_of_stack[by_length] = node_s
         lo, hi = np.concatenate(cmin), np.concatenate(cmax)
         tree = cls(
             names=names,
