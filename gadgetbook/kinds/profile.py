@@ -34,7 +34,10 @@ MIN_RING, MAX_RING = 1 << 20, 64 << 20
 REFRESH_SECONDS = 1.0  # at most this often a process's maps are read again (code mapped later)
 # Processes first seen during a run get their tables with at most this share of one CPU: a host-wide
 # profile must not take a core of the host it measures (targets known at the start are not limited).
-REGISTER_SHARE = 0.2
+REGISTER_SHARE = 0.1
+# ... and only once they have this many samples waiting: a process seen once (a short-lived command)
+# is not worth a table load; its samples say so ([truncated: unwind tables not loaded yet]).
+REGISTER_AFTER = 3
 
 
 class ProfileKind(Kind):
@@ -236,8 +239,9 @@ class ProfileSource(ThreadedSource):
                 self._wake.clear()
                 while not self._stop.is_set():
                     with self._lock:
-                        if self._waiting:
-                            pid, refresh = self._waiting.most_common(1)[0][0], False
+                        busiest = self._waiting.most_common(1)
+                        if busiest and busiest[0][1] >= REGISTER_AFTER:
+                            pid, refresh = busiest[0][0], False
                             del self._waiting[pid]
                         elif self._refresh:
                             pid, refresh = self._refresh.pop(), True
