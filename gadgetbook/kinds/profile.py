@@ -32,9 +32,11 @@ COLUMNS = ["timestamp", "node", "namespace", "pod", "container", "pid", "tid", "
 RING_SECONDS = 4.0  # samples the ring holds while the reader builds unwind tables
 MIN_RING, MAX_RING = 1 << 20, 64 << 20
 REFRESH_SECONDS = 1.0  # at most this often a process's maps are read again (code mapped later)
-# Processes first seen during a run get their tables with at most this share of one CPU: a host-wide
-# profile must not take a core of the host it measures (targets known at the start are not limited).
+# Processes first seen during a run get their tables with at most this share of one CPU, after a first
+# burst: a host-wide profile must not take a core of the host it measures, and its first seconds still
+# get the busiest processes' tables at once (targets known at the start are not limited).
 REGISTER_SHARE = 0.1
+REGISTER_BURST = 2.0  # seconds of table loading allowed before the share applies
 # ... and only once they have this many samples waiting: a process seen once (a short-lived command)
 # is not worth a table load; its samples say so ([truncated: unwind tables not loaded yet]).
 REGISTER_AFTER = 3
@@ -174,6 +176,7 @@ class ProfileSource(ThreadedSource):
         self.warnings: list[str] = []
         self.symbolize_seconds = 0.0
         self.register_seconds = 0.0
+        self.lazy_seconds = 0.0  # table loading for processes first seen during the run
         self.started = time.monotonic()
         self.stopped: float | None = None
         self._offset_ns = boot_to_wall_ns()
@@ -249,9 +252,10 @@ class ProfileSource(ThreadedSource):
                             break
                     if not refresh and pid in self.unwinding.registered:
                         self.unwinding.forget(pid)  # sampled unregistered after all: it ran a new program
-                    t0 = time.perf_counter()
                     self._register(pid, refresh=refresh)
-                    self._stop.wait((time.perf_counter() - t0) * (1 / REGISTER_SHARE - 1))
+                    allowed = REGISTER_BURST + REGISTER_SHARE * (time.monotonic() - self.started)
+                    if self.lazy_seconds > allowed:
+                        self._stop.wait((self.lazy_seconds - allowed) / REGISTER_SHARE)
         except BaseException as exc:  # handed to the run through poll()
             self._error = exc
 
@@ -262,7 +266,10 @@ class ProfileSource(ThreadedSource):
         if not self.unwinding.register(pid, refresh=refresh):
             self._gone.add(pid)
         self._registered_at[pid] = time.clock_gettime_ns(time.CLOCK_BOOTTIME)
-        self.register_seconds += time.perf_counter() - t0
+        spent = time.perf_counter() - t0
+        self.register_seconds += spent
+        if self._registrar.is_alive():
+            self.lazy_seconds += spent
 
     def _read_code_names(self, since: int) -> None:
         from gadgetbook.symbols.python import CodeNames
@@ -294,6 +301,9 @@ class ProfileSource(ThreadedSource):
         from gadgetbook.symbols.stacks import StackNamer
 
         t0 = time.perf_counter()
+        # Processes whose tables never loaded still get names for the frames they have, while they live.
+        for pid in set(self.stacks.pid) - set(self.user.processes) - self._gone:
+            self.user.snapshot(pid)
         for maps in self.user.processes.values():
             maps.refresh_jit()
         named = StackNamer(self.user, kernel_symbols(), self.code, addresses=self.addresses).name(self.stacks)
