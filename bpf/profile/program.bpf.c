@@ -536,13 +536,26 @@ int do_sample(struct bpf_perf_event_data *ctx)
 }
 
 /* A process that runs a new program: its old tables no longer apply. */
-SEC("tracepoint/sched/sched_process_exec")
-int on_exec(void *ctx)
+static __always_inline void forget_current(void)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 
 	bpf_map_delete_elem(&processes, &pid);
 	bpf_map_delete_elem(&python_processes, &pid);
+}
+
+/* BTF-typed first: it needs no tracefs (a node pod may have none mounted). */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(on_exec_btf)
+{
+	forget_current();
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(void *ctx)
+{
+	forget_current();
 	return 0;
 }
 

@@ -135,3 +135,19 @@ int main(int argc, char **argv) {
     _, df = profile_of(p.pid)
     marked = df.user_stack.str.startswith("[truncated: deeper than 127 frames];down;")
     assert df["count"][marked].sum() / df["count"].sum() >= 0.9
+
+
+def test_a_process_that_runs_a_new_program_gets_its_tables(built):
+    # A shell, then (same pid) the chain program: the kernel drops the shell's tables at the exec and the
+    # new program's are loaded on its first samples.
+    p = subprocess.Popen(["/bin/sh", "-c", f"sleep 0.5; exec {built['o2']} 30"])
+    try:
+        time.sleep(0.1)
+        prof = gadgetbook.run("profile", timeout=3, frequency=99, pid=p.pid, user_only=True)
+    finally:
+        p.kill()
+        p.wait()
+    df = prof.samples
+    assert prof.total >= 20, prof.summary()
+    assert share(df, lambda s: s.startswith("_start;") and s.endswith(CHAIN)) >= 0.6
+    assert set(prof.samples.comm) >= {"chain-o2"}
