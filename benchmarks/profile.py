@@ -377,12 +377,15 @@ def main() -> None:
     ap.add_argument("--skip-overhead", action="store_true")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    if not args.skip_overhead:
-        overhead(args.rounds, args.repeats)
-        designs(3.0)
-        memory_and_first_stack()
-    symbolization(args.stacks, 16)
-    rendering(args.render_stacks)
+    try:
+        if not args.skip_overhead:
+            overhead(args.rounds, args.repeats)
+            designs(3.0)
+            memory_and_first_stack()
+        symbolization(args.stacks, 16)
+        rendering(args.render_stacks)
+    finally:
+        shutil.rmtree(BUILD, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from support import unwind
@@ -44,6 +45,8 @@ def started():
     for p in procs:
         p.kill()
         p.wait()
+        # Killed, the JIT program cannot remove its perf map: the test does.
+        Path(f"/tmp/perf-{p.pid}.map").unlink(missing_ok=True)
 
 
 def profile_of(pid: int, seconds: float = 3.0, **kw):
