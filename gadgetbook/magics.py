@@ -111,8 +111,9 @@ class GadgetMagics(Magics):
                 self._show_investigation(result)
                 return result
             kind = recorded_kind(result.attrs)
-            if kind.live_view() is None:  # a result that shows itself (a Profile)
-                kind.show(result)
+            if kind.live_view() is None:  # a result that shows itself (a Profile), once
+                if not self._result_displayed():
+                    kind.show(result)
             elif not self._result_displayed():  # a bare call's result is displayed by IPython, in the same view
                 show_result(register(result))
             else:
@@ -246,7 +247,8 @@ class GadgetMagics(Magics):
               + (f" for {run.timeout:g} s" if run.timeout else " until interrupted") + "...")
         run.wait()
         result = run.conclude()
-        run.kind.show(result)
+        if not self._result_displayed():  # else IPython shows the returned result: once is enough
+            run.kind.show(result)
         return result
 
     def _result_displayed(self) -> bool:

@@ -35,6 +35,13 @@ if [[ ! -f "$stamp" ]]; then
     touch "$stamp"
 fi
 make -s -C bpf
+# JupyterLab keeps widget state in saved notebooks, so a reopened notebook draws its flame graphs
+# again instead of "model not found" (Settings > Save Widget State Automatically, on by default here).
+lab_settings=.venv/share/jupyter/lab/settings
+if [[ ! -f $lab_settings/overrides.json ]]; then
+    mkdir -p "$lab_settings"
+    printf '%s\n' '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' >"$lab_settings/overrides.json"
+fi
 if [[ "$extras" == *test* ]]; then
     # The local Kubernetes cluster the end-to-end tests run on (binaries cached outside the repository),
     # and the browser tests' Chromium and playwright-core.

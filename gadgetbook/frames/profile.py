@@ -20,17 +20,29 @@ def _frames(text: str) -> list[str]:
     return text.split(";") if text else []
 
 
-class Profile:
-    """Sampled on-CPU stacks. `.samples` has one row per process and distinct stack, with `count`."""
+GROUP = ("node", "namespace", "pod", "container", "pid", "comm", "user_stack", "kernel_stack")
+STACK_COLUMNS = ("user_stack", "kernel_stack", "user_addresses", "kernel_addresses", "user_locations")
 
-    def __init__(self, samples: pd.DataFrame) -> None:
-        self.samples = samples
+
+class Profile:
+    """Sampled on-CPU stacks. `.frame` has one row per sample (its time, thread and stack); `.samples` one
+    row per process and distinct named stack, with `count`; `.timeline` each sample's time and row of
+    `.samples`."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.samples, self.timeline = _aggregate(frame)
 
     # -- facts --
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return self.samples.attrs
+        return self.frame.attrs
+
+    @property
+    def warnings(self) -> list[str]:
+        """One sentence per process whose stacks could not be read in full (also marked in the stacks)."""
+        return list(self.attrs.get("warnings") or [])
 
     @property
     def total(self) -> int:
@@ -51,9 +63,10 @@ class Profile:
                     "the targets did not run on a CPU in that time (idle or blocked).")
         lost = a.get("lost") or {}
         lost_total = sum(lost.values()) if isinstance(lost, dict) else int(lost or 0)
+        warned = f", {len(self.warnings):,} warnings" if self.warnings else ""
         return (f"profile: {self.total:,} samples in {self.seconds:.1f} s{rate}{where}, "
                 f"{self.samples['pid'].nunique():,} processes, {len(self.samples):,} distinct stacks, "
-                f"{lost_total:,} lost")
+                f"{lost_total:,} lost{warned}")
 
     def __repr__(self) -> str:
         return f"<Profile {self.summary()}>"
@@ -115,11 +128,15 @@ class Profile:
         if params.get("speedscope"):
             self.to_speedscope(params["speedscope"])
 
-    def tree(self, process: bool = True, container: bool = False) -> FlameTree:
-        """The stacks merged into a flame-graph tree (frames know whether they are kernel or user)."""
+    def tree(self, process: bool = True, container: bool | None = None) -> FlameTree:
+        """The stacks merged into a flame-graph tree (frames know whether they are kernel or user), one
+        root per container or pod when several were profiled (`container=None` decides by that), runs of
+        unnamed frames folded into one."""
         df = self.samples
         cnames = _container_names(df)
         codes, uniques = pd.factorize(cnames)
+        if container is None:
+            container = len(uniques) > 1
         segments, kinds = [], []
         if container:
             segments.append(cnames.tolist())
@@ -127,18 +144,33 @@ class Profile:
         if process:
             segments.append(df["comm"].astype(str).tolist())
             kinds.append(PROCESS)
-        segments += [df["user_stack"].astype(str).tolist(), df["kernel_stack"].astype(str).tolist()]
+        segments += [_fold_unknown(df["user_stack"].astype(str).tolist()), df["kernel_stack"].astype(str).tolist()]
         kinds += [USER, KERNEL]
         return FlameTree.from_segments(segments, kinds, df["count"].to_numpy(), container_codes=codes,
                                        containers=np.asarray(uniques, dtype=object))
 
     # -- pictures --
 
-    def flamegraph(self, color_by: str = "kind", **kwargs: Any):
-        """The interactive flame graph widget (click to zoom, search, hover)."""
+    def flamegraph(self, color_by: str = "kind", fallback: bool = True, **kwargs: Any):
+        """The interactive flame graph widget: flame graph, icicle, sandwich and function table, a time
+        strip to pick a span, search and zoom. With `fallback`, its display carries a static PNG copy
+        for where widgets do not render (a notebook on GitHub, nbconvert)."""
         from gadgetbook.views.flamegraph import FlameGraph
 
-        return FlameGraph(self.tree(), color_by=color_by, title=self.summary(), **kwargs)
+        tree = self.tree()
+        tl = self.timeline
+        times = None
+        if len(tl):
+            stamps = tl["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+            times = (stamps - stamps.min()) / 1e9
+        widget = FlameGraph(tree, color_by=color_by, title=self.summary(), notes=self.warnings, times=times,
+                            rows=tl["row"].to_numpy() if len(tl) else None,
+                            weights=tl["count"].to_numpy() if len(tl) else None, **kwargs)
+        if fallback:
+            from gadgetbook.views.flameimage import render_png
+
+            widget.fallback = render_png(tree, color_by=color_by, title=self.summary())
+        return widget
 
     def flamegraph_image(self, path: str | os.PathLike | None = None, width: int = 1200, color_by: str = "kind"):
         """A static PNG flame graph (matplotlib) that stays in the saved notebook."""
@@ -151,19 +183,25 @@ class Profile:
         return ProfileDiff(before=other, after=self)
 
     def show(self) -> None:
-        """Display the summary, the interactive flame graph and the static image (for saved notebooks)."""
-        import html
+        """Display the interactive flame graph once (its title is the summary, and its display carries the
+        static image that saved notebooks show where widgets do not render)."""
+        from IPython.display import display
 
-        from IPython.display import HTML, display
-
-        if not self.total:  # the graphs carry the summary as their title; without samples it stands alone
-            display(HTML(f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'))
-            return
-        display(self.flamegraph())
-        display(self.flamegraph_image())
+        display(self)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        return {"text/plain": repr(self)}
+        """In a notebook, the flame graph (with its PNG copy); elsewhere, or without samples, the summary."""
+        text = {"text/plain": repr(self)}
+        if not self.total or not _in_kernel():
+            if self.total:
+                return text
+            import html
+
+            return text | {"text/html": f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b>'
+                                        + "".join(f"<div>{html.escape(w)}</div>" for w in self.warnings)
+                                        + "</div>"}
+        data, meta = self.flamegraph()._repr_mimebundle_(include=include, exclude=exclude)
+        return {**data, **text}, meta
 
 
 class ProfileDiff:
@@ -186,8 +224,10 @@ class ProfileDiff:
         return df.sort_values("delta", ascending=False)
 
     def tree(self) -> FlameTree:
-        after = self.after.tree()
-        before = self.before.tree()
+        # Both with container roots, or neither: paths must mean the same place in both graphs.
+        several = any(_container_names(p.samples).nunique() > 1 for p in (self.before, self.after))
+        after = self.after.tree(container=several)
+        before = self.before.tree(container=several)
         delta = np.zeros(len(after.frame))
         share_after = after.value / max(after.total, 1)
         # Match nodes by path: the same frames from the root are the same place in both graphs.
@@ -214,6 +254,25 @@ class ProfileDiff:
         return render_png(self.tree(), path=path, width=width, color_by="diff", title=self.summary())
 
 
+def _in_kernel() -> bool:
+    """True inside a Jupyter kernel, where widgets can be displayed."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _fold_unknown(stacks: list[str]) -> list[str]:
+    """Runs of unnamed frames as one: a column of [unknown] says no more than a single one."""
+    import re
+
+    run = re.compile(r"\[unknown\](?:;\[unknown\])+")
+    twice = "[unknown];[unknown]"
+    return [run.sub("[unknown]", s) if twice in s else s for s in stacks]
+
+
 def _container_names(df: pd.DataFrame) -> pd.Series:
     if "container" not in df or not len(df):
         return pd.Series([HOST] * len(df), dtype=object)
@@ -222,3 +281,48 @@ def _container_names(df: pd.DataFrame) -> pd.Series:
         pods = df["pod"].astype(str)
         names = names.where(pods == "", pods + "/" + names.astype(str))
     return names.fillna(HOST).astype(str).reset_index(drop=True)
+
+
+def _aggregate(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per process and named stack with its count, each sample's time and row) from per-sample
+    rows; a recording made before samples kept their time is already the first."""
+    empty_timeline = pd.DataFrame({"timestamp": pd.Series([], dtype="datetime64[ns]"),
+                                   "tid": pd.Series([], dtype=np.uint32), "row": pd.Series([], dtype=np.int64),
+                                   "count": pd.Series([], dtype=np.int64)})
+    if "timestamp" not in frame.columns:
+        return frame, empty_timeline
+    from gadgetbook.frames.coded import factorize_rows
+
+    keys = [c for c in GROUP if c in frame.columns]
+    if not len(frame):
+        samples = frame.drop(columns=["timestamp", "tid"], errors="ignore").reset_index(drop=True)
+        return _plain_stacks(samples), empty_timeline
+    fields = [_codes(frame[c]) for c in keys]
+    codes, first = factorize_rows(*fields)
+    counts = np.bincount(codes, weights=frame["count"].to_numpy(dtype=np.float64), minlength=len(first))
+    # Most samples first; rows of a stack keep the addresses of its first sample.
+    order = np.argsort(-counts, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    samples = frame.iloc[first[order]].drop(columns=["timestamp", "tid"]).reset_index(drop=True)
+    samples["count"] = np.rint(counts[order]).astype(np.int64)
+    samples.attrs = frame.attrs
+    timeline = pd.DataFrame({"timestamp": frame["timestamp"].to_numpy(), "tid": frame["tid"].to_numpy(),
+                             "row": rank[codes], "count": frame["count"].to_numpy()})
+    return _plain_stacks(samples), timeline
+
+
+def _codes(column: pd.Series) -> np.ndarray:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy().astype(np.int64)
+    if column.dtype.kind in "iuf":
+        return column.to_numpy()
+    return pd.factorize(column)[0].astype(np.int64)
+
+
+def _plain_stacks(samples: pd.DataFrame) -> pd.DataFrame:
+    """Stack columns as strings: one row per distinct stack, so categories would only add a layer."""
+    for c in STACK_COLUMNS:
+        if c in samples.columns and isinstance(samples[c].dtype, pd.CategoricalDtype):
+            samples[c] = samples[c].astype(str)
+    return samples

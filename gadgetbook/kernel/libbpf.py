@@ -54,6 +54,19 @@ map_lookup_elem = _fn("bpf_map_lookup_elem", C.c_int, C.c_int, _vp, _vp)
 map_delete_elem = _fn("bpf_map_delete_elem", C.c_int, C.c_int, _vp)
 map_get_next_key = _fn("bpf_map_get_next_key", C.c_int, C.c_int, _vp, _vp)
 map_lookup_batch = _fn("bpf_map_lookup_batch", C.c_int, C.c_int, _vp, _vp, _vp, _vp, C.POINTER(C.c_uint32), _vp)
+map_update_batch = _fn("bpf_map_update_batch", C.c_int, C.c_int, _vp, _vp, C.POINTER(C.c_uint32), _vp)
+map_create = _fn("bpf_map_create", C.c_int, C.c_int, C.c_char_p, C.c_uint32, C.c_uint32, C.c_uint32, _vp)
+
+
+class MapCreateOpts(C.Structure):
+    """struct bpf_map_create_opts (libbpf 1.x); `sz` says how much of it libbpf reads."""
+
+    _fields_ = [("sz", C.c_size_t), ("btf_fd", C.c_uint32), ("btf_key_type_id", C.c_uint32),
+                ("btf_value_type_id", C.c_uint32), ("btf_vmlinux_value_type_id", C.c_uint32),
+                ("inner_map_fd", C.c_uint32), ("map_flags", C.c_uint32), ("map_extra", C.c_uint64),
+                ("numa_node", C.c_uint32), ("map_ifindex", C.c_uint32)]
+
+
 map_lookup_and_delete_batch = _fn("bpf_map_lookup_and_delete_batch", C.c_int, C.c_int, _vp, _vp, _vp, _vp,
                                   C.POINTER(C.c_uint32), _vp)
 

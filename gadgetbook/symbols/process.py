@@ -1,5 +1,6 @@
-"""User-space symbols: each process's executable mappings, snapshotted while it lives, and the ELF
-symbols of the mapped files, cached per file identity (device, inode, size, mtime)."""
+"""User-space symbols: each process's executable mappings, snapshotted while it lives, the ELF symbols
+of the mapped files, cached per file identity (device, inode, size, mtime), and the names a JIT
+runtime writes to /tmp/perf-PID.map inside the process's root."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Mapping:
     offset: int
     path: str
     key: FileKey | None  # None: no file behind it ([vdso], anonymous memory, JIT code)
+    open_path: str = ""  # where this host opens the file (through /proc/PID/map_files or its root)
 
 
 class ElfCache:
@@ -28,10 +30,16 @@ class ElfCache:
     def __init__(self) -> None:
         self._files: dict[FileKey, ElfSymbols] = {}
 
-    def get(self, key: FileKey, open_path: str) -> ElfSymbols:
+    def get(self, key: FileKey, open_paths: list[str], root: str = "", real_path: str = "") -> ElfSymbols:
+        """The file's symbols, read through the first of open_paths that opens (a mapping can change
+        between reading /proc/PID/maps and opening its map_files entry)."""
         syms = self._files.get(key)
         if syms is None:
-            syms = self._files[key] = ElfSymbols.read(open_path)
+            for path in open_paths:
+                syms = ElfSymbols.read(path, root, real_path)
+                if syms.segments:
+                    break
+            self._files[key] = syms
         return syms
 
     def __getitem__(self, key: FileKey) -> ElfSymbols:
@@ -49,6 +57,7 @@ class ProcessMaps:
         self.mappings = sorted(mappings, key=lambda m: m.start)
         self.starts = np.array([m.start for m in self.mappings], dtype=np.uint64)
         self.ends = np.array([m.end for m in self.mappings], dtype=np.uint64)
+        self.jit = PerfMap.read(pid)
 
     @classmethod
     def snapshot(cls, pid: int, elf: ElfCache) -> ProcessMaps | None:
@@ -70,23 +79,93 @@ class ProcessMaps:
             lo, hi = parts[0].split("-")
             path = parts[5] if len(parts) > 5 else ""
             start, end, offset = int(lo, 16), int(hi, 16), int(parts[2], 16)
-            key = None
+            key, open_path = None, ""
             if path.startswith("/"):
-                key = _load_file(pid, lo, hi, path, elf)
-            mappings.append(Mapping(start, end, offset, path, key))
+                key, open_path = _load_file(pid, lo, hi, path, elf)
+            mappings.append(Mapping(start, end, offset, path, key, open_path))
         return cls(pid, mappings)
 
+    def refresh_jit(self) -> None:
+        """Read the perf map again: a JIT adds names as it compiles."""
+        if self.jit is not None or os.path.exists(PerfMap.path_of(self.pid)):
+            self.jit = PerfMap.read(self.pid) or self.jit
 
-def _load_file(pid: int, lo: str, hi: str, path: str, elf: ElfCache) -> FileKey | None:
-    for candidate in (f"/proc/{pid}/map_files/{lo}-{hi}", f"/proc/{pid}/root{path.removesuffix(' (deleted)')}"):
+    def bias(self, mapping: Mapping, elf: ElfCache) -> int | None:
+        """What to subtract from an address in `mapping` to get the address its ELF file counts."""
+        if mapping.key is None or mapping.key not in elf:
+            return None
+        for off, vaddr, size in elf[mapping.key].segments:
+            if off <= mapping.offset < off + max(size, 1):
+                return mapping.start - mapping.offset + off - vaddr
+        return None
+
+
+def _load_file(pid: int, lo: str, hi: str, path: str, elf: ElfCache) -> tuple[FileKey | None, str]:
+    real = path.removesuffix(" (deleted)")
+    candidates = [f"/proc/{pid}/map_files/{lo}-{hi}", f"/proc/{pid}/root{real}"]
+    for i, candidate in enumerate(candidates):
         try:
             st = os.stat(candidate)
         except OSError:
             continue
         key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        elf.get(key, candidate)
-        return key
-    return None
+        elf.get(key, candidates[i:], f"/proc/{pid}/root", real)
+        return key, candidate
+    return None, ""
+
+
+class PerfMap:
+    """Names of JIT-compiled code from /tmp/perf-PID.map ("START SIZE name" in hex), found inside the
+    process's root with the pid the process has in its own namespace (a container's)."""
+
+    def __init__(self, starts: np.ndarray, ends: np.ndarray, names: list[str]) -> None:
+        self.starts, self.ends, self.names = starts, ends, names
+
+    @staticmethod
+    def path_of(pid: int) -> str:
+        return f"/proc/{pid}/root/tmp/perf-{_namespace_pid(pid)}.map"
+
+    @classmethod
+    def read(cls, pid: int) -> PerfMap | None:
+        try:
+            with open(cls.path_of(pid), errors="replace") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return None
+        starts, sizes, names = [], [], []
+        for line in lines:
+            parts = line.split(None, 2)
+            if len(parts) < 3:
+                continue
+            try:
+                starts.append(int(parts[0], 16))
+                sizes.append(int(parts[1], 16))
+            except ValueError:
+                continue
+            names.append(parts[2])
+        if not starts:
+            return None
+        order = np.argsort(np.array(starts, dtype=np.uint64), kind="stable")
+        st = np.array(starts, dtype=np.uint64)[order]
+        return cls(st, st + np.array(sizes, dtype=np.uint64)[order], [names[i] for i in order.tolist()])
+
+    def lookup(self, addresses: np.ndarray) -> np.ndarray:
+        """Index of the entry covering each address, or -1 (a later entry for the same code wins)."""
+        i = np.searchsorted(self.starts, addresses, side="right").astype(np.int64) - 1
+        ok = (i >= 0) & (addresses < self.ends[np.maximum(i, 0)])
+        return np.where(ok, i, -1)
+
+
+def _namespace_pid(pid: int) -> int:
+    """The pid as the process itself sees it (the last NSpid), which names its perf map."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("NSpid:"):
+                    return int(line.split()[-1])
+    except (OSError, ValueError):
+        pass  # noqa: S110 - gone or unreadable: its host pid is the best guess
+    return pid
 
 
 def basename(path: str) -> str:
@@ -116,10 +195,17 @@ class UserSymbols:
         names = np.full(len(addresses), None, dtype=object)
         files = np.full(len(addresses), None, dtype=object)
         maps = self.processes.get(pid)
-        if maps is None or not len(addresses) or not len(maps.starts):
+        if maps is None or not len(addresses):
+            return names, files
+        if not len(maps.starts):
+            self._jit_names(maps, addresses, np.ones(len(addresses), dtype=bool), names, files)
             return names, files
         m = np.searchsorted(maps.starts, addresses, side="right").astype(np.int64) - 1
         inside = (m >= 0) & (addresses < maps.ends[np.maximum(m, 0)])
+        # Code outside any file (JIT code in anonymous memory, or mapped after the snapshot).
+        anonymous = ~inside | np.isin(m, [k for k, mp in enumerate(maps.mappings) if mp.key is None and mp.path
+                                          not in ("[vdso]",)])
+        self._jit_names(maps, addresses, anonymous, names, files)
         for k in np.unique(m[inside]).tolist():
             mapping = maps.mappings[k]
             sel = np.flatnonzero(inside & (m == k))
@@ -135,3 +221,15 @@ class UserSymbols:
                 if h >= 0:
                     names[j] = syms.name(h)
         return names, files
+
+    @staticmethod
+    def _jit_names(maps: ProcessMaps, addresses: np.ndarray, where: np.ndarray, names: np.ndarray,
+                   files: np.ndarray) -> None:
+        if maps.jit is None or not where.any():
+            return
+        sel = np.flatnonzero(where)
+        hit = maps.jit.lookup(addresses[sel])
+        for j, h in zip(sel.tolist(), hit.tolist()):
+            if h >= 0:
+                names[j] = maps.jit.names[h]
+                files[j] = "[jit]"

@@ -24,6 +24,26 @@ def _factorize(values) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object)
 
 
+def _codes_in_order(keys: np.ndarray) -> tuple[np.ndarray, int]:
+    """(code per key, number of distinct keys), codes numbered by first appearance."""
+    import pandas as pd
+
+    codes, uniques = pd.factorize(keys)
+    return codes, len(uniques)
+
+
+def _split_codes(joined: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code per ';'-separated piece, distinct pieces): split and hashed by Arrow, with no Python string
+    per piece."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    pieces = pc.split_pattern(pa.array([joined], pa.large_string()), ";").flatten()
+    encoded = pieces.dictionary_encode()
+    return (encoded.indices.to_numpy().astype(np.int64),
+            np.asarray(encoded.dictionary.to_pylist(), dtype=object))
+
+
 @dataclass
 class FlameTree:
     """Node 0 is the root ("all"); a node is a distinct path of frames from the root.
@@ -43,6 +63,12 @@ class FlameTree:
     container: np.ndarray  # container code per node, MIXED when its samples come from several
     containers: np.ndarray  # container names, by code
     delta: np.ndarray | None = None  # for differential graphs: change in share, -1..1
+    # The stacks it was built from (frame ids laid end to end, per stack its length, count and the node
+    # where it ends): enough to recount it for a time span, list functions, and cut sandwiches.
+    flat_codes: np.ndarray | None = None
+    lengths: np.ndarray | None = None
+    counts: np.ndarray | None = None
+    leaf: np.ndarray | None = None
 
     @property
     def total(self) -> int:
@@ -71,14 +97,10 @@ class FlameTree:
         """
         n = len(counts)
         end, marks = "\x01", [f"\x02{k}" for k in range(len(segments))]
-        pieces = []
-        for rows in zip(*segments):
-            for mark, seg in zip(marks, rows):
-                pieces.append(mark)
-                if seg:
-                    pieces.append(seg)
-            pieces.append(end)
-        flat, names = _factorize(";".join(pieces).split(";"))
+        # Each row: mark, frames, mark, frames, ..., end (an empty run leaves an empty name, dropped below).
+        template = ";".join(f"{m};{{}}" for m in marks) + f";{end}"
+        joined = ";".join(template.format(*row) for row in zip(*segments))
+        flat, names = _split_codes(joined)
         is_mark = np.zeros(len(names), dtype=bool)
         seg_of_mark = np.full(len(names), -1)
         index = {v: i for i, v in enumerate(names.tolist())}
@@ -87,21 +109,25 @@ class FlameTree:
             if mark in index:
                 is_mark[index[mark]] = True
                 seg_of_mark[index[mark]] = k
+        dropped = is_mark.copy()  # marks, the end of a row, and empty names are not frames
+        dropped[end_code] = end_code >= 0
+        if "" in index:
+            dropped[index[""]] = True
         is_end = flat == end_code
         mark_pos = is_mark[flat]
         # The segment a position belongs to: the last mark seen before it.
         last_mark = np.where(mark_pos, np.arange(len(flat)), -1)
         np.maximum.accumulate(last_mark, out=last_mark)
-        seg = seg_of_mark[flat[np.maximum(last_mark, 0)]]
-        keep = ~(mark_pos | is_end) & (names[flat] != "")
+        keep = ~dropped[flat]
         row = np.cumsum(is_end) - is_end  # row index of each position
         lengths = np.bincount(row[keep], minlength=n).astype(np.int64)
-        kinds = np.asarray(segment_kinds, dtype=np.int8)[seg[keep]]
+        kinds = np.asarray(segment_kinds, dtype=np.int8)[seg_of_mark[flat[np.maximum(last_mark[keep], 0)]]]
         codes = flat[keep]
-        # Only names still in use, so frame ids stay dense.
-        used, codes = np.unique(codes, return_inverse=True)
-        return cls.from_flat(codes.reshape(-1).astype(np.int64), names[used], lengths, counts, kinds,
-                             container_codes, containers)
+        # Only names still in use, so frame ids stay dense (a remap by counting: no sort, no hashing).
+        used = np.flatnonzero(np.bincount(codes, minlength=len(names)) > 0)
+        remap = np.zeros(len(names), dtype=np.int64)
+        remap[used] = np.arange(len(used))
+        return cls.from_flat(remap[codes], names[used], lengths, counts, kinds, container_codes, containers)
 
     @classmethod
     def from_flat(cls, flat_codes: np.ndarray, names: np.ndarray, lengths: np.ndarray, counts: np.ndarray,
@@ -114,42 +140,53 @@ class FlameTree:
             flat_kind = np.zeros(len(flat_codes), dtype=np.int8)
         ccodes = (np.asarray(container_codes, dtype=np.int64) if container_codes is not None
                   else np.zeros(n, dtype=np.int64))
+        single_container = not n or bool((ccodes == ccodes[0]).all())
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]) if n else np.zeros(0, np.int64)
         max_depth = int(lengths.max()) if n else 0
 
         frame, parent, depth, kind = [np.array([-1])], [np.array([-1])], [np.array([0])], [np.array([PROCESS])]
         value, self_value = [np.array([counts.sum()])], [np.array([counts[lengths == 0].sum()])]
         cmin, cmax = [np.array([ccodes.min() if n else 0])], [np.array([ccodes.max() if n else 0])]
-        node_of_stack = np.zeros(n, dtype=np.int64)
         next_id = 1
         name_rank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable") if len(names) else names
         x_all = [np.array([0.0])]
         prev_x = np.zeros(int(lengths.sum()) + 1)  # x of nodes by id, filled depth by depth
+        # Longest stacks first: the stacks still going at a depth are then a prefix, taken by slicing.
+        by_length = np.argsort(-np.asarray(lengths), kind="stable")
+        lengths_s, starts_s, counts_s, ccodes_s = lengths[by_length], starts[by_length], counts[by_length], ccodes[
+            by_length]
+        going = np.searchsorted(-lengths_s, -np.arange(max_depth), side="left")  # stacks longer than d
+        node_s = np.zeros(n, dtype=np.int64)
         for d in range(max_depth):
-            alive = np.flatnonzero(lengths > d)
-            pos = starts[alive] + d
+            k = int(going[d])
+            pos = starts_s[:k] + d
             f = flat_codes[pos]
-            par = node_of_stack[alive]
+            par = node_s[:k]
             key = par * max(len(names), 1) + f
-            local, uniq = _factorize(key)
-            m = len(uniq)
+            local, m = _codes_in_order(key)
             ids = next_id + np.arange(m)
-            first = np.zeros(m, dtype=np.int64)
-            first[local[::-1]] = np.arange(len(local) - 1, -1, -1)
+            # Codes number values by first appearance: a first occurrence is where the running maximum grows.
+            grows = np.empty(len(local), dtype=bool)
+            grows[0] = True
+            running = np.maximum.accumulate(local)
+            grows[1:] = running[1:] > running[:-1]
+            first = np.flatnonzero(grows)
             node_frame = f[first]
             node_parent = par[first]
-            v = np.bincount(local, weights=counts[alive], minlength=m)
-            ends = lengths[alive] == d + 1
-            s = np.bincount(local[ends], weights=counts[alive][ends], minlength=m)
-            if container_codes is None:
-                lo = hi = np.zeros(m, dtype=np.int64)
+            weights = counts_s[:k]
+            v = np.bincount(local, weights=weights, minlength=m)
+            ends = lengths_s[:k] == d + 1
+            s = np.bincount(local[ends], weights=weights[ends], minlength=m)
+            if container_codes is None or single_container:
+                lo = hi = np.full(m, ccodes[0] if n else 0, dtype=np.int64)
             else:
-                lo = np.full(m, np.iinfo(np.int64).max)
-                hi = np.full(m, np.iinfo(np.int64).min)
-                np.minimum.at(lo, local, ccodes[alive])
-                np.maximum.at(hi, local, ccodes[alive])
+                # A node's container is its first stack's, unless another stack through it differs.
+                mine = ccodes_s[:k]
+                lo = mine[first]
+                differs = np.bincount(local, weights=mine != lo[local], minlength=m) > 0
+                hi = np.where(differs, lo + 1, lo)
             # Layout: siblings in name order, packed from their parent's start.
-            order = np.lexsort((name_rank[node_frame], node_parent))
+            order = np.argsort(node_parent * max(len(names), 1) + name_rank[node_frame], kind="stable")
             w = v[order]
             csum = np.cumsum(w) - w
             grp = node_parent[order]
@@ -158,11 +195,11 @@ class FlameTree:
             group_start = np.maximum.accumulate(np.where(boundary, csum, 0))
             xs = np.empty(m)
             xs[order] = prev_x[grp] + (csum - group_start)
-            node_of_stack[alive] = ids[local]
+            node_s[:k] = ids[local]
             frame.append(node_frame)
             parent.append(node_parent)
             depth.append(np.full(m, d + 1))
-            kind.append(flat_kind[pos][first])
+            kind.append(flat_kind[pos[first]])
             value.append(v)
             self_value.append(s)
             cmin.append(lo)
@@ -170,8 +207,10 @@ class FlameTree:
             x_all.append(xs)
             prev_x[next_id:next_id + m] = xs
             next_id += m
+        node_of_stack = np.empty(n, dtype=np.int64)
+        node_of_stack[by_length] = node_s
         lo, hi = np.concatenate(cmin), np.concatenate(cmax)
-        return cls(
+        tree = cls(
             names=names,
             frame=np.concatenate(frame).astype(np.int64),
             parent=np.concatenate(parent).astype(np.int64),
@@ -182,7 +221,123 @@ class FlameTree:
             kind=np.concatenate(kind).astype(np.int8),
             container=np.where(lo == hi, lo, MIXED),
             containers=containers if containers is not None else np.array([""], dtype=object),
+            flat_codes=np.asarray(flat_codes, dtype=np.int64), lengths=np.asarray(lengths, dtype=np.int64),
+            counts=counts, leaf=node_of_stack,
         )
+        return tree
+
+    # -- the same tree for other counts (a time span) --
+
+    def recounted(self, counts: np.ndarray) -> FlameTree:
+        """This tree with each stack counted `counts` times instead: same nodes, new values and layout
+        (nodes whose stacks have no samples get width 0, and `visible` leaves them out)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        n = len(self.frame)
+        self_value = np.bincount(self.leaf, weights=counts, minlength=n)
+        value = self_value.copy()
+        by_depth = self._by_depth()
+        for ids in reversed(by_depth[1:]):
+            np.add.at(value, self.parent[ids], value[ids])
+        x = np.zeros(n)
+        offset = self._sibling_offsets(value)
+        for ids in by_depth[1:]:
+            x[ids] = x[self.parent[ids]] + offset[ids]
+        return FlameTree(self.names, self.frame, self.parent, self.depth, value, self_value, x, self.kind,
+                         self.container, self.containers, None, self.flat_codes, self.lengths, counts, self.leaf)
+
+    def _by_depth(self) -> list[np.ndarray]:
+        order = np.argsort(self.depth, kind="stable")
+        bounds = np.searchsorted(self.depth[order], np.arange(int(self.depth.max()) + 2))
+        return [order[bounds[d]:bounds[d + 1]] for d in range(len(bounds) - 1)]
+
+    def _sibling_offsets(self, value: np.ndarray) -> np.ndarray:
+        """Where each node starts inside its parent: siblings side by side in name order."""
+        if not hasattr(self, "_sibling_order"):
+            rank = np.argsort(np.argsort(self.names.astype(str), kind="stable"), kind="stable") if len(
+                self.names) else np.zeros(0, np.int64)
+            frame_rank = np.where(self.frame >= 0, rank[np.maximum(self.frame, 0)] if len(rank) else 0, -1)
+            order = np.lexsort((frame_rank[1:], self.parent[1:])) + 1
+            grp = self.parent[order]
+            boundary = np.ones(len(order), dtype=bool)
+            boundary[1:] = grp[1:] != grp[:-1]
+            self._sibling_order = (order, boundary)
+        order, boundary = self._sibling_order
+        w = value[order]
+        csum = np.cumsum(w) - w
+        group_start = np.maximum.accumulate(np.where(boundary, csum, 0))
+        out = np.zeros(len(value))
+        out[order] = csum - group_start
+        return out
+
+    # -- functions: totals, and the sandwich of one --
+
+    def stack_rows(self) -> np.ndarray:
+        """For every frame laid end to end in flat_codes, the stack (row) it belongs to."""
+        return np.repeat(np.arange(len(self.lengths)), self.lengths)
+
+    def functions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(frame ids, self samples, total samples) per function: self where a stack ends in it, total
+        where it appears at all (once per stack, however deep the recursion)."""
+        nf = max(len(self.names), 1)
+        rows = self.stack_rows()
+        pairs = np.sort(rows * nf + self.flat_codes)  # sorted unique: numpy's hashed unique is slower here
+        pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])] if len(pairs) else pairs
+        total = np.bincount(pairs % nf, weights=self.counts[pairs // nf], minlength=len(self.names))
+        has = self.lengths > 0
+        ends = np.cumsum(self.lengths)[has] - 1
+        own = np.bincount(self.flat_codes[ends], weights=self.counts[has], minlength=len(self.names))
+        ids = np.flatnonzero(total > 0)
+        return ids, own[ids], total[ids]
+
+    def sandwich(self, name: str) -> tuple[FlameTree, FlameTree] | None:
+        """(callers, callees) of a function, each a tree whose first frame is that function: callers
+        read outward from it (its caller, the caller's caller, ...), callees inward. A stack that passes
+        through the function more than once (recursion) counts from its outermost call."""
+        hit = np.flatnonzero(self.names == name)
+        if not len(hit):
+            return None
+        fid = int(hit[0])
+        rows = self.stack_rows()
+        pos = np.arange(len(self.flat_codes)) - np.repeat(np.cumsum(self.lengths) - self.lengths, self.lengths)
+        at = np.flatnonzero(self.flat_codes == fid)
+        if not len(at):
+            return None
+        first_pos = np.full(len(self.lengths), np.iinfo(np.int64).max)
+        np.minimum.at(first_pos, rows[at], pos[at])
+        keep = first_pos < np.iinfo(np.int64).max
+        which = np.flatnonzero(keep)
+        starts = (np.cumsum(self.lengths) - self.lengths)[which]
+        cut = first_pos[which]
+        kinds = self.kind_of_frames()
+        # Callees: from the function to the end of each stack.
+        lens_in = self.lengths[which] - cut
+        idx_in = np.concatenate([np.arange(s + c, s + c + n) for s, c, n in zip(starts, cut, lens_in)]) if len(
+            which) else np.zeros(0, np.int64)
+        # Callers: from the function back to the root, reversed.
+        lens_out = cut + 1
+        idx_out = np.concatenate([np.arange(s + c, s - 1, -1) for s, c in zip(starts, cut)]) if len(
+            which) else np.zeros(0, np.int64)
+        c = self.counts[which]
+        callees = FlameTree.from_flat(self.flat_codes[idx_in], self.names, lens_in, c, kinds[idx_in])
+        callers = FlameTree.from_flat(self.flat_codes[idx_out], self.names, lens_out, c, kinds[idx_out])
+        return callers, callees
+
+    def kind_of_frames(self) -> np.ndarray:
+        """The kind (user, kernel, ...) of every frame in flat_codes, from the node each one reached."""
+        out = np.zeros(len(self.flat_codes), dtype=np.int8)
+        node = self.leaf.copy()
+        ends = np.cumsum(self.lengths) - 1
+        remaining = self.lengths.copy()
+        # Walk every stack from its leaf node up to the root, filling its frames from the end.
+        while True:
+            live = np.flatnonzero(remaining > 0)
+            if not len(live):
+                break
+            at = ends[live] - (self.lengths[live] - remaining[live])
+            out[at] = self.kind[node[live]]
+            node[live] = self.parent[node[live]]
+            remaining[live] -= 1
+        return out
 
     # -- questions about the tree --
 

@@ -28,7 +28,7 @@ def binaries(tmp_path_factory):
 def busy(binaries):
     procs = []
 
-    def start(which: int = 0, seconds: float = 6.0) -> subprocess.Popen:
+    def start(which: int = 0, seconds: float = 30.0) -> subprocess.Popen:  # killed at the end of the test
         p = hotloop.start(binaries[which], seconds)
         procs.append(p)
         return p

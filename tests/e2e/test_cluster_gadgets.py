@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import signal
@@ -171,6 +172,30 @@ def test_gadget_rows_name_pods(shop, case):
     # Every header and summary names the cluster's context and the namespace.
     assert re.fullmatch(rf"cluster \S+, namespace {shop.ns}", attrs["mode"]), attrs["mode"]
     case.check(shop, run.result())
+
+
+# A Python service in a pod: Debian's python3.11 of the node image (the only image here with a Python).
+PY_APP = "printf '%s' \"$SCRIPT\" > /tmp/nested.py && exec python3 /tmp/nested.py 3600"
+
+
+def test_python_functions_in_a_pod(shop, node_image):
+    from support import unwind
+
+    script = (unwind.HERE / "nested.py").read_text()
+    lines = {f.name: f.lineno for f in ast.parse(script).body if isinstance(f, ast.FunctionDef)}
+    deployment(shop.apps, shop.ns, "py", {"app": "py"}, PY_APP, replicas=1, env={"SCRIPT": script},
+               image=node_image)
+    try:
+        pods = wait_for(lambda: ready_pods(shop.core, shop.ns, "app=py", 1), 120, "the python pod ready")
+        prof = gadgetbook.run("profile", kubeconfig=shop.kubeconfig, namespace=shop.ns, selector="app=py",
+                              frequency=99, timeout=4, user_only=True)
+    finally:
+        shop.apps.delete_namespaced_deployment("py", shop.ns)
+    df = prof.samples
+    assert set(df.pod) == {pods[0].metadata.name} and prof.total >= 50, prof.summary()
+    pattern = rf"outer \(nested\.py:{lines['outer']}\);(?:[^;]*;)*?inner \(nested\.py:{lines['inner']}\)"
+    share = df["count"][df.user_stack.str.contains(pattern)].sum() / df["count"].sum()
+    assert share >= 0.8, df[["user_stack", "count"]].head().to_string()
 
 
 def test_pods_that_start_during_the_run_are_picked_up(shop):

@@ -31,10 +31,13 @@ def busybox_rootfs() -> str:
 class Container:
     """One running podman container; `remove()` deletes it by its id."""
 
-    def __init__(self, rootfs: str, name: str, labels: dict[str, str], script: str) -> None:
+    def __init__(self, rootfs: str, name: str, labels: dict[str, str], script: str,
+                 volumes: tuple[str, ...] = ()) -> None:
         cmd = ["podman", "run", "-d", "--rm", "--network", "none", "--name", name]
         for k, v in labels.items():
             cmd += ["--label", f"{k}={v}"]
+        for v in volumes:  # host:container[:ro]
+            cmd += ["-v", v]
         # --rootfs is a switch: the directory stands where the image would.
         cmd += ["--rootfs", rootfs, "/bin/sh", "-c", script]
         self.name = name
@@ -57,12 +60,12 @@ def podman(*args: str) -> str:
 
 
 @contextmanager
-def running(rootfs: str, *specs: tuple[str, dict[str, str], str]):
+def running(rootfs: str, *specs: tuple, volumes: tuple[str, ...] = ()):
     """Containers from (name, labels, script) specs; every one started is removed at the end, even on failure."""
     started: list[Container] = []
     try:
         for name, labels, script in specs:
-            started.append(Container(rootfs, name, labels, script))
+            started.append(Container(rootfs, name, labels, script, volumes))
         yield started
     finally:
         for c in started:

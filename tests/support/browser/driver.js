@@ -24,8 +24,10 @@
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
 //   click            {selector}                  click the first (visible) match
-//   drag             {selector, from: [fx, fy], to: [tx, ty]}  press the mouse at a point of the first
-//                                                match (fractions of its box), move, release (a brush)
+//   press            {keys}                      a key or chord on the page, e.g. "Control+s"
+//   drag             {selector, from, to}        press the mouse at a point of the first match and release
+//                                                at another (a brush): [fx, fy] fractions of its box, or
+//                                                one fraction of its width at mid-height
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
@@ -333,6 +335,9 @@ async function main() {
           throw new StepError(`could not click '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
         }
         return;
+      case 'press':
+        await page.keyboard.press(step.keys);
+        return;
       case 'fill':
         rec.selector = step.selector;
         try {
@@ -347,7 +352,8 @@ async function main() {
         await loc.scrollIntoViewIfNeeded({ timeout });
         const box = await loc.boundingBox({ timeout });
         if (!box) throw new StepError(`'${step.selector}' has no box to drag on`);
-        const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
+        const at = (p) => (Array.isArray(p) ? [box.x + p[0] * box.width, box.y + p[1] * box.height]
+          : [box.x + p * box.width, box.y + box.height / 2]);
         await page.mouse.move(...at(step.from));
         await page.mouse.down();
         await page.mouse.move(...at(step.to), { steps: 8 });
