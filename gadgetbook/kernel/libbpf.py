@@ -49,6 +49,7 @@ map_initial_value = _fn("bpf_map__initial_value", _vp, _vp, C.POINTER(C.c_size_t
 map_key_size = _fn("bpf_map__key_size", C.c_uint32, _vp)
 map_value_size = _fn("bpf_map__value_size", C.c_uint32, _vp)
 
+map_create = _fn("bpf_map_create", C.c_int, C.c_int, C.c_char_p, C.c_uint32, C.c_uint32, C.c_uint32, _vp)
 map_update_elem = _fn("bpf_map_update_elem", C.c_int, C.c_int, _vp, _vp, C.c_uint64)
 map_lookup_elem = _fn("bpf_map_lookup_elem", C.c_int, C.c_int, _vp, _vp)
 map_delete_elem = _fn("bpf_map_delete_elem", C.c_int, C.c_int, _vp)
@@ -66,6 +67,17 @@ btf_find_by_name_kind = _fn("btf__find_by_name_kind", C.c_int32, _vp, C.c_char_p
 
 num_possible_cpus = _fn("libbpf_num_possible_cpus", C.c_int)
 libbpf_get_error = _fn("libbpf_get_error", C.c_long, _vp)
+
+
+
+class MapCreateOpts(C.Structure):
+    """struct bpf_map_create_opts (libbpf 1.x)."""
+
+    _fields_ = [("sz", C.c_size_t), ("btf_fd", C.c_uint32), ("btf_key_type_id", C.c_uint32),
+                ("btf_value_type_id", C.c_uint32), ("btf_vmlinux_value_type_id", C.c_uint32),
+                ("inner_map_fd", C.c_uint32), ("map_flags", C.c_uint32), ("map_extra", C.c_uint64),
+                ("numa_node", C.c_uint32), ("map_ifindex", C.c_uint32)]
+
 
 # libbpf reports through a printf-style callback; the va_list is handed to
 # vsnprintf. On x86_64 and arm64 a va_list argument is passed as a pointer.
