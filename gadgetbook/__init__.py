@@ -6,8 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_network_policy", "describe", "gadgets", "load_ipython_extension", "replay", "run",
-           "start"]
+__all__ = ["GadgetError", "advise_network_policy", "describe", "gadgets", "load_ipython_extension", "recorder",
+           "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -22,6 +22,14 @@ def start(gadget: str, **kwargs: Any):
     from gadgetbook.api import start as _start
 
     return _start(gadget, **kwargs)
+
+
+def recorder(gadget: str = "traceloop"):
+    """A recorder gadget's verbs: `gadgetbook.recorder("traceloop").start(selector="app=api")`, then `.show(...)`,
+    `.stop(...)`, `.list()` from this or any later process. See `gadgetbook.recorders.front`."""
+    from gadgetbook.recorders.front import RecorderVerbs
+
+    return RecorderVerbs(gadget)
 
 
 def advise_network_policy(events=None, **kwargs: Any):

@@ -15,6 +15,7 @@ COMMANDS = ("deploy", "undeploy", "status", "manifests")
 USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
        gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
+       gadgetbook traceloop start|show|stop|list [flags]   (a recorder: keeps recording in the background)
        gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
        gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
 
@@ -124,6 +125,23 @@ def run_gadget(argv: Sequence[str]) -> int:
     return 1 if run.counters.errors else 0
 
 
+def run_verbs(argv: Sequence[str]) -> int | None:
+    """A gadget driven by verbs (a recorder); None when the gadget is run instead."""
+    from gadgetbook import catalog
+    from gadgetbook.kinds import kind_of
+
+    if argv[0] not in catalog.names():
+        return None
+    kind = kind_of(catalog.get(argv[0]))
+    if not kind.verbs:
+        return None
+    try:
+        result = kind.command(list(argv[1:]), prog=f"gadgetbook {argv[0]}")
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code or 0)
+    return kind.print_result(result)
+
+
 def run_advise(argv: Sequence[str]) -> int:
     from gadgetbook.advise.request import advise, parse_advise
 
@@ -165,7 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if argv[0] == "advise":
             return run_advise(argv[1:])
-        return run_gadget(argv)
+        verbs = run_verbs(argv)
+        return run_gadget(argv) if verbs is None else verbs
     except GadgetError as exc:
         print(f"gadgetbook: {exc}", file=sys.stderr)
         return 2

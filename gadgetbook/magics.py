@@ -39,6 +39,8 @@ class GadgetMagics(Magics):
             %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
             %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
                                                   NetworkPolicies allowing exactly the connections seen
+            %gadget traceloop start|show|stop|list [-l SELECTOR | -c NAME] [--syscalls open,connect]
+                                                  a flight recorder of syscalls per container
 
         Examples::
 
@@ -104,7 +106,27 @@ class GadgetMagics(Magics):
             return result
         if argv[0] == "advise":
             return self._advise(argv[1:])
-        return self._run(argv)
+        return self._verbs(argv) if self._has_verbs(argv[0]) else self._run(argv)
+
+    @staticmethod
+    def _has_verbs(gadget: str) -> bool:
+        from gadgetbook import catalog
+        from gadgetbook.kinds import kind_of
+
+        return gadget in catalog.names() and bool(kind_of(catalog.get(gadget)).verbs)
+
+    def _verbs(self, argv: list[str]):
+        """A recorder's verb: carried out, then shown by its kind (table, summary, timeline)."""
+        from gadgetbook import catalog
+        from gadgetbook.kinds import kind_of
+
+        kind = kind_of(catalog.get(argv[0]))
+        try:
+            result = kind.command(argv[1:], prog=f"%gadget {argv[0]}")
+        except SystemExit:  # --help printed its text
+            return None
+        kind.show(result, table=not self._result_displayed())
+        return result
 
     def _advise(self, argv: list[str]):
         """Watch with the live table, then show the policies (YAML with a download link) and return them."""

@@ -101,11 +101,19 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
                    help="ring buffer size, a power of two (default 4M); larger loses fewer events in bursts")
     t = p.add_argument_group("targets")
     t.add_argument("--pid", type=int, help="only this process id")
+    _target_flags(p, t)
+    _param_flags(p, spec)
+    return p
+
+
+def _target_flags(p: argparse.ArgumentParser, t=None, verb: str = "trace") -> None:
+    """Container and Kubernetes target flags, shared by runs and recorders."""
+    t = t or p.add_argument_group("targets")
     t.add_argument("-c", "--containername", "--container", dest="container", metavar="NAME",
                    help="only the container with this name")
     t.add_argument("-l", "--selector", metavar="SELECTOR",
                    help="only containers whose labels match (key=value[,key2=value2], !=, in, notin)")
-    t.add_argument("--local", action="store_true", help="trace this host even where a cluster is configured")
+    t.add_argument("--local", action="store_true", help=f"{verb} this host even where a cluster is configured")
     k = p.add_argument_group("kubernetes (used when a kubeconfig is found, unless --local)")
     k.add_argument("-n", "--namespace", help="pods in this namespace (default: default)")
     k.add_argument("-A", "--all-namespaces", action="store_true", help="pods in every namespace")
@@ -113,6 +121,9 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
     k.add_argument("--node", help="only pods on this node")
     k.add_argument("--context", help="kubeconfig context")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+
+
+def _param_flags(p: argparse.ArgumentParser, spec: GadgetSpec) -> None:
     if spec.params:
         gp = p.add_argument_group(f"{spec.name} parameters")
         for prm in spec.params.values():
@@ -122,6 +133,25 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
             else:
                 gp.add_argument(prm.flag, dest=f"param_{prm.name}", default=prm.default, metavar=prm.type.upper(),
                                 help=f"{prm.help} (default: {prm.default})")
+
+
+def recorder_parser(spec: GadgetSpec, verb: str, prog: str) -> argparse.ArgumentParser:
+    """Flags of a recorder's verb: the targets for all, the gadget's params for `start`, a recording id,
+    --save and -o for `show` and `stop`."""
+    what = {"start": "Start recording the selected containers in the background.",
+            "show": "What the recording holds now (it goes on recording).",
+            "stop": "End the recording and return what it held.",
+            "list": "What is recorded, where, since when, and how much was overwritten."}[verb]
+    p = _Parser(prog=f"{prog} {verb}", description=f"{spec.description}\n\n{verb}: {what}",
+                epilog="\n".join(spec.examples) or None, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _target_flags(p, verb="record" if verb == "start" else "look at")
+    if verb == "start":
+        _param_flags(p, spec)
+    else:
+        p.add_argument("--id", dest="recording_id", metavar="ID", help="the recording by its id (see list)")
+        p.add_argument("-o", "--output", choices=OUTPUTS, default="columns", help="terminal output")
+    if verb in ("show", "stop"):
+        p.add_argument("--save", metavar="PATH.parquet", help="also keep the rows in a Parquet file")
     return p
 
 

@@ -78,8 +78,9 @@ class Kind:
 
         return LiveTable
 
-    def show(self, result: Any) -> None:
-        """Display a result in a notebook (kinds without a live view)."""
+    def show(self, result: Any, table: bool = True) -> None:
+        """Display a result in a notebook (kinds without a live view); `table` False when the notebook
+        displays the returned value itself."""
         from IPython.display import display
 
         display(result)

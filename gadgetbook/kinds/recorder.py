@@ -96,10 +96,10 @@ class RecorderKind(Kind):
     def live_view(self) -> None:
         return None
 
-    def show(self, result) -> None:
+    def show(self, result, table: bool = True) -> None:
         from gadgetbook.recorders.front import show_in_notebook
 
-        show_in_notebook(result)
+        show_in_notebook(result, table)
 
     def print_result(self, result) -> int:
         from gadgetbook.recorders.front import print_in_terminal

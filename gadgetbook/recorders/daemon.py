@@ -1,0 +1,113 @@
+"""A recorder process: holds one recording's BPF objects on this host after the client that started it is gone.
+
+Started by `traceloop start` (see `gadgetbook.recorders.local`): it reads the start request on stdin,
+detaches (a new session, re-parented to init), loads the recorder, answers one JSON line on stdout
+(the recording's facts, or the error in one sentence), then serves the recorder API on a unix socket in
+its state directory until the recording is stopped or reaches its max age. Killed, it takes everything
+with it: the kernel frees programs, links and maps with the last file descriptor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import socketserver
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+SOCKET, PID, INFO = "api.sock", "pid", "recording.json"
+PROCESS_TAG = "gadgetbook.recorders.daemon"  # in the command line: how a client tells its recorders from others
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+def _handler(recorders):
+    from gadgetbook import protocol
+    from gadgetbook.recorders.api import handle
+
+    prefix = protocol.API + protocol.RECORDERS_PATH
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path != prefix and not path.startswith(prefix + "/"):
+                status, ctype, body = 404, "application/json", b'{"message": "Not a recorder path."}'
+            else:
+                rid = path[len(prefix):].strip("/") or None
+                length = int(self.headers.get("Content-Length") or 0)
+                status, ctype, body = handle(recorders, self.command, rid, self.rfile.read(length) if length else None)
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_DELETE = _serve
+
+        def log_message(self, *args) -> None:  # a detached process has nowhere to log
+            pass
+
+    return Handler
+
+
+def main() -> int:
+    request = json.loads(sys.stdin.readline())
+    if os.fork():
+        os._exit(0)  # the client reaps this one at once; the recorder lives on under init
+    os.setsid()
+    root = Path(request.pop("state_root"))
+
+    def answer(msg: dict) -> None:
+        sys.stdout.write(json.dumps(msg, default=str) + "\n")
+        sys.stdout.flush()
+
+    done = threading.Event()
+    try:
+        from gadgetbook.errors import GadgetError
+        from gadgetbook.recorders.service import Recorders
+
+        recorders = Recorders(node=request.pop("node", None) or socket.gethostname(), on_empty=done.set)
+        info = recorders.start(request)
+    except GadgetError as exc:
+        answer({"error": str(exc)})
+        return 2
+    except Exception as exc:  # noqa: BLE001 - said to the client in one line, not lost in a detached process
+        answer({"error": f"The recorder failed to start: {type(exc).__name__}: {exc}."})
+        return 2
+    state = root / info["id"]
+    try:
+        state.mkdir(parents=True, mode=0o700)
+        server = _Server(str(state / SOCKET), _handler(recorders))
+        (state / PID).write_text(str(os.getpid()))
+        (state / INFO).write_text(json.dumps(info, default=str))
+    except OSError as exc:
+        recorders.close()
+        shutil.rmtree(state, ignore_errors=True)
+        answer({"error": f"The recorder cannot serve from {state}: {exc}."})
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: done.set())
+    threading.Thread(target=server.serve_forever, name="gadgetbook-recorder-api", daemon=True).start()
+    answer({"ok": True, "recording": info})
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    done.wait()
+    server.shutdown()
+    server.server_close()
+    recorders.close()
+    shutil.rmtree(state, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
