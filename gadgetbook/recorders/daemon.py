@@ -17,6 +17,7 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -28,7 +29,28 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
 
 
-def _handler(recorders):
+class _Requests:
+    """Requests being answered: the process ends only once the last answer is written."""
+
+    def __init__(self) -> None:
+        self.active = 0
+        self.idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self.idle:
+            self.active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self.idle:
+            self.active -= 1
+            self.idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> None:
+        with self.idle:
+            self.idle.wait_for(lambda: self.active == 0, timeout)
+
+
+def _handler(recorders, requests: _Requests):
     from gadgetbook import protocol
     from gadgetbook.recorders.api import handle
 
@@ -38,6 +60,10 @@ def _handler(recorders):
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
+            with requests:
+                self._answer()
+
+        def _answer(self) -> None:
             path = self.path.split("?", 1)[0]
             if path != prefix and not path.startswith(prefix + "/"):
                 status, ctype, body = 404, "application/json", b'{"message": "Not a recorder path."}'
@@ -86,7 +112,8 @@ def main() -> int:
     state = root / info["id"]
     try:
         state.mkdir(parents=True, mode=0o700)
-        server = _Server(str(state / SOCKET), _handler(recorders))
+        requests = _Requests()
+        server = _Server(str(state / SOCKET), _handler(recorders, requests))
         (state / PID).write_text(str(os.getpid()))
         (state / INFO).write_text(json.dumps(info, default=str))
     except OSError as exc:
@@ -102,6 +129,8 @@ def main() -> int:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     done.wait()
+    time.sleep(0.05)  # a stop's answer is being written: let it finish
+    requests.wait_idle()
     server.shutdown()
     server.server_close()
     recorders.close()

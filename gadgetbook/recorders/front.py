@@ -298,8 +298,10 @@ def print_in_terminal(df, out: TextIO, err: TextIO) -> int:
     for note in df.attrs.get("notes", ()):
         print(f"# {note}", file=err)
     json_lines = df.attrs.get("output") == "json"
-    if df.attrs.get("listing"):
-        view = df
+    if df.attrs.get("listing") or json_lines:
+        view = df.copy()  # JSON lines carry every column
+        if "duration" in view:
+            view["duration"] = view["duration"].dt.total_seconds() * 1e6  # microseconds
     else:
         view = df[["timestamp", "container", "pid", "tid", "comm", "syscall", "args", "ret", "error",
                    "duration"]].copy()
