@@ -6,8 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_network_policy", "describe", "gadgets", "load_ipython_extension", "recorder",
-           "replay", "run", "start"]
+__all__ = ["GadgetError", "advise_network_policy", "advise_seccomp_profile", "describe", "gadgets",
+           "load_ipython_extension", "recorder", "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -36,6 +36,15 @@ def advise_network_policy(events=None, **kwargs: Any):
     """NetworkPolicies allowing exactly the TCP connections seen: from a tcptracer DataFrame, or by watching
     workloads (selector=..., container=..., timeout=...). See `gadgetbook.advise.network_policy`."""
     from gadgetbook.advise.network_policy import advise_network_policy as _advise
+
+    return _advise(events, **kwargs)
+
+
+def advise_seccomp_profile(events=None, **kwargs: Any):
+    """Seccomp profiles (podman/containerd/CRI-O/kubelet JSON) allowing exactly the syscalls each container made:
+    from a traceloop DataFrame, or by recording workloads (selector=..., container=..., timeout=...). See
+    `gadgetbook.advise.seccomp_profile`."""
+    from gadgetbook.advise.seccomp_profile import advise_seccomp_profile as _advise
 
     return _advise(events, **kwargs)
 

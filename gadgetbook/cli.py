@@ -17,7 +17,7 @@ USAGE = """usage: gadgetbook list
        gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
        gadgetbook traceloop start|show|stop|list [flags]   (a recorder: keeps recording in the background)
        gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
-       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
+       gadgetbook advise network-policy|seccomp-profile [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -152,10 +152,7 @@ def run_advise(argv: Sequence[str]) -> int:
     advice = advise(req)
     for note in advice.notes:
         print(f"# {note}", file=sys.stderr)
-    if req.output == "json":
-        print(json.dumps(advice.policies, indent=2))
-    else:
-        print(advice.yaml, end="")
+    print(advice.render(req.output), end="")
     return 0
 
 

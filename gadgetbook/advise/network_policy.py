@@ -41,6 +41,10 @@ class NetworkPolicyAdvice:
 
         return yaml.safe_dump_all(self.policies, sort_keys=False, default_flow_style=False)
 
+    def render(self, output: str = "yaml") -> str:
+        """The policies as the terminal prints them: YAML documents, or a JSON list."""
+        return json.dumps(self.policies, indent=2) + "\n" if output == "json" else self.yaml
+
     def save(self, path: str | Path) -> Path:
         """Write the YAML (all policies, one document each) to a file."""
         path = Path(path)

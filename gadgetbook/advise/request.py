@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from gadgetbook.errors import GadgetError
 from gadgetbook.options import parse_duration
 
-ADVISORS = ("network-policy",)
+ADVISORS = ("network-policy", "seccomp-profile")
+_WHAT = {
+    "network-policy": ("Watch the selected workloads' TCP connections (tcptracer) and write the Kubernetes "
+                       "NetworkPolicies that allow exactly those, nothing else.", "tcptracer"),
+    "seccomp-profile": ("Record the selected workloads' syscalls (traceloop; containers that start meanwhile from "
+                        "their first one) and write a seccomp profile per container allowing exactly those.",
+                        "traceloop"),
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,19 +44,20 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
     if not argv or argv[0] not in ADVISORS:
         got = f" (got {argv[0]!r})" if argv else ""
         raise GadgetError(f"Name what to advise: {prog} {' | '.join(ADVISORS)}{got}.")
-    p = _Parser(prog=f"{prog} {argv[0]}",
-                description="Watch the selected workloads' TCP connections (tcptracer) and write the Kubernetes "
-                            "NetworkPolicies that allow exactly those, nothing else.")
+    what, gadget = _WHAT[argv[0]]
+    p = _Parser(prog=f"{prog} {argv[0]}", description=what)
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="workloads by label selector (app=api,tier!=db)")
     p.add_argument("-c", "--containername", "--container", dest="container", metavar="NAME",
                    help="the workload by container name")
     p.add_argument("--timeout", "-t", metavar="DURATION", default="30s", help="how long to watch (default: 30s)")
     p.add_argument("-n", "--namespace", default="default", help="namespace of the policies (default: default)")
     p.add_argument("--from", dest="recording", metavar="PATH.parquet",
-                   help="advise from a tcptracer recording instead of watching")
-    p.add_argument("--file", metavar="PATH.yaml", help="also write the YAML to this file")
+                   help=f"advise from a {gadget} recording instead of watching")
+    p.add_argument("--file", metavar="PATH", help="also write the advice to this file (profiles: PATH.json for "
+                   "one container, else a directory)")
     p.add_argument("--save", metavar="PATH.parquet", help="also record the watched events")
-    p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="terminal output")
+    p.add_argument("-o", "--output", choices=("yaml", "json"), default="json" if gadget == "traceloop" else "yaml",
+                   help="terminal output")
     p.add_argument("--local", action="store_true",
                    help="watch this host's containers even where a cluster is configured")
     p.add_argument("--kubeconfig", help="kubeconfig file (a cluster: the workloads are pods)")
@@ -65,13 +73,25 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
 
 def advise(req: AdviseRequest, on_run=None):
     """Carry out a parsed request: watch (or replay), then write the policies where asked."""
-    from gadgetbook.advise.network_policy import advise_network_policy
-
     events = None
     if req.recording:
         from gadgetbook.frames.recording import load
 
         events = load(req.recording)
+    if req.advisor == "seccomp-profile":
+        from gadgetbook.advise.seccomp_profile import advise_seccomp_profile
+
+        advice = advise_seccomp_profile(events, selector=req.selector, container=req.container, timeout=req.timeout,
+                                        local=req.local, kubeconfig=req.kubeconfig, context=req.context)
+        if req.file:
+            advice.save(req.file)
+        if req.save and events is None:
+            from gadgetbook.frames.recording import save
+
+            save(advice.events, req.save)
+        return advice
+    from gadgetbook.advise.network_policy import advise_network_policy
+
     advice = advise_network_policy(events, selector=req.selector, container=req.container, timeout=req.timeout,
                                    namespace=req.namespace, on_run=on_run, local=req.local,
                                    kubeconfig=req.kubeconfig, context=req.context)

@@ -21,7 +21,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-SOCKET, PID, INFO = "api.sock", "pid", "recording.json"
+SOCKET, PID, INFO, LOG = "api.sock", "pid", "recording.json", "recorder.log"
 PROCESS_TAG = "gadgetbook.recorders.daemon"  # in the command line: how a client tells its recorders from others
 
 
@@ -85,6 +85,16 @@ def _handler(recorders, requests: _Requests):
     return Handler
 
 
+def _drop_log(handler) -> None:
+    path = getattr(handler, "baseFilename", None)
+    if path:
+        handler.close()
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def main() -> int:
     request = json.loads(sys.stdin.readline())
     if os.fork():
@@ -97,6 +107,12 @@ def main() -> int:
         sys.stdout.flush()
 
     done = threading.Event()
+    import logging
+
+    handler = logging.FileHandler(root / f".{os.getpid()}.log") if root.is_dir() else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.getLogger("gadgetbook").addHandler(handler)
+    logging.getLogger("gadgetbook").setLevel(logging.INFO)
     try:
         from gadgetbook.errors import GadgetError
         from gadgetbook.recorders.service import Recorders
@@ -105,9 +121,11 @@ def main() -> int:
         info = recorders.start(request)
     except GadgetError as exc:
         answer({"error": str(exc)})
+        _drop_log(handler)
         return 2
     except Exception as exc:  # noqa: BLE001 - said to the client in one line, not lost in a detached process
         answer({"error": f"The recorder failed to start: {type(exc).__name__}: {exc}."})
+        _drop_log(handler)
         return 2
     state = root / info["id"]
     try:
@@ -115,11 +133,14 @@ def main() -> int:
         requests = _Requests()
         server = _Server(str(state / SOCKET), _handler(recorders, requests))
         (state / PID).write_text(str(os.getpid()))
+        if isinstance(handler, logging.FileHandler):  # the log moves into the state directory
+            os.replace(handler.baseFilename, state / LOG)
         (state / INFO).write_text(json.dumps(info, default=str))
     except OSError as exc:
         recorders.close()
         shutil.rmtree(state, ignore_errors=True)
         answer({"error": f"The recorder cannot serve from {state}: {exc}."})
+        _drop_log(handler)
         return 2
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: done.set())

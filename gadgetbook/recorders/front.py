@@ -265,6 +265,7 @@ def _rows(req: VerbRequest, parts: list[tuple[dict, dict]], notes: list[str]):
         "gadget": req.spec.name, "kind": kind.name, "verb": req.verb, "params": infos[0].get("params", {}),
         "targets": ", ".join(sorted({(i.get("target") or {}).get("description", "") for i in infos})),
         "recordings": [i["id"] for i in infos], "nodes": sorted({i["node"] for i in infos}),
+        "architectures": infos[0].get("architectures", []),
         "containers": containers, "start": min(i["started"] for i in infos), "end": time.time(),
         "overwritten": sum(c["overwritten"] for c in containers),
         "lost": {i["node"]: i.get("births_missed", 0) for i in infos}, "errors": {}, "notes": notes,

@@ -82,8 +82,23 @@ def recorder_links() -> tuple[list[RecorderLink], list[str]]:
             s.connect(path)
             return s
 
-        links.append(RecorderLink(NodeLink(socket.gethostname(), connect, "")))
+        links.append(LocalRecorderLink(NodeLink(socket.gethostname(), connect, ""), pid))
     return links, gone
+
+
+class LocalRecorderLink(RecorderLink):
+    """A recorder process's link: `stop` returns once the process has ended and the kernel freed its objects."""
+
+    def __init__(self, link: NodeLink, pid: int) -> None:
+        super().__init__(link)
+        self.pid = pid
+
+    def stop(self, rid: str) -> tuple[dict, dict[str, Any]]:
+        got = super().stop(rid)
+        deadline = time.monotonic() + 15
+        while _alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return got
 
 
 def recorded_info(state: Path) -> dict[str, Any] | None:

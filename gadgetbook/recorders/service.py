@@ -7,6 +7,7 @@ a recorder process of its own (`gadgetbook.recorders.daemon`) holding one. Both 
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -19,8 +20,10 @@ from gadgetbook.kinds import kind_of
 from gadgetbook.targets.local import Container, LocalContainers, container_of_pid, pids_by_mntns
 from gadgetbook.targets.selector import Selector
 
+log = logging.getLogger("gadgetbook.recorders")
 PENDING_SECONDS = 5.0  # how long a namespace born during a recording may stay unnamed by a runtime
 LIVENESS_SECONDS = 1.0
+ASK_SECONDS = 0.25  # between questions to a runtime about a container it did not know yet
 TICK_SECONDS = 0.05
 
 
@@ -86,6 +89,7 @@ class RecordedContainer:
     id: str
     names: tuple[str, str, str]  # namespace, pod, container
     since: float
+    from_birth: bool = False  # recorded from its first syscall (it started during the recording)
     state: str = "recording"  # or "exited"
     ended: float | None = None
 
@@ -95,7 +99,8 @@ class _Pending:
     mntns: int
     pid: int
     born: float
-    seen: set[str] = field(default_factory=set)
+    seen: dict[str, str] = field(default_factory=dict)  # container id -> runtime, from the processes' cgroups
+    asked: float = 0.0
 
 
 class Recording:
@@ -152,8 +157,10 @@ class Recording:
             for e in self.kernel.namespace_events().tolist():
                 _, mntns, kind, slot, pid = e[:5]
                 if kind == BIRTH:
+                    log.info("%s: mount namespace %d born (pid %d), slot %d", self.id, mntns, pid, slot)
                     self.pending[slot] = _Pending(mntns, pid, now)
                 elif kind == REUSED:
+                    log.info("%s: mount namespace number %d reused: the old one is gone", self.id, mntns)
                     self._exited(mntns, now)
             due = now - self._last_liveness >= LIVENESS_SECONDS
             if not (self.pending or due):
@@ -168,45 +175,55 @@ class Recording:
                     self._exited(mntns, now)
 
     def _identify(self, slot: int, p: _Pending, pids: list[int], now: float) -> None:
+        # The container id is read while a process lives (its cgroup); the runtime may name it later, also
+        # after it has exited: short-lived containers are kept all the same.
         for pid in pids:
             hit = container_of_pid(pid)
-            if hit is None or hit[1] in p.seen:
-                continue
-            p.seen.add(hit[1])
-            c = self.inventory.by_id(hit[1])
-            if c is None:
-                continue  # the runtime does not know it yet: asked again with the next new id or tick
-            if self.target.matches(c):
-                self.kernel.adopt(slot, p.mntns)
-                self.containers[slot] = RecordedContainer(slot, p.mntns, c.id, self.target.names(c), p.born)
-            else:
-                self.kernel.release(slot, p.mntns)
-            del self.pending[slot]
-            return
-        if not pids or now - p.born > PENDING_SECONDS:
-            self.kernel.release(slot, p.mntns)  # not a container, or gone before any runtime named it
+            if hit is not None:
+                p.seen.setdefault(hit[1], hit[0])
+        if p.seen and now - p.asked >= ASK_SECONDS:
+            p.asked = now
+            for cid, runtime in p.seen.items():
+                c = self.inventory.lookup(runtime, cid)
+                if c is None:
+                    continue
+                log.info("%s: namespace %d is container %s (%s): %s", self.id, p.mntns, c.name, cid[:12],
+                         "kept" if self.target.matches(c) else "released")
+                if self.target.matches(c):
+                    self.kernel.adopt(slot, p.mntns)
+                    self.containers[slot] = RecordedContainer(slot, p.mntns, c.id, self.target.names(c), p.born,
+                                                              from_birth=True)
+                else:
+                    self.kernel.release(slot, p.mntns)
+                del self.pending[slot]
+                return
+        if (not pids and not p.seen) or now - p.born > PENDING_SECONDS:
+            log.info("%s: namespace %d released unnamed (containers seen: %s)", self.id, p.mntns, sorted(p.seen))
+            self.kernel.release(slot, p.mntns)  # not a container, or one no runtime would name
             del self.pending[slot]
 
     def _exited(self, mntns: int, now: float) -> None:
         for rc in self.containers.values():
             if rc.mntns == mntns and rc.state == "recording":
+                log.info("%s: container %s exited", self.id, rc.names[2])
                 self.kernel.seal(rc.slot)
                 rc.state, rc.ended = "exited", now
 
     # -- what clients ask --
 
     def info(self, counts: bool = False) -> dict[str, Any]:
+        from gadgetbook.kernel.syscalls import syscall_table
+
         with self.lock:
             out = []
             for rc in sorted(self.containers.values(), key=lambda r: (r.names, r.slot)):
                 head = int(self.kernel.heads[rc.slot]) if self.kernel.heads is not None else 0
                 entry = {"namespace": rc.names[0], "pod": rc.names[1], "container": rc.names[2], "id": rc.id,
-                         "mntns_id": rc.mntns, "node": self.node, "since": rc.since, "state": rc.state,
+                         "mntns_id": rc.mntns, "node": self.node, "since": rc.since, "from_birth": rc.from_birth,
+                         "state": rc.state,
                          "ended": rc.ended, "recorded": head, "kept": min(head, self.entries),
                          "overwritten": max(0, head - self.entries)}
                 if counts:
-                    from gadgetbook.kernel.syscalls import syscall_table
-
                     names = syscall_table().names
                     entry["syscalls"] = {names.get(nr, str(nr)): n
                                          for nr, n in sorted(self.kernel.syscall_counts(rc.slot).items())}
@@ -214,8 +231,8 @@ class Recording:
             return {"id": self.id, "gadget": self.spec.name, "node": self.node, "target": self.target.wire(),
                     "params": self.params, "started": self.started, "max_age": self.max_age,
                     "ends": self.started + self.max_age, "entries": self.entries, "containers": out,
-                    "waiting": len(self.pending), "births_missed": 0 if self.ended else self.kernel.births_missed(),
-                    "ended": self.ended}
+                    "architectures": list(syscall_table().arch_names), "waiting": len(self.pending),
+                    "births_missed": 0 if self.ended else self.kernel.births_missed(), "ended": self.ended}
 
     def show(self) -> tuple[dict, dict[str, Any]]:
         """Everything recorded now, oldest first per container, and the facts; exited containers are
@@ -315,6 +332,7 @@ class Recorders:
                     else:
                         rec.tick()
                 except Exception as exc:  # noqa: BLE001 - one recording failing ends only itself
+                    log.exception("%s failed", rec.id)
                     rec.close(f"failed: {exc}")
                     self._end(rec, f"failed: {exc}")
 

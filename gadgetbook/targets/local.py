@@ -186,11 +186,26 @@ class LocalContainers:
             self._scanned_at = time.monotonic()
             return list(self._by_id.values())
 
-    def by_id(self, cid: str) -> Container | None:
-        """A container by id, asking the runtimes again when it is new."""
-        if cid not in self._by_id:
-            self.refresh()
-        return self._by_id.get(cid)
+    def lookup(self, runtime: str, cid: str) -> Container | None:
+        """A container by id, named by its runtime even when none of its processes lives any more."""
+        known = self._by_id.get(cid)
+        if known is not None:
+            return known
+        c = Container(id=cid, runtime=runtime)
+        if runtime == "podman":
+            meta = _podman_metadata({cid}).get(cid)
+            if meta is None:
+                return None
+            c.name, c.labels = meta
+        elif runtime in ("containerd", "ctr"):
+            if not _containerd_metadata(c):
+                return None
+        else:
+            return None
+        c.name = c.name or cid[:12]
+        with self._lock:
+            self._by_id.setdefault(cid, c)
+        return self._by_id[cid]
 
     def select(self, selector: Selector | None = None, name: str | None = None) -> list[Container]:
         """Running containers that match a label selector and/or a container name."""

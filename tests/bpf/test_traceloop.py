@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support.leftovers import KernelObjects
+from support.leftovers import bpf_ids, still_loaded
 from support.podman import Container
 from support.workloads import marker
 
@@ -30,6 +30,8 @@ def state_root(monkeypatch):
     monkeypatch.setenv("GADGETBOOK_STATE_DIR", base)
     root = Path(base) / "recorders"
     yield root
+    for log in root.glob("*/recorder.log") if root.is_dir() else []:
+        print(f"--- {log}\n{log.read_text()}")  # shown when the test failed
     leftover = recorder_pids(root)
     for pid in leftover:
         os.kill(pid, signal.SIGTERM)
@@ -56,19 +58,31 @@ def wait_gone(pid: int, timeout: float = 15) -> bool:
 
 
 def wait_for(check, timeout: float = 15, step: float = 0.1):
+    """Until `check()` gives a DataFrame or something true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = check()
-        if got is not None and got is not False:
+        if got is not None and (hasattr(got, "columns") or bool(got)):
             return got
         time.sleep(step)
     pytest.fail("timed out waiting")
 
 
-def assert_nothing_left(kernel: KernelObjects, pids: list[int]) -> None:
+def held(pids: list[int]) -> tuple[set[int], set[int], set[int]]:
+    """The BPF programs, links and maps the recorder processes hold."""
+    ids = (set(), set(), set())
+    for pid in pids:
+        for mine, theirs in zip(ids, bpf_ids(pid)):
+            mine |= theirs
+    return ids
+
+
+def assert_nothing_left(ids: tuple[set[int], set[int], set[int]], pids: list[int]) -> None:
+    """The recorder processes ended, and the kernel freed every program, link and map they held."""
+    assert all(ids[:2]), "the recorder held no programs or links to check"
     for pid in pids:
         assert wait_gone(pid), f"recorder {pid} still runs"
-    wait_for(lambda: kernel.remaining() == (set(), set()), timeout=10)
+    wait_for(lambda: still_loaded(ids) == (set(), set(), set()), timeout=10)
 
 
 @pytest.fixture
@@ -80,13 +94,12 @@ def test_show_after_the_container_exited_has_its_syscalls_in_order(rootfs, state
     data = Path(rootfs) / "data"
     found = data / f"found-{tag}"
     found.write_text("x")
-    kernel = KernelObjects()
     started = tl.start(selector=f"gadgetbook-test={tag}")
     assert list(started.state) == ["waiting for containers to start"]
     pids = recorder_pids(state_root)
     assert len(pids) == 1
-    progs, _ = kernel.mark_running()
-    assert len(progs) >= 2
+    kernel = held(pids)
+    assert len(kernel[0]) >= 2 and len(kernel[2]) >= 8  # enter and exit programs; its maps
 
     script = (f"cat /data/found-{tag}; cat /data/missing-{tag}; echo written-{tag} > /tmp/out; exit 3")
     c = Container(rootfs, f"tl-{tag}", {"gadgetbook-test": tag}, script, keep=True)
@@ -136,10 +149,10 @@ def test_a_small_buffer_overwrites_oldest_first_and_counts_exactly(rootfs, state
     script = (f"while [ ! -e /data/go-{tag} ]; do sleep 0.05; done; "
               f"for i in $(seq 1 40); do cat /data/f-{tag}-$i; done; sleep 60")
     c = Container(rootfs, f"tl-{tag}", {"gadgetbook-test": tag}, script)
-    kernel = KernelObjects()
     try:
         tl.start(container=c.name, syscalls="open,openat", entries=16)
         pids = recorder_pids(state_root)
+        kernel = held(pids)
         go.write_text("")
         wait_for(lambda: tl.list().recorded.sum() >= 40)
         time.sleep(0.2)
@@ -159,7 +172,6 @@ def test_a_small_buffer_overwrites_oldest_first_and_counts_exactly(rootfs, state
 def test_recording_outlives_its_killed_client_and_a_new_process_finds_it(rootfs, state_root, tag):
     script = f"while true; do cat /data/seen-{tag} 2>/dev/null; sleep 0.1; done"
     c = Container(rootfs, f"tl-{tag}", {"gadgetbook-test": tag}, script)
-    kernel = KernelObjects()
     client = (f"import gadgetbook, time; gadgetbook.recorder('traceloop').start(container={c.name!r}, local=True); "
               "print('started', flush=True); time.sleep(600)")
     try:
@@ -169,6 +181,7 @@ def test_recording_outlives_its_killed_client_and_a_new_process_finds_it(rootfs,
         proc.wait()
         pids = recorder_pids(state_root)
         assert len(pids) == 1
+        kernel = held(pids)
         cli = [sys.executable, "-m", "gadgetbook", "traceloop"]
         listed = subprocess.run([*cli, "list", "--local"], capture_output=True, text=True, timeout=60)
         assert listed.returncode == 0, listed.stderr
@@ -191,11 +204,10 @@ def test_recording_outlives_its_killed_client_and_a_new_process_finds_it(rootfs,
 
 def test_max_age_ends_the_recording_by_itself(rootfs, state_root, tag):
     c = Container(rootfs, f"tl-{tag}", {"gadgetbook-test": tag}, "while true; do sleep 0.2; done")
-    kernel = KernelObjects()
     try:
         started = tl.start(container=c.name, max_age="2s")
         pids = recorder_pids(state_root)
-        kernel.mark_running()
+        kernel = held(pids)
         assert (started.ends - started.since).iloc[0].total_seconds() == pytest.approx(2, abs=0.5)
         assert all(wait_gone(p, timeout=10) for p in pids)
         assert len(tl.list()) == 0
@@ -241,8 +253,9 @@ def test_bad_input_gets_one_sentence_and_loads_nothing(rootfs, state_root, tag):
         assert len(recorder_pids(state_root)) == 1
         # A recorder killed from outside: said once, in one sentence; its kernel objects went with it.
         (pid,) = recorder_pids(state_root)
+        kernel = held([pid])
         os.kill(pid, signal.SIGKILL)
-        assert wait_gone(pid)
+        assert_nothing_left(kernel, [pid])
         with pytest.raises(GadgetError, match=r"is gone, killed before it ended; what it recorded went with it"):
             tl.show(selector=f"gadgetbook-test={tag}")
         assert len(tl.list()) == 0
