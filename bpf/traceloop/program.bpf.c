@@ -152,6 +152,17 @@ struct {
 	__type(value, __u64);
 } unsharing SEC(".maps");
 
+/* libbpf before 1.3 names only five syscall arguments. */
+#ifndef PT_REGS_PARM6_CORE_SYSCALL
+#if defined(__TARGET_ARCH_x86)
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ(x, r9)
+#elif defined(__TARGET_ARCH_arm64)
+#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((struct user_pt_regs *)(x), regs[5])
+#else
+#define PT_REGS_PARM6_CORE_SYSCALL(x) 0
+#endif
+#endif
+
 /* Plain loads through BTF pointers: no helper call on the path every syscall takes. */
 static __always_inline __u64 current_mntns_fast(void)
 {
@@ -240,8 +251,24 @@ static __always_inline void exit_unshare(long ret)
 		born(now, bpf_get_current_pid_tgid() >> 32);
 }
 
-static __always_inline int on_enter(long id, __u64 mntns, __u32 slot, __u64 a0, __u64 a1, __u64 a2,
-				    __u64 a3, __u64 a4, __u64 a5)
+/* The six arguments: from the tracepoint's record (ctx), or read from the saved registers (regs) only
+ * once the syscall is known to be recorded. */
+struct args_source {
+	struct pt_regs *regs;
+	struct trace_event_raw_sys_enter *tp;
+	bool direct; /* regs is a BTF pointer (tp_btf): plain loads, no helper calls */
+};
+
+#if defined(__TARGET_ARCH_x86)
+#define ARGS_DIRECT(e, r) do { (e)->args[0] = (r)->di; (e)->args[1] = (r)->si; (e)->args[2] = (r)->dx; \
+	(e)->args[3] = (r)->r10; (e)->args[4] = (r)->r8; (e)->args[5] = (r)->r9; } while (0)
+#elif defined(__TARGET_ARCH_arm64)
+#define ARGS_DIRECT(e, r) do { struct user_pt_regs *u = (struct user_pt_regs *)(r); \
+	(e)->args[0] = u->regs[0]; (e)->args[1] = u->regs[1]; (e)->args[2] = u->regs[2]; \
+	(e)->args[3] = u->regs[3]; (e)->args[4] = u->regs[4]; (e)->args[5] = u->regs[5]; } while (0)
+#endif
+
+static __always_inline int on_enter(long id, __u32 slot, struct args_source src)
 {
 	if (id < 0 || id >= MAX_SYSCALLS)
 		return 0;
@@ -271,12 +298,31 @@ static __always_inline int on_enter(long id, __u64 mntns, __u32 slot, __u64 a0, 
 	e->seq = 0; /* a reader skips a record while it is being written */
 	e->timestamp_raw = bpf_ktime_get_boot_ns();
 	e->duration_ns = 0;
-	e->args[0] = a0;
-	e->args[1] = a1;
-	e->args[2] = a2;
-	e->args[3] = a3;
-	e->args[4] = a4;
-	e->args[5] = a5;
+	if (src.tp) {
+		e->args[0] = src.tp->args[0];
+		e->args[1] = src.tp->args[1];
+		e->args[2] = src.tp->args[2];
+		e->args[3] = src.tp->args[3];
+		e->args[4] = src.tp->args[4];
+		e->args[5] = src.tp->args[5];
+	} else {
+		struct pt_regs *regs = src.regs; /* a plain pointer: CO-RE relocates only what it points to */
+
+#ifdef ARGS_DIRECT
+		if (src.direct) {
+			ARGS_DIRECT(e, regs);
+			goto args_done;
+		}
+#endif
+
+		e->args[0] = PT_REGS_PARM1_CORE_SYSCALL(regs);
+		e->args[1] = PT_REGS_PARM2_CORE_SYSCALL(regs);
+		e->args[2] = PT_REGS_PARM3_CORE_SYSCALL(regs);
+		e->args[3] = PT_REGS_PARM4_CORE_SYSCALL(regs);
+		e->args[4] = PT_REGS_PARM5_CORE_SYSCALL(regs);
+		e->args[5] = PT_REGS_PARM6_CORE_SYSCALL(regs);
+	}
+args_done:
 	e->ret = 0;
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
@@ -286,12 +332,12 @@ static __always_inline int on_enter(long id, __u64 mntns, __u32 slot, __u64 a0, 
 	__u64 path = 0;
 
 	switch (conf->path_arg) {
-	case 1: path = a0; break;
-	case 2: path = a1; break;
-	case 3: path = a2; break;
-	case 4: path = a3; break;
-	case 5: path = a4; break;
-	case 6: path = a5; break;
+	case 1: path = e->args[0]; break;
+	case 2: path = e->args[1]; break;
+	case 3: path = e->args[2]; break;
+	case 4: path = e->args[3]; break;
+	case 5: path = e->args[4]; break;
+	case 6: path = e->args[5]; break;
 	}
 	if (!path || bpf_probe_read_user_str(e->path, sizeof(e->path), (const void *)path) < 0)
 		e->path[0] = 0;
@@ -342,34 +388,18 @@ static __always_inline int on_exit(long id, long ret)
 #define NR_CORE(regs) (-1)
 #endif
 
-/* libbpf before 1.3 names only five syscall arguments. */
-#ifndef PT_REGS_PARM6_CORE_SYSCALL
-#if defined(__TARGET_ARCH_x86)
-#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ(x, r9)
-#elif defined(__TARGET_ARCH_arm64)
-#define PT_REGS_PARM6_CORE_SYSCALL(x) BPF_CORE_READ((struct user_pt_regs *)(x), regs[5])
-#else
-#define PT_REGS_PARM6_CORE_SYSCALL(x) 0
-#endif
-#endif
-
-/* The six arguments from the saved registers; read only once the syscall is known to be recorded. */
-#define REGS_ARGS(regs) PT_REGS_PARM1_CORE_SYSCALL(regs), PT_REGS_PARM2_CORE_SYSCALL(regs), \
-	PT_REGS_PARM3_CORE_SYSCALL(regs), PT_REGS_PARM4_CORE_SYSCALL(regs), \
-	PT_REGS_PARM5_CORE_SYSCALL(regs), PT_REGS_PARM6_CORE_SYSCALL(regs)
-
-#define ENTER_FROM_REGS(regs, id) ({ \
+#define ENTER_FROM_REGS(regs, id, is_btf) ({ \
 	__u64 mntns = current_mntns_fast(); \
 	if ((id) == targ_nr_unshare) \
 		enter_unshare(PT_REGS_PARM1_CORE_SYSCALL(regs), mntns); \
 	__u32 *slot = slot_of(mntns); \
-	slot ? on_enter(id, mntns, *slot, REGS_ARGS(regs)) : 0; })
+	slot ? on_enter(id, *slot, (struct args_source){ .regs = (regs), .direct = (is_btf) }) : 0; })
 
 /* First choice: BTF tracepoints, the cheapest way into raw_syscalls. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
 {
-	return ENTER_FROM_REGS(regs, id);
+	return ENTER_FROM_REGS(regs, id, true);
 }
 
 SEC("tp_btf/sys_exit")
@@ -382,7 +412,7 @@ int BPF_PROG(tp_btf_sys_exit, struct pt_regs *regs, long ret)
 SEC("raw_tp/sys_enter")
 int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 {
-	return ENTER_FROM_REGS(regs, id);
+	return ENTER_FROM_REGS(regs, id, false);
 }
 
 SEC("raw_tp/sys_exit")
@@ -404,8 +434,7 @@ int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
 
 	if (!slot)
 		return 0;
-	return on_enter(id, mntns, *slot, ctx->args[0], ctx->args[1], ctx->args[2], ctx->args[3], ctx->args[4],
-			ctx->args[5]);
+	return on_enter(id, *slot, (struct args_source){ .tp = ctx });
 }
 
 SEC("tracepoint/raw_syscalls/sys_exit")
