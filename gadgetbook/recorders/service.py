@@ -54,8 +54,9 @@ class RecorderTarget:
     def __post_init__(self) -> None:
         self._selector = Selector.parse(self.selector) if self.selector else None
         if not self.description:
-            flags = [f"-l {self.selector}" if self.selector else "", f"-c {self.container}" if self.container else ""]
-            self.description = " ".join(f for f in flags if f) or "containers by id"
+            flags = [f"{flag} {v}" for flag, v in (("-n", self.namespace), ("-p", self.podname),
+                                                   ("-l", self.selector), ("-c", self.container)) if v]
+            self.description = " ".join(flags) or "containers by id"
 
     @property
     def births(self) -> bool:
@@ -277,7 +278,7 @@ class Recorders:
         with self._lock:
             for other in self.recordings.values():
                 if other.target.flags() == target.flags():
-                    raise GadgetError(f"{target.description} is already recorded by {other.id} on {self.node}; "
+                    raise GadgetError(f"{other.target.description} is already recorded by {other.id} on {self.node}; "
                                       "show it, or stop it before starting again.")
         rec = Recording(str(request.get("gadget", "")), request.get("params") or {}, target, self.node)
         with self._lock:
