@@ -9,7 +9,6 @@ interleaved, and the median is printed. "cost" is ns per syscall above the untra
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import shutil
 import statistics
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from engine import BUILD, build, go, workload  # noqa: E402
 
 HOOKS = {"tp_btf": ("tp_btf_sys_enter", "tp_btf_sys_exit"), "raw_tp": ("raw_tp_sys_enter", "raw_tp_sys_exit"),
-         "tracepoint": ("tp_sys_enter", "tp_sys_exit")}
+         "tp": ("tp_sys_enter", "tp_sys_exit")}
 
 
 def groups(hook: str):
@@ -68,14 +67,10 @@ class Traceloop:
     def __init__(self, hook: str, mntns: int) -> None:
         from gadgetbook import catalog
         from gadgetbook.kinds import kind_of
-
-        spec = catalog.get("traceloop")
-        spec = dataclasses.replace(spec, hooks=(*groups(hook), *spec.hooks[2:]))
-        kind = kind_of(catalog.get("traceloop"))
-        settings = kind.settings({"entries": 4096})
         from gadgetbook.kinds.recorder import KernelRecorder
 
-        self.k = KernelRecorder(spec, settings, births=True)
+        spec = catalog.get("traceloop")
+        self.k = KernelRecorder(spec, kind_of(spec).settings({"entries": 4096}), births=True, prefer=hook)
         assert set(HOOKS[hook]) <= set(self.k.obj.attached) and len(self.k.obj.attached) <= 3, self.k.obj.attached
         self.slot = self.k.add(mntns)
 

@@ -163,9 +163,12 @@ struct {
 #endif
 #endif
 
-/* Plain loads through BTF pointers: no helper call on the path every syscall takes. */
-static __always_inline __u64 current_mntns_fast(void)
+/* On BTF tracepoints, plain loads through BTF pointers: no helper call on the path every syscall takes.
+ * The fallbacks read the same with CO-RE helpers, as kernels without BTF tracepoints allow. */
+static __always_inline __u64 current_mntns(bool btf)
 {
+	if (!btf)
+		return gadget_current_mntns();
 	struct task_struct *task = bpf_get_current_task_btf();
 
 	return task->nsproxy->mnt_ns->ns.inum;
@@ -235,7 +238,7 @@ static __always_inline void enter_unshare(__u64 flags, __u64 mntns)
 	bpf_map_update_elem(&unsharing, &tid, &mntns, BPF_ANY);
 }
 
-static __always_inline void exit_unshare(long ret)
+static __always_inline void exit_unshare(long ret, bool btf)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u64 *before = bpf_map_lookup_elem(&unsharing, &tid);
@@ -245,7 +248,7 @@ static __always_inline void exit_unshare(long ret)
 	__u64 was = *before;
 
 	bpf_map_delete_elem(&unsharing, &tid);
-	__u64 now = current_mntns_fast();
+	__u64 now = current_mntns(btf);
 
 	if (ret == 0 && now != was)
 		born(now, bpf_get_current_pid_tgid() >> 32);
@@ -351,11 +354,11 @@ args_done:
 	return 0;
 }
 
-static __always_inline int on_exit(long id, long ret)
+static __always_inline int on_exit(long id, long ret, bool btf)
 {
 	if (id == targ_nr_unshare)
-		exit_unshare(ret);
-	__u64 mntns = current_mntns_fast();
+		exit_unshare(ret, btf);
+	__u64 mntns = current_mntns(btf);
 
 	if (!slot_of(mntns))
 		return 0;
@@ -389,7 +392,7 @@ static __always_inline int on_exit(long id, long ret)
 #endif
 
 #define ENTER_FROM_REGS(regs, id, is_btf) ({ \
-	__u64 mntns = current_mntns_fast(); \
+	__u64 mntns = current_mntns(is_btf); \
 	if ((id) == targ_nr_unshare) \
 		enter_unshare(PT_REGS_PARM1_CORE_SYSCALL(regs), mntns); \
 	__u32 *slot = slot_of(mntns); \
@@ -405,7 +408,7 @@ int BPF_PROG(tp_btf_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(tp_btf_sys_exit, struct pt_regs *regs, long ret)
 {
-	return on_exit(NR_DIRECT(regs), ret);
+	return on_exit(NR_DIRECT(regs), ret, true);
 }
 
 /* Older kernels: raw tracepoints (4.17+). */
@@ -418,7 +421,7 @@ int BPF_PROG(raw_tp_sys_enter, struct pt_regs *regs, long id)
 SEC("raw_tp/sys_exit")
 int BPF_PROG(raw_tp_sys_exit, struct pt_regs *regs, long ret)
 {
-	return on_exit(NR_CORE(regs), ret);
+	return on_exit(NR_CORE(regs), ret, false);
 }
 
 /* Last resort: the raw_syscalls tracepoints. */
@@ -426,7 +429,7 @@ SEC("tracepoint/raw_syscalls/sys_enter")
 int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	long id = ctx->id;
-	__u64 mntns = current_mntns_fast();
+	__u64 mntns = current_mntns(false);
 
 	if (id == targ_nr_unshare)
 		enter_unshare(ctx->args[0], mntns);
@@ -440,7 +443,7 @@ int tp_sys_enter(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/raw_syscalls/sys_exit")
 int tp_sys_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	return on_exit(ctx->id, ctx->ret);
+	return on_exit(ctx->id, ctx->ret, false);
 }
 
 /* A child forked into a mount namespace of its own (clone(CLONE_NEWNS), clone3). */

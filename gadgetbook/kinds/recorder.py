@@ -29,6 +29,8 @@ BIRTH, REUSED = 1, 2
 BPF_MAP_TYPE_ARRAY, BPF_F_MMAPABLE, BPF_F_INNER_MAP = 2, 1 << 10, 1 << 12
 EVENT_RING_BYTES = 64 << 10
 VERBS = ("start", "show", "stop", "list")
+# The syscall hooks by kind, as gadget.toml lists them (first choice first); `prefer` picks another.
+HOOK_KINDS = ("tp_btf", "raw_tp", "tp")
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,16 @@ class RecorderKind(Kind):
         return print_in_terminal(result, sys.stdout, sys.stderr)
 
 
+def _preferring(groups, prefer: str):
+    """The hook groups with `prefer`'s programs first (benchmarks and tests measure each alternative)."""
+    from gadgetbook.kernel.loader import HookGroup
+
+    if prefer not in HOOK_KINDS:
+        raise GadgetError(f"No hook kind {prefer!r}; one of {', '.join(HOOK_KINDS)}.")
+    key = lambda p: not p.startswith(prefer + "_sys_")  # noqa: E731
+    return tuple(HookGroup(tuple(sorted(g.programs, key=key)), g.optional) for g in groups)
+
+
 class _Buffer:
     """One slot's inner array: its fd and a read-write view of its records."""
 
@@ -135,17 +147,19 @@ class KernelRecorder:
     Not thread-safe: its owner (a recording) serialises calls.
     """
 
-    def __init__(self, spec, settings: RecorderSettings, births: bool, spares: int = 8) -> None:
+    def __init__(self, spec, settings: RecorderSettings, births: bool, spares: int = 8,
+                 prefer: str | None = None) -> None:
         from gadgetbook.catalog.layout import named_struct
         from gadgetbook.kernel.ring import RingReader
 
         table = syscall_table()
+        hooks = spec.hooks if prefer is None else _preferring(spec.hooks, prefer)
         self.settings = settings
         self.births = births
         self.dtype = spec.event_dtype
         rodata = {"targ_entries_mask": settings.entries - 1, "targ_births": births,
                   "targ_nr_unshare": table.number("unshare") or 0}
-        self.obj = load_gadget(str(spec.object_path), spec.hooks, rodata, ring_bytes=EVENT_RING_BYTES)
+        self.obj = load_gadget(str(spec.object_path), hooks, rodata, ring_bytes=EVENT_RING_BYTES)
         self._buffers: dict[int, _Buffer] = {}
         self._mntns: dict[int, int] = {}  # slot -> the mount namespace it records, while it records
         self._unused = list(range(MAX_SLOTS - 1, -1, -1))

@@ -13,13 +13,18 @@ _FAMILIES = {
              "writev", "lseek", "stat", "fstat", "lstat", "newfstatat", "statx", "access", "faccessat",
              "faccessat2", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "getdents64",
              "readlink", "readlinkat", "fcntl", "dup", "dup2", "dup3", "ioctl", "chdir", "fchdir", "getcwd",
-             "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "truncate", "ftruncate", "fsync"),
+             "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "truncate", "ftruncate", "fsync",
+             "mknodat", "symlinkat", "linkat", "statfs", "fstatfs", "mount", "umount2", "pivot_root", "chroot",
+             "sendfile", "pipe2", "umask", "flock", "fdatasync", "getxattr", "setxattr", "inotify_add_watch"),
     "net": ("socket", "connect", "accept", "accept4", "bind", "listen", "sendto", "recvfrom", "sendmsg",
             "recvmsg", "setsockopt", "getsockopt", "getsockname", "getpeername", "shutdown", "poll", "ppoll",
-            "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl", "epoll_create1"),
+            "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl", "epoll_create1", "socketpair"),
     "process": ("execve", "execveat", "clone", "clone3", "fork", "vfork", "exit", "exit_group", "wait4",
                 "waitid", "kill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "unshare", "setns",
-                "prctl", "arch_prctl", "set_tid_address", "getpid", "getppid", "gettid", "getuid", "geteuid"),
+                "prctl", "arch_prctl", "set_tid_address", "getpid", "getppid", "gettid", "getuid", "geteuid",
+                "futex", "nanosleep", "clock_nanosleep", "sched_yield", "setuid", "setgid", "setgroups", "setsid",
+                "capget", "capset", "seccomp", "set_robust_list", "rseq", "sigaltstack", "getrlimit", "prlimit64",
+                "sethostname", "keyctl", "getrandom", "sched_getaffinity", "rt_sigsuspend", "pause"),
     "memory": ("mmap", "munmap", "mprotect", "mremap", "brk", "madvise"),
 }
 COLORS = {"file": "#4c78a8", "net": "#59a14f", "process": "#b07aa1", "memory": "#9c9c9c", "other": "#f28e2b"}
@@ -36,7 +41,7 @@ def timeline_png(df, width: float = 10.0, lane_height: float = 0.45) -> bytes:
     from matplotlib.lines import Line2D
 
     lanes = [str(c) or "(host)" for c in dict.fromkeys(df["container"].astype(str))]
-    fig = Figure(figsize=(width, 0.8 + lane_height * max(1, len(lanes))), dpi=100)
+    fig = Figure(figsize=(width, 1.0 + lane_height * max(2, len(lanes))), dpi=100)
     ax = fig.add_subplot()
     t0 = df["timestamp"].min()
     seconds = (df["timestamp"] - t0).dt.total_seconds().to_numpy()
@@ -56,8 +61,7 @@ def timeline_png(df, width: float = 10.0, lane_height: float = 0.45) -> bytes:
     ax.spines[["top", "right"]].set_visible(False)
     handles = [Line2D([0], [0], color=c, lw=2, label=f) for f, c in COLORS.items()]
     handles.append(Line2D([0], [0], marker="v", color=FAILED, lw=0, label="failed"))
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 1.02 + 0.25 / max(1, len(lanes))),
-              ncol=len(handles), frameon=False, fontsize=8)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
