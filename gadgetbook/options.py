@@ -48,19 +48,12 @@ def parse_size(text: str | int) -> int:
     return int(m.group(1)) * mult
 
 
-@dataclass
-class RunRequest:
-    """A parsed gadget invocation: which gadget, its params, and whom to trace."""
+@dataclass(kw_only=True)
+class TargetFlags:
+    """Whom to trace or record, as the flags say: containers on this host, or pods in a cluster."""
 
-    gadget: str
-    params: dict[str, Any] = field(default_factory=dict)
-    timeout: float | None = None
-    pid: int | None = None
     container: str | None = None
     selector: str | None = None
-    output: str = "columns"
-    save: str | None = None
-    ring_size: int | None = None
     local: bool = False
     namespace: str | None = None
     all_namespaces: bool = False
@@ -69,12 +62,35 @@ class RunRequest:
     context: str | None = None
     kubeconfig: str | None = None
 
+    def cluster_flags(self) -> dict[str, Any]:
+        """The Kubernetes flags given (any of them means a cluster, unless --local)."""
+        kw = {k: getattr(self, k) for k in ("namespace", "podname", "node", "context", "kubeconfig")}
+        kw["all_namespaces"] = self.all_namespaces or None
+        return {k: v for k, v in kw.items() if v is not None}
+
+
+@dataclass(kw_only=True)
+class RunRequest(TargetFlags):
+    """A parsed gadget invocation: which gadget, its params, and whom to trace."""
+
+    gadget: str
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    pid: int | None = None
+    output: str = "columns"
+    save: str | None = None
+    ring_size: int | None = None
+
     def run_kwargs(self) -> dict[str, Any]:
-        keys = ("timeout", "pid", "container", "selector", "save", "ring_size", "namespace", "podname", "node",
-                "context", "kubeconfig")
-        kw = {k: getattr(self, k) for k in keys}
-        kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None}
-        return {k: v for k, v in kw.items() if v is not None} | self.params
+        kw = {k: getattr(self, k) for k in ("timeout", "pid", "container", "selector", "save", "ring_size")}
+        kw |= {"local": self.local or None}
+        return {k: v for k, v in kw.items() if v is not None} | self.cluster_flags() | self.params
+
+
+def target_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    """The target flags parsed by `_target_flags`, as TargetFlags' keywords."""
+    return {k: getattr(ns, k) for k in ("container", "selector", "local", "namespace", "all_namespaces", "podname",
+                                        "node", "context", "kubeconfig")}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -182,16 +198,8 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         params=params,
         timeout=parse_duration(ns.timeout),
         pid=ns.pid,
-        container=ns.container,
-        selector=ns.selector,
         output=ns.output,
         save=ns.save,
         ring_size=parse_size(ns.ring_size) if ns.ring_size else None,
-        local=ns.local,
-        namespace=ns.namespace,
-        all_namespaces=ns.all_namespaces,
-        podname=ns.podname,
-        node=ns.node,
-        context=ns.context,
-        kubeconfig=ns.kubeconfig,
+        **target_flags(ns),
     )

@@ -14,26 +14,18 @@ from typing import Any, TextIO
 
 from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.errors import GadgetError
+from gadgetbook.options import TargetFlags
 from gadgetbook.recorders.client import RecorderLink
 
 LIST_COLUMNS = ["id", "node", "target", "namespace", "pod", "container", "state", "since", "recorded", "kept",
                 "overwritten", "ends"]
 
 
-@dataclass
-class VerbRequest:
+@dataclass(kw_only=True)
+class VerbRequest(TargetFlags):
     verb: str
     spec: GadgetSpec
     params: dict[str, Any] = field(default_factory=dict)
-    selector: str | None = None
-    container: str | None = None
-    namespace: str | None = None
-    all_namespaces: bool = False
-    podname: str | None = None
-    node: str | None = None
-    context: str | None = None
-    kubeconfig: str | None = None
-    local: bool = False
     recording_id: str | None = None
     output: str = "columns"
     save: str | None = None
@@ -54,7 +46,7 @@ class VerbRequest:
 def parse_verb(spec: GadgetSpec, argv: list[str], prog: str) -> VerbRequest:
     """`start|show|stop|list [flags]`; one sentence for anything wrong."""
     from gadgetbook.kinds import kind_of
-    from gadgetbook.options import recorder_parser
+    from gadgetbook.options import recorder_parser, target_flags
 
     verbs = kind_of(spec).verbs
     if not argv or argv[0] not in verbs:
@@ -64,11 +56,8 @@ def parse_verb(spec: GadgetSpec, argv: list[str], prog: str) -> VerbRequest:
     ns = recorder_parser(spec, verb, prog).parse_args(argv[1:])
     params = {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in spec.params.items()} \
         if verb == "start" else {}
-    return VerbRequest(verb=verb, spec=spec, params=params, selector=ns.selector, container=ns.container,
-                       namespace=ns.namespace, all_namespaces=ns.all_namespaces, podname=ns.podname, node=ns.node,
-                       context=ns.context, kubeconfig=ns.kubeconfig, local=ns.local,
-                       recording_id=getattr(ns, "recording_id", None), output=getattr(ns, "output", "columns"),
-                       save=getattr(ns, "save", None))
+    return VerbRequest(verb=verb, spec=spec, params=params, recording_id=getattr(ns, "recording_id", None),
+                       output=getattr(ns, "output", "columns"), save=getattr(ns, "save", None), **target_flags(ns))
 
 
 def request_from_kwargs(gadget: str, verb: str, kwargs: dict[str, Any]) -> VerbRequest:
@@ -95,10 +84,7 @@ def request_from_kwargs(gadget: str, verb: str, kwargs: dict[str, Any]) -> VerbR
 def _in_cluster(req: VerbRequest) -> bool:
     from gadgetbook.api import _cluster_mode
 
-    kube = {k: v for k, v in (("namespace", req.namespace), ("all_namespaces", req.all_namespaces or None),
-                              ("podname", req.podname), ("node", req.node), ("context", req.context),
-                              ("kubeconfig", req.kubeconfig)) if v}
-    return _cluster_mode({"local": req.local}, kube)
+    return _cluster_mode({"local": req.local}, req.cluster_flags())
 
 
 def _links(req: VerbRequest) -> tuple[list[RecorderLink], list[str]]:
