@@ -49,6 +49,10 @@ def parse_verb(spec: GadgetSpec, argv: list[str], prog: str) -> VerbRequest:
     from gadgetbook.options import recorder_parser, target_flags
 
     verbs = kind_of(spec).verbs
+    if argv[:1] in (["-h"], ["--help"]):
+        print(f"usage: {prog} {{{','.join(verbs)}}} [flags]   ({prog} VERB --help for its flags)\n\n"
+              f"{spec.description}\n\n" + "\n".join(spec.examples))
+        raise SystemExit(0)
     if not argv or argv[0] not in verbs:
         got = f" (got {argv[0]!r})" if argv else ""
         raise GadgetError(f"{spec.name} is a recorder: say {prog} {'|'.join(verbs)}{got}.")
