@@ -100,6 +100,7 @@ def main() -> int:
     if os.fork():
         os._exit(0)  # the client reaps this one at once; the recorder lives on under init
     os.setsid()
+    os.chdir("/")  # pin no directory of the client's
     root = Path(request.pop("state_root"))
 
     def answer(msg: dict) -> None:
