@@ -34,7 +34,7 @@ def spawn(request: dict[str, Any]) -> dict[str, Any]:
                             stderr=subprocess.DEVNULL, close_fds=True, start_new_session=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        proc.stdin.write((json.dumps({**request, "state_root": str(root)}) + "\n").encode())
+        proc.stdin.write((json.dumps({**request, "state_root": str(root.resolve())}) + "\n").encode())
         proc.stdin.close()
         ready, _, _ = select.select([proc.stdout], [], [], START_SECONDS)
         line = proc.stdout.readline() if ready else b""
