@@ -136,7 +136,15 @@ struct {
 	__type(value, __u32);
 } free_slots SEC(".maps");
 
-/* The record a thread's running syscall wrote, until it returns. */
+/* The record a thread's running syscall wrote, until it returns: in the task itself on BTF tracepoints
+ * (no hashing, freed with the task), else by thread id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct inflight);
+} inflight_task SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -348,9 +356,18 @@ args_done:
 	e->seq = n + 1;
 
 	struct inflight f = { .seq = n + 1, .slot = slot, .pos = pos };
-	__u32 tid = (__u32)pid_tgid;
 
-	bpf_map_update_elem(&inflight, &tid, &f, BPF_ANY);
+	if (src.direct) {
+		struct inflight *mine = bpf_task_storage_get(&inflight_task, bpf_get_current_task_btf(), 0,
+							     BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+		if (mine)
+			*mine = f;
+	} else {
+		__u32 tid = (__u32)pid_tgid;
+
+		bpf_map_update_elem(&inflight, &tid, &f, BPF_ANY);
+	}
 	return 0;
 }
 
@@ -362,9 +379,15 @@ static __always_inline int on_exit(long id, long ret, bool btf)
 
 	if (!slot_of(mntns))
 		return 0;
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct inflight *f = bpf_map_lookup_elem(&inflight, &tid);
+	struct inflight *f;
 
+	if (btf) {
+		f = bpf_task_storage_get(&inflight_task, bpf_get_current_task_btf(), 0, 0);
+	} else {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+
+		f = bpf_map_lookup_elem(&inflight, &tid);
+	}
 	if (!f || !f->seq)
 		return 0;
 	void *buf = bpf_map_lookup_elem(&buffers, &f->slot);
