@@ -41,6 +41,8 @@ class GadgetMagics(Magics):
                                                   NetworkPolicies allowing exactly the connections seen
             %gadget traceloop start|show|stop|list [-l SELECTOR | -c NAME] [--syscalls open,connect]
                                                   a flight recorder of syscalls per container
+            %gadget advise seccomp-profile -l SELECTOR [--timeout 30s | --from PATH.parquet]
+                                                  seccomp profiles allowing exactly the syscalls made
 
         Examples::
 
