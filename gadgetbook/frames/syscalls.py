@@ -25,6 +25,38 @@ _UNSIGNED = ("unsigned", "size_t", "umode_t", "u32", "u64", "uid_t", "gid_t", "_
              "key_serial_t", "qid_t", "rwf_t", "cap_user", "__kernel_old_uid_t")
 
 
+# Syscall families by name, for the timeline's colours; the rest is "other".
+FAMILIES = {
+    "file": ("open", "openat", "openat2", "creat", "close", "read", "write", "pread64", "pwrite64", "readv",
+             "writev", "lseek", "stat", "fstat", "lstat", "newfstatat", "statx", "access", "faccessat",
+             "faccessat2", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "getdents64",
+             "readlink", "readlinkat", "fcntl", "dup", "dup2", "dup3", "ioctl", "chdir", "fchdir", "getcwd",
+             "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "truncate", "ftruncate", "fsync",
+             "mknodat", "symlinkat", "linkat", "statfs", "fstatfs", "mount", "umount2", "pivot_root", "chroot",
+             "sendfile", "pipe2", "umask", "flock", "fdatasync", "getxattr", "setxattr", "inotify_add_watch"),
+    "net": ("socket", "connect", "accept", "accept4", "bind", "listen", "sendto", "recvfrom", "sendmsg",
+            "recvmsg", "setsockopt", "getsockopt", "getsockname", "getpeername", "shutdown", "poll", "ppoll",
+            "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl", "epoll_create1", "socketpair"),
+    "process": ("execve", "execveat", "clone", "clone3", "fork", "vfork", "exit", "exit_group", "wait4",
+                "waitid", "kill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "unshare", "setns",
+                "prctl", "arch_prctl", "set_tid_address", "getpid", "getppid", "gettid", "getuid", "geteuid",
+                "futex", "nanosleep", "clock_nanosleep", "sched_yield", "setuid", "setgid", "setgroups", "setsid",
+                "capget", "capset", "seccomp", "set_robust_list", "rseq", "sigaltstack", "getrlimit", "prlimit64",
+                "sethostname", "keyctl", "getrandom", "sched_getaffinity", "rt_sigsuspend", "pause"),
+    "memory": ("mmap", "munmap", "mprotect", "mremap", "brk", "madvise"),
+}
+_FAMILY_OF = {name: fam for fam, names in FAMILIES.items() for name in names}
+
+
+def by_family(df) -> dict:
+    """A recorder's rows split for the timeline: one frame per syscall family present, then the failed ones."""
+    family = df["syscall"].astype(str).map(lambda s: _FAMILY_OF.get(s, "other"))
+    failed = df["error"].astype(str) != ""
+    out = {f: df[(family == f) & ~failed] for f in (*FAMILIES, "other")}
+    out["failed"] = df[failed]
+    return {name: part for name, part in out.items() if len(part)}
+
+
 def _int32(v: int) -> int:
     v &= 0xFFFFFFFF
     return v - (1 << 32) if v >= 1 << 31 else v

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers
+from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers, column_docs
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.threaded_source import ThreadedSource
@@ -32,7 +32,8 @@ class TraceKind(Kind):
 
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
-        return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
+        return lines + [f"  {name:<22} {doc}" for name, doc in column_docs(c for c in self.spec.event_columns
+                                                                          if not c.hidden)]
 
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
         self.check(params)
@@ -48,6 +49,11 @@ class TraceKind(Kind):
 class TraceSource(ThreadedSource):
     """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
     large batch never keeps the ring from being emptied (that is when events get lost)."""
+
+    max_backlog = 2_000_000  # events read and not yet decoded by the run
+
+    def _size(self, item: np.ndarray) -> int:
+        return len(item)
 
     def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.002) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached

@@ -320,11 +320,13 @@ def show_in_notebook(df, table: bool = True) -> None:
         display(df)
     display(HTML(f"<b>{summary(df)}</b>"))
     if not df.attrs.get("listing") and len(df):
-        from IPython.display import Image
+        from types import SimpleNamespace
 
-        from gadgetbook.views.timeline import timeline_png
+        from gadgetbook.frames.syscalls import by_family
+        from gadgetbook.views.timeline_image import render_png
 
-        display(Image(timeline_png(df)))
+        # The investigations' static timeline: a lane per container, a colour per syscall family.
+        display(render_png(SimpleNamespace(frames=by_family(df), span=None), width=1000))
 
 
 class RecorderVerbs:

@@ -1,68 +1,114 @@
-"""A recorder's compact timeline: one lane per container, a tick per syscall coloured by what it touches,
-failures marked; a PNG (matplotlib) that stays in the saved notebook."""
+"""The investigation timeline: an anywidget (canvas renderer in timeline.js) with a lane per pod or container
+and every gadget's events as marks on one time axis; hovering names an event, dragging brushes a span.
+
+`InvestigationView` puts it above a table per gadget: a brushed span filters every table, and is readable
+from Python as `view.span` and `investigation.span` (None when nothing is brushed; a double click clears it).
+"""
 
 from __future__ import annotations
 
-import io
+import html
+from pathlib import Path
 
-import numpy as np
+import anywidget
+import pandas as pd
+import traitlets as t
 
-# Syscall families by name, for colour; the rest is "other".
-_FAMILIES = {
-    "file": ("open", "openat", "openat2", "creat", "close", "read", "write", "pread64", "pwrite64", "readv",
-             "writev", "lseek", "stat", "fstat", "lstat", "newfstatat", "statx", "access", "faccessat",
-             "faccessat2", "unlink", "unlinkat", "rename", "renameat", "renameat2", "mkdir", "mkdirat", "getdents64",
-             "readlink", "readlinkat", "fcntl", "dup", "dup2", "dup3", "ioctl", "chdir", "fchdir", "getcwd",
-             "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "truncate", "ftruncate", "fsync",
-             "mknodat", "symlinkat", "linkat", "statfs", "fstatfs", "mount", "umount2", "pivot_root", "chroot",
-             "sendfile", "pipe2", "umask", "flock", "fdatasync", "getxattr", "setxattr", "inotify_add_watch"),
-    "net": ("socket", "connect", "accept", "accept4", "bind", "listen", "sendto", "recvfrom", "sendmsg",
-            "recvmsg", "setsockopt", "getsockopt", "getsockname", "getpeername", "shutdown", "poll", "ppoll",
-            "select", "pselect6", "epoll_wait", "epoll_pwait", "epoll_ctl", "epoll_create1", "socketpair"),
-    "process": ("execve", "execveat", "clone", "clone3", "fork", "vfork", "exit", "exit_group", "wait4",
-                "waitid", "kill", "tgkill", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "unshare", "setns",
-                "prctl", "arch_prctl", "set_tid_address", "getpid", "getppid", "gettid", "getuid", "geteuid",
-                "futex", "nanosleep", "clock_nanosleep", "sched_yield", "setuid", "setgid", "setgroups", "setsid",
-                "capget", "capset", "seccomp", "set_robust_list", "rseq", "sigaltstack", "getrlimit", "prlimit64",
-                "sethostname", "keyctl", "getrandom", "sched_getaffinity", "rt_sigsuspend", "pause"),
-    "memory": ("mmap", "munmap", "mprotect", "mremap", "brk", "madvise"),
-}
-COLORS = {"file": "#4c78a8", "net": "#59a14f", "process": "#b07aa1", "memory": "#9c9c9c", "other": "#f28e2b"}
-FAILED = "#d62728"
-_FAMILY_OF = {name: fam for fam, names in _FAMILIES.items() for name in names}
+from gadgetbook.views.table import shown_columns
+from gadgetbook.views.timeline_data import TimelineData, layout
 
 
-def timeline_png(df, width: float = 10.0, lane_height: float = 0.45) -> bytes:
-    """The rows of a recorder's DataFrame as one lane per container over wall-clock time."""
-    import matplotlib
+class Timeline(anywidget.AnyWidget):
+    _esm = Path(__file__).with_name("timeline.js")
+    _css = Path(__file__).with_name("timeline.css")
 
-    matplotlib.use("Agg", force=False)
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+    title = t.Unicode("").tag(sync=True)
+    lanes = t.List(t.Unicode()).tag(sync=True)
+    gadgets = t.List(t.Unicode()).tag(sync=True)
+    colors = t.List(t.Unicode()).tag(sync=True)
+    t0_ms = t.Float(0.0, help="Start of the axis, ms since the epoch.").tag(sync=True)
+    span_ms = t.Float(1.0, help="Width of the axis in ms.").tag(sync=True)
+    mode = t.Unicode("marks", help="marks: one per event; bins: counts per lane, gadget and time bin.").tag(sync=True)
+    marks = t.Bytes(b"").tag(sync=True)
+    details = t.List(t.Unicode()).tag(sync=True)
+    counts = t.Bytes(b"").tag(sync=True)
+    bins = t.Int(0).tag(sync=True)
+    total = t.Int(0).tag(sync=True)
+    brush = t.List(t.Float(), help="[start, end] in ms from the axis start; [] when nothing is brushed.").tag(sync=True)
 
-    lanes = [str(c) or "(host)" for c in dict.fromkeys(df["container"].astype(str))]
-    fig = Figure(figsize=(width, 1.0 + lane_height * max(2, len(lanes))), dpi=100)
-    ax = fig.add_subplot()
-    t0 = df["timestamp"].min()
-    seconds = (df["timestamp"] - t0).dt.total_seconds().to_numpy()
-    lane_of = {name: i for i, name in enumerate(lanes)}
-    y = np.array([lane_of[str(c) or "(host)"] for c in df["container"].astype(str)], dtype=float)
-    family = df["syscall"].astype(str).map(lambda s: _FAMILY_OF.get(s, "other")).to_numpy()
-    failed = (df["error"].astype(str) != "").to_numpy()
-    for fam, color in COLORS.items():
-        pick = (family == fam) & ~failed
-        if pick.any():
-            ax.vlines(seconds[pick], y[pick] - 0.3, y[pick] + 0.3, color=color, linewidth=0.8)
-    if failed.any():
-        ax.scatter(seconds[failed], y[failed] + 0.38, marker="v", s=14, color=FAILED, zorder=3)
-    ax.set_yticks(range(len(lanes)), lanes)
-    ax.set_ylim(len(lanes) - 0.4, -0.6)
-    ax.set_xlabel(f"seconds after {t0:%H:%M:%S.%f}"[:-3])
-    ax.spines[["top", "right"]].set_visible(False)
-    handles = [Line2D([0], [0], color=c, lw=2, label=f) for f, c in COLORS.items()]
-    handles.append(Line2D([0], [0], marker="v", color=FAILED, lw=0, label="failed"))
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    def __init__(self, data: TimelineData, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data = data
+        self.lanes, self.gadgets, self.colors = data.lanes, data.gadgets, data.colors
+        self.t0_ms = data.t0 / 1e6
+        self.span_ms = (data.t1 - data.t0) / 1e6
+        self.mode, self.total = data.mode, data.total
+        if data.mode == "marks":
+            self.marks = data.marks.tobytes()
+            self.details = data.details
+        else:
+            self.counts = data.counts.tobytes()
+            self.bins = data.counts.shape[2]
+
+    @property
+    def span(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """The brushed span as wall-clock timestamps, or None."""
+        if len(self.brush) != 2:
+            return None
+        lo, hi = sorted(self.brush)
+        start = self.data.t0 + int(lo * 1e6)
+        return pd.Timestamp(start), pd.Timestamp(self.data.t0 + int(hi * 1e6))
+
+    def select(self, start, end) -> None:
+        """Brush a span from Python (wall-clock timestamps)."""
+        t0 = pd.Timestamp(self.data.t0)
+        self.brush = [(pd.Timestamp(start) - t0).value / 1e6, (pd.Timestamp(end) - t0).value / 1e6]
+
+
+class InvestigationView:
+    """The timeline above one table per gadget; brushing filters the tables and sets `investigation.span`."""
+
+    def __init__(self, investigation, max_rows: int = 8) -> None:
+        import ipywidgets as w
+
+        self.investigation = investigation
+        self.max_rows = max_rows
+        self.timeline = Timeline(layout(investigation.frames), title=investigation.facts.get("targets") or "")
+        self.status = w.HTML()
+        self.status.add_class("gadgetbook-timeline-status")
+        self.tables = {g: w.HTML() for g in investigation.frames}
+        for g, table in self.tables.items():
+            table.add_class("gadgetbook-timeline-table")
+            table.add_class(f"gadgetbook-timeline-table-{g}")
+        self.box = w.VBox([self.timeline, self.status, *self.tables.values()])
+        self.box.add_class("gadgetbook-investigation")
+        self.timeline.observe(lambda _: self._update(), names="brush")
+        self._update()
+
+    @property
+    def span(self):
+        return self.timeline.span
+
+    def _update(self) -> None:
+        inv = self.investigation
+        inv.span = self.timeline.span
+        shown = inv.selected()
+        if inv.span:
+            a, b = inv.span
+            self.status.value = (f"<b>span</b> {a:%H:%M:%S.%f}"[:-3] + f" to {b:%H:%M:%S.%f}"[:-3]
+                                 + f" ({(b - a).total_seconds():.3f} s); double-click the timeline to clear")
+        else:
+            self.status.value = "all events; drag across the timeline to look at a span"
+        for g, table in self.tables.items():
+            df, full = shown[g], inv.frames[g]
+            head = (f'<div class="gadgetbook-table-title" data-rows="{len(df)}"><b>{html.escape(g)}</b>: '
+                    f"{len(df):,} of {len(full):,} rows</div>")
+            cols = shown_columns(list(df.columns), pods=bool(len(df)) and "pod" in df and (df["pod"] != "").any())
+            body = df[cols].head(self.max_rows).to_html(max_cols=24, index=False, border=0,
+                                                        classes="gadgetbook-table") if len(df) else ""
+            table.value = head + body
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        display(self.box)
