@@ -86,9 +86,9 @@ def request_from_kwargs(gadget: str, verb: str, kwargs: dict[str, Any]) -> VerbR
 
 
 def _in_cluster(req: VerbRequest) -> bool:
-    from gadgetbook.api import _cluster_mode
+    from gadgetbook.api import Where
 
-    return _cluster_mode({"local": req.local}, req.cluster_flags())
+    return Where({"local": req.local}, req.cluster_flags()).in_cluster()
 
 
 def _links(req: VerbRequest) -> tuple[list[RecorderLink], list[str]]:
