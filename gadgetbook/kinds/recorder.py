@@ -230,10 +230,15 @@ class KernelRecorder:
         self._open_gate(mntns)
         return slot
 
+    def born(self, slot: int) -> None:
+        """The kernel gave a spare slot to a namespace at its birth: a new spare takes its place at once, so
+        that a burst of births (containers starting together) does not empty the pool."""
+        if len(self._buffers) < MAX_SLOTS:
+            self._push_spare()
+
     def adopt(self, slot: int, mntns: int) -> None:
-        """A namespace the kernel gave a spare slot at its birth is kept; a new spare takes its place."""
+        """A namespace born with a spare slot is kept."""
         self._mntns[slot] = mntns
-        self._push_spare()
 
     def seal(self, slot: int) -> None:
         """The namespace is gone: stop writing to its slot and keep what it holds."""
@@ -247,8 +252,6 @@ class KernelRecorder:
         if mntns is not None:
             self._unmap(mntns, slot)
         self._drop(slot)
-        if self.births and len(self._buffers) < MAX_SLOTS:
-            self._push_spare()
 
     def _unmap(self, mntns: int, slot: int) -> None:
         key = C.c_uint64(mntns)
@@ -298,6 +301,10 @@ class KernelRecorder:
     def namespace_events(self) -> np.ndarray:
         """Births and reused namespace numbers the kernel told of since the last call."""
         return self._ring.read()
+
+    def events_fd(self) -> int:
+        """The event ring's fd: readable (select, epoll) when the kernel told of a birth."""
+        return self.obj.map_fd(EVENTS_MAP)
 
     def births_missed(self) -> int:
         """New namespaces that found no spare slot."""

@@ -24,6 +24,7 @@ log = logging.getLogger("gadgetbook.recorders")
 PENDING_SECONDS = 5.0  # how long a namespace born during a recording may stay unnamed by a runtime
 LIVENESS_SECONDS = 1.0
 ASK_SECONDS = 0.25  # between questions to a runtime about a container it did not know yet
+ASK_TRIES = 8
 TICK_SECONDS = 0.05
 
 
@@ -102,6 +103,7 @@ class _Pending:
     born: float
     seen: dict[str, str] = field(default_factory=dict)  # container id -> runtime, from the processes' cgroups
     asked: float = 0.0
+    tries: int = 0
 
 
 class Recording:
@@ -159,6 +161,7 @@ class Recording:
                 _, mntns, kind, slot, pid = e[:5]
                 if kind == BIRTH:
                     log.info("%s: mount namespace %d born (pid %d), slot %d", self.id, mntns, pid, slot)
+                    self.kernel.born(slot)
                     self.pending[slot] = _Pending(mntns, pid, now)
                 elif kind == REUSED:
                     log.info("%s: mount namespace number %d reused: the old one is gone", self.id, mntns)
@@ -184,6 +187,7 @@ class Recording:
                 p.seen.setdefault(hit[1], hit[0])
         if p.seen and now - p.asked >= ASK_SECONDS:
             p.asked = now
+            p.tries += 1
             for cid, runtime in p.seen.items():
                 c = self.inventory.lookup(runtime, cid)
                 if c is None:
@@ -198,7 +202,9 @@ class Recording:
                     self.kernel.release(slot, p.mntns)
                 del self.pending[slot]
                 return
-        if (not pids and not p.seen) or now - p.born > PENDING_SECONDS:
+        # Not a container (no container id), one of a runtime that does not answer for it (another podman
+        # root, a containerd gadgetbook cannot reach), or one that never got a name: its slot goes back.
+        if (not pids and not p.seen) or p.tries >= ASK_TRIES or now - p.born > PENDING_SECONDS:
             log.info("%s: namespace %d released unnamed (containers seen: %s)", self.id, p.mntns, sorted(p.seen))
             self.kernel.release(slot, p.mntns)  # not a container, or one no runtime would name
             del self.pending[slot]
@@ -323,9 +329,17 @@ class Recorders:
             self._on_empty()
 
     def _loop(self) -> None:
-        while not self._stop.wait(TICK_SECONDS):
+        import select
+
+        while not self._stop.is_set():
             with self._lock:
                 recs = list(self.recordings.values())
+            # Woken at once by a birth: a short-lived container must be named while one of its processes lives.
+            fds = [r.kernel.events_fd() for r in recs if not r.ended]
+            try:
+                select.select(fds, [], [], TICK_SECONDS) if fds else self._stop.wait(TICK_SECONDS)
+            except (OSError, ValueError):
+                self._stop.wait(TICK_SECONDS)  # a recording closed meanwhile
             for rec in recs:
                 try:
                     if time.time() >= rec.started + rec.max_age:
