@@ -64,8 +64,8 @@ def test_recording_on_the_node_outlives_its_killed_client(rec):
         assert any(bpf_fds(p) - before[p] for p in servers)  # the node pod holds the recorder
         with pytest.raises(GadgetError, match=rf"-n {ns} -l app=rec is already being recorded by traceloop-"):
             tl.start(**where)
-        df = wait_for(lambda: (lambda d: d if (d.error == "ENOENT").any() else None)(tl.show(**where)), 20,
-                      "a failed open recorded")
+        (df,) = wait_for(lambda: (lambda d: (d,) if (d.error == "ENOENT").any() else None)(tl.show(**where)), 20,
+                         "a failed open recorded")
         assert set(df.pod) == {pod.metadata.name} and set(df.namespace) == {ns}
         assert set(df.syscall) <= {"openat", "execve"}
         assert "/data/tl-marker" in set(df[df.error == "ENOENT"].path)
