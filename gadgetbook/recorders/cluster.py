@@ -79,8 +79,8 @@ def why_missing(rid: str, kubeconfig: str | None, context: str | None) -> str:
     selector = ",".join(f"{k}={v}" for k, v in NODE_LABELS.items())
     pods = call(f"listing pods in {NAMESPACE}", kube.core.list_namespaced_pod, NAMESPACE,
                 label_selector=selector).items
-    younger = [p for p in pods if p.status.start_time and p.status.start_time.timestamp() > began]
+    younger = [p for p in pods if p.metadata.creation_timestamp and p.metadata.creation_timestamp.timestamp() > began]
     if not younger:
         return ""
     names = ", ".join(f"{p.spec.node_name} ({p.metadata.name})" for p in younger)
-    return (f" The node pod on {names} started after {rid} began: the recording ended with the pod that held it.")
+    return f" The node pod on {names} started after {rid} began: the recording ended with the pod that held it."

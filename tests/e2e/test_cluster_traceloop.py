@@ -89,13 +89,16 @@ def test_a_recording_whose_node_pod_went_away_is_one_sentence(rec, deployed):
     ns, pod, kubeconfig, core = rec
     started = tl.start(namespace=ns, selector="app=rec", kubeconfig=kubeconfig, syscalls="openat")
     rid = started.id.iloc[0]
+    old = set()
     try:
         for node_pod in core.list_namespaced_pod(NAMESPACE).items:
+            old.add(node_pod.metadata.name)
             core.delete_namespaced_pod(node_pod.metadata.name, NAMESPACE, grace_period_seconds=0)
     finally:
+        # Its replacement, ready (other tests of the session go on with it).
+        wait_for(lambda: ready_pods(core, NAMESPACE, "", 1) and not old & {
+            p.metadata.name for p in core.list_namespaced_pod(NAMESPACE).items}, 180, "a new node pod ready")
         wait_ready(deployed, 180, progress=lambda line: None)
-    wait_for(lambda: all(p.metadata.deletion_timestamp is None for p in core.list_namespaced_pod(NAMESPACE).items),
-             60, "the old node pod gone")
     with pytest.raises(GadgetError, match=rf"Nothing is being recorded for {rid}.* The node pod on "
                                           rf"{pod.spec.node_name} \(.*\) started after {rid} began: the recording "
                                           "ended with the pod that held it."):
