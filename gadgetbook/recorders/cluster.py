@@ -79,7 +79,8 @@ def why_missing(rid: str, kubeconfig: str | None, context: str | None) -> str:
     selector = ",".join(f"{k}={v}" for k, v in NODE_LABELS.items())
     pods = call(f"listing pods in {NAMESPACE}", kube.core.list_namespaced_pod, NAMESPACE,
                 label_selector=selector).items
-    younger = [p for p in pods if p.metadata.creation_timestamp and p.metadata.creation_timestamp.timestamp() > began]
+    # Both times are whole seconds: a pod made in the second the recording began counts as after it.
+    younger = [p for p in pods if p.metadata.creation_timestamp and p.metadata.creation_timestamp.timestamp() >= began]
     if not younger:
         return ""
     names = ", ".join(f"{p.spec.node_name} ({p.metadata.name})" for p in younger)
