@@ -6,8 +6,9 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "check_network_policy", "describe", "diff",
-           "gadgets", "investigate", "load_ipython_extension", "replay", "run", "start"]
+__all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "advise_seccomp_profile",
+           "check_network_policy", "describe", "diff", "gadgets", "investigate", "load_ipython_extension", "recorder",
+           "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -22,6 +23,14 @@ def start(gadget: str, **kwargs: Any):
     from gadgetbook.api import start as _start
 
     return _start(gadget, **kwargs)
+
+
+def recorder(gadget: str = "traceloop"):
+    """A recorder gadget's verbs: `gadgetbook.recorder("traceloop").start(selector="app=api")`, then `.show(...)`,
+    `.stop(...)`, `.list()` from this or any later process. See `gadgetbook.recorders.front`."""
+    from gadgetbook.recorders.front import RecorderVerbs
+
+    return RecorderVerbs(gadget)
 
 
 def investigate(gadgets, **kwargs: Any):
@@ -60,6 +69,15 @@ def advise_capabilities(events=None, **kwargs: Any):
     capabilities DataFrame, or by watching workloads (selector=..., container=..., timeout=...). See
     `gadgetbook.advise.capabilities`."""
     from gadgetbook.advise.capabilities import advise_capabilities as _advise
+
+    return _advise(events, **kwargs)
+
+
+def advise_seccomp_profile(events=None, **kwargs: Any):
+    """Seccomp profiles (podman/containerd/CRI-O/kubelet JSON) allowing exactly the syscalls each container made:
+    from a traceloop DataFrame, or by recording workloads (selector=..., container=..., timeout=...). See
+    `gadgetbook.advise.seccomp_profile`."""
+    from gadgetbook.advise.seccomp_profile import advise_seccomp_profile as _advise
 
     return _advise(events, **kwargs)
 

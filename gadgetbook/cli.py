@@ -125,6 +125,23 @@ def run_gadget(argv: Sequence[str]) -> int:
     return 1 if run.counters.errors else 0
 
 
+def run_verbs(argv: Sequence[str]) -> int | None:
+    """A gadget driven by verbs (a recorder); None when the gadget is run instead."""
+    from gadgetbook import catalog
+    from gadgetbook.kinds import kind_of
+
+    if argv[0] not in catalog.names():
+        return None
+    kind = kind_of(catalog.get(argv[0]))
+    if not kind.verbs:
+        return None
+    try:
+        result = kind.command(list(argv[1:]), prog=f"gadgetbook {argv[0]}")
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code or 0)
+    return kind.print_result(result)
+
+
 def run_investigate(argv: Sequence[str]) -> int:
     """Several gadgets on the same targets: rows as JSON lines with -o json, a summary per gadget at the end."""
     from gadgetbook.investigation import start_investigation
@@ -202,10 +219,7 @@ def run_advise(argv: Sequence[str]) -> int:
     advice = advise(req)
     for note in advice.notes:
         print(f"# {note}", file=sys.stderr)
-    if req.output == "json":
-        print(json.dumps(advice.documents, indent=2))
-    else:
-        print(advice.yaml, end="")
+    print(advice.render(req.output), end="")
     return 0
 
 
@@ -241,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_diff(argv[1:])
         if argv[0] == "check":
             return run_check(argv[1:])
-        return run_gadget(argv)
+        verbs = run_verbs(argv)
+        return run_gadget(argv) if verbs is None else verbs
     except GadgetError as exc:
         print(f"gadgetbook: {exc}", file=sys.stderr)
         return 2

@@ -44,6 +44,9 @@ class GadgetMagics(Magics):
         %gadget replay PATH.parquet         a recording, without a kernel or root
         %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
         %gadget advise capabilities -l SELECTOR [--timeout 30s] [--from PATH.parquet]
+        %gadget advise seccomp-profile -l SELECTOR [--timeout 30s | --from PATH.parquet]
+        %gadget traceloop start|show|stop|list [-l SELECTOR | -c NAME] [--syscalls open,connect]
+                                            a flight recorder of syscalls per container
         %gadget investigate G1,G2,... [flags]  several gadgets on the same targets: an Investigation
         %gadget diff BEFORE AFTER           what is new or gone per workload between two recordings
         %gadget check network-policy POLICY.yaml RECORDING
@@ -132,7 +135,27 @@ class GadgetMagics(Magics):
             if argv[0] == "check" and len(argv) == 4 and argv[1] == "network-policy":
                 return check_network_policy(argv[2], argv[3])
             raise GadgetError("Use %gadget diff BEFORE AFTER, or %gadget check network-policy POLICY.yaml RECORDING.")
-        return self._run(argv)
+        return self._verbs(argv) if self._has_verbs(argv[0]) else self._run(argv)
+
+    @staticmethod
+    def _has_verbs(gadget: str) -> bool:
+        from gadgetbook import catalog
+        from gadgetbook.kinds import kind_of
+
+        return gadget in catalog.names() and bool(kind_of(catalog.get(gadget)).verbs)
+
+    def _verbs(self, argv: list[str]):
+        """A recorder's verb: carried out, then shown by its kind (table, summary, timeline)."""
+        from gadgetbook import catalog
+        from gadgetbook.kinds import kind_of
+
+        kind = kind_of(catalog.get(argv[0]))
+        try:
+            result = kind.command(argv[1:], prog=f"%gadget {argv[0]}")
+        except SystemExit:  # --help printed its text
+            return None
+        kind.show(result, table=not self._result_displayed())
+        return result
 
     def _investigate(self, argv: list[str]):
         """Counters per gadget while it runs, then the Investigation (timeline, tables) is shown and returned."""

@@ -50,20 +50,12 @@ def parse_size(text: str | int) -> int:
     return int(m.group(1)) * mult
 
 
-@dataclass
-class RunRequest:
-    """A parsed gadget invocation: which gadget, its params, and whom to trace."""
+@dataclass(kw_only=True)
+class TargetFlags:
+    """Whom to trace or record, as the flags say: containers on this host, or pods in a cluster."""
 
-    gadget: str
-    params: dict[str, Any] = field(default_factory=dict)
-    timeout: float | None = None
-    pid: int | None = None
     container: str | None = None
     selector: str | None = None
-    output: str = "columns"
-    save: str | None = None
-    tail: int | None = None
-    ring_size: int | None = None
     local: bool = False
     namespace: str | None = None
     all_namespaces: bool = False
@@ -72,17 +64,40 @@ class RunRequest:
     context: str | None = None
     kubeconfig: str | None = None
 
+    def cluster_flags(self) -> dict[str, Any]:
+        """The Kubernetes flags given (any of them means a cluster, unless --local)."""
+        kw = {k: getattr(self, k) for k in ("namespace", "podname", "node", "context", "kubeconfig")}
+        kw["all_namespaces"] = self.all_namespaces or None
+        return {k: v for k, v in kw.items() if v is not None}
+
     def wants_cluster(self) -> bool:
         """A cluster flag was given (-n, -A, -p, --node, --context, --kubeconfig)."""
-        return bool(self.namespace or self.all_namespaces or self.podname or self.node or self.context
-                    or self.kubeconfig)
+        return bool(self.cluster_flags())
+
+
+@dataclass(kw_only=True)
+class RunRequest(TargetFlags):
+    """A parsed gadget invocation: which gadget, its params, and whom to trace."""
+
+    gadget: str
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+    pid: int | None = None
+    output: str = "columns"
+    save: str | None = None
+    tail: int | None = None
+    ring_size: int | None = None
 
     def run_kwargs(self) -> dict[str, Any]:
-        keys = ("timeout", "pid", "container", "selector", "save", "tail", "ring_size", "namespace", "podname", "node",
-                "context", "kubeconfig")
-        kw = {k: getattr(self, k) for k in keys}
-        kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None}
-        return {k: v for k, v in kw.items() if v is not None} | self.params
+        kw = {k: getattr(self, k) for k in ("timeout", "pid", "container", "selector", "save", "tail", "ring_size")}
+        kw |= {"local": self.local or None}
+        return {k: v for k, v in kw.items() if v is not None} | self.cluster_flags() | self.params
+
+
+def target_flags(ns: argparse.Namespace) -> dict[str, Any]:
+    """The target flags parsed by `_target_flags`, as TargetFlags' keywords."""
+    return {k: getattr(ns, k) for k in ("container", "selector", "local", "namespace", "all_namespaces", "podname",
+                                        "node", "context", "kubeconfig")}
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -115,11 +130,17 @@ def _run_flags(p: argparse.ArgumentParser, words: Words) -> None:
                    help="ring buffer size, a power of two (default 4M); larger loses fewer events in bursts")
     t = p.add_argument_group("targets")
     t.add_argument("--pid", type=int, help="only this process id")
+    _target_flags(p, t)
+
+
+def _target_flags(p: argparse.ArgumentParser, t=None, verb: str = "trace") -> None:
+    """Container and Kubernetes target flags, shared by runs and recorders."""
+    t = t or p.add_argument_group("targets")
     t.add_argument("-c", "--containername", "--container", dest="container", metavar="NAME",
                    help="only the container with this name")
     t.add_argument("-l", "--selector", metavar="SELECTOR",
                    help="only containers whose labels match (key=value[,key2=value2], !=, in, notin)")
-    t.add_argument("--local", action="store_true", help="trace this host even where a kubeconfig is found")
+    t.add_argument("--local", action="store_true", help=f"{verb} this host even where a kubeconfig is found")
     k = p.add_argument_group("kubernetes (used when a kubeconfig is found, unless --local)")
     k.add_argument("-n", "--namespace", help="pods in this namespace (default: default)")
     k.add_argument("-A", "--all-namespaces", action="store_true",
@@ -145,6 +166,11 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None, words: Words | None
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _run_flags(p, words)
+    _param_flags(p, spec)
+    return p
+
+
+def _param_flags(p: argparse.ArgumentParser, spec: GadgetSpec) -> None:
     if spec.params:
         gp = p.add_argument_group(f"{spec.name} parameters")
         for prm in spec.params.values():
@@ -154,6 +180,29 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None, words: Words | None
             else:
                 gp.add_argument(prm.flag, dest=f"param_{prm.name}", default=prm.default, metavar=prm.type.upper(),
                                 help=f"{prm.help} (default: {prm.default})")
+
+
+def recorder_parser(spec: GadgetSpec, verb: str, prog: str) -> argparse.ArgumentParser:
+    """Flags of a recorder's verb: the targets for all, the gadget's params for `start`, a recording id,
+    --save and -o for `show` and `stop`."""
+    what = {"start": "Start recording the selected containers in the background.",
+            "show": "What the recording holds now (it goes on recording).",
+            "stop": "End the recording and return what it held.",
+            "list": "What is recorded, where, since when, and how much was overwritten."}[verb]
+    words = _words(prog, None)
+    examples = [e.replace("gadgetbook ", f"{words.prefix} ", 1) for e in spec.examples]
+    p = FlagParser(prog=f"{prog} {verb}", description=f"{spec.description}\n\n{verb}: {what}",
+                   epilog=("examples:\n  " + "\n  ".join(examples)) if examples else None,
+                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    _target_flags(p, verb="record" if verb == "start" else "look at")
+    if verb == "start":
+        _param_flags(p, spec)
+    else:
+        p.add_argument("--id", dest="recording_id", metavar="ID", help="the recording by its id (see list)")
+        p.add_argument("-o", "--output", choices=OUTPUTS, default="columns",
+                       help=argparse.SUPPRESS if words.notebook else "terminal output")
+    if verb in ("show", "stop"):
+        p.add_argument("--save", metavar="PATH.parquet", help="also keep the rows in a Parquet file")
     return p
 
 
@@ -196,19 +245,11 @@ def _request(gadget: str, params: dict[str, Any], ns: argparse.Namespace) -> Run
         params=params,
         timeout=parse_duration(ns.timeout),
         pid=ns.pid,
-        container=ns.container,
-        selector=ns.selector,
         output=ns.output,
         save=ns.save,
         tail=ns.tail,
         ring_size=parse_size(ns.ring_size) if ns.ring_size else None,
-        local=ns.local,
-        namespace=ns.namespace,
-        all_namespaces=ns.all_namespaces,
-        podname=ns.podname,
-        node=ns.node,
-        context=ns.context,
-        kubeconfig=ns.kubeconfig,
+        **target_flags(ns),
     )
 
 

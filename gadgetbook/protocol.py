@@ -8,6 +8,12 @@ from gadgetbook.frames.coded import Coded
 
 API = "/gadgetbook/api/v1"
 NODE_PATH, CONTAINERS_PATH, RUNS_PATH = "/node", "/containers", "/runs"
+# Recorders (a node pod's, or a local recorder process's, on a unix socket): GET RECORDERS_PATH lists
+# the recordings (JSON), POST starts one (JSON: gadget, params, target), GET RECORDERS_PATH/ID shows what
+# it holds and DELETE RECORDERS_PATH/ID stops it (both: a batch frame whose metadata is the recording's
+# facts, `RECORDING_META`). Errors: HTTP 4xx with JSON {"message": one sentence}.
+RECORDERS_PATH = "/recorders"
+RECORDING_META = b"gadgetbook-recording"
 
 # A run over one websocket. Client -> node: START (gadget, params, container_ids, ring_size), ADD
 # (container_ids that joined), STOP. Node -> client: STARTED (columns), STATS (events, lost), then END
@@ -22,8 +28,9 @@ def auth_header(token: str) -> str:
     return f"token {token}"
 
 
-def encode(batch: dict, columns: list[str]) -> bytes:
-    """One batch as a self-contained Arrow IPC stream (schema + one record batch)."""
+def encode(batch: dict, columns: list[str], meta: dict[bytes, bytes] | None = None) -> bytes:
+    """One batch as a self-contained Arrow IPC stream (schema + one record batch), with optional
+    schema metadata."""
     import pyarrow as pa
 
     arrays = []
@@ -33,9 +40,13 @@ def encode(batch: dict, columns: list[str]) -> bytes:
             arrays.append(pa.DictionaryArray.from_arrays(pa.array(v.codes, pa.int32()), pa.array(v.categories)))
         elif v.dtype.kind == "M":
             arrays.append(pa.array(v.astype("datetime64[ns]"), pa.timestamp("ns")))
+        elif v.dtype.kind == "m":
+            arrays.append(pa.array(v.astype("timedelta64[ns]"), pa.duration("ns")))
         else:
             arrays.append(pa.array(v))
     record = pa.RecordBatch.from_arrays(arrays, names=columns)
+    if meta:
+        record = record.replace_schema_metadata(meta)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, record.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
         writer.write_batch(record)
@@ -44,6 +55,11 @@ def encode(batch: dict, columns: list[str]) -> bytes:
 
 def decode(data: bytes) -> dict:
     """The batch an encoded message holds, with strings as Coded columns again."""
+    return decode_with_meta(data)[0]
+
+
+def decode_with_meta(data: bytes) -> tuple[dict, dict[bytes, bytes]]:
+    """The batch and the schema metadata an encoded message holds."""
     import pyarrow as pa
 
     reader = pa.ipc.open_stream(pa.py_buffer(data))
@@ -56,6 +72,8 @@ def decode(data: bytes) -> dict:
             out[name] = Coded(chunk.indices.to_numpy(zero_copy_only=False).astype(np.int32), categories)
         elif pa.types.is_timestamp(chunk.type):
             out[name] = chunk.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
+        elif pa.types.is_duration(chunk.type):
+            out[name] = chunk.to_numpy(zero_copy_only=False).astype("timedelta64[ns]")
         else:
             out[name] = chunk.to_numpy(zero_copy_only=False)
-    return out
+    return out, dict(table.schema.metadata or {})

@@ -34,6 +34,8 @@ _COMMANDS = (
     ("replay PATH.parquet", "a recording, without a kernel or root"),
     ("advise network-policy -l SELECTOR", "NetworkPolicies allowing exactly the connections seen"),
     ("advise capabilities -l SELECTOR", "securityContexts adding back only the capabilities used"),
+    ("advise seccomp-profile -l SELECTOR", "seccomp profiles allowing exactly the syscalls made"),
+    ("traceloop start|show|stop|list [flags]", "a flight recorder of syscalls per container, in the background"),
     ("investigate GADGET,GADGET,... [flags]", "several gadgets on the same targets, joined on one clock"),
     ("diff BEFORE AFTER", "what is new or gone per workload between two recordings"),
     ("check network-policy POLICY.yaml RECORDING", "the connections the policies would have refused"),

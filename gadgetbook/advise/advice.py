@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,6 +39,10 @@ class Advice:
             head = "".join(f"# {line}\n" for line in self.comments(i))
             parts.append(head + yaml.safe_dump(doc, sort_keys=False, default_flow_style=self.flow_style))
         return "---\n".join(parts)
+
+    def render(self, output: str = "yaml") -> str:
+        """The advice as a terminal prints it: YAML documents, or a JSON list."""
+        return json.dumps(self.documents, indent=2) + "\n" if output == "json" else self.yaml
 
     def save(self, path: str | Path) -> Path:
         """Write the YAML (every document) to a file."""

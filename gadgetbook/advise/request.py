@@ -39,6 +39,10 @@ ADVISORS = {a.name: a for a in (
             "Watch the selected workloads' capability checks (capabilities --unique) and write, per pod or "
             "container, the securityContext that drops ALL and adds back only the capabilities used.",
             "gadgetbook.advise.capabilities:advise_capabilities"),
+    Advisor("seccomp-profile", "traceloop",
+            "Record the selected workloads' syscalls (traceloop; containers that start meanwhile from their first "
+            "one) and write a seccomp profile per container allowing exactly those.",
+            "gadgetbook.advise.seccomp_profile:advise_seccomp_profile"),
 )}
 
 
@@ -73,9 +77,11 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
                    help="namespace of the pods to watch and of what is written (in a cluster; default: default)")
     p.add_argument("--from", dest="recording", metavar="PATH.parquet",
                    help=f"advise from a {advisor.gadget} recording instead of watching")
-    p.add_argument("--file", metavar="PATH.yaml", help="also write the YAML to this file")
+    p.add_argument("--file", metavar="PATH", help="also write the advice to this file (seccomp profiles: PATH.json "
+                   "for one container, else a directory of them)")
     p.add_argument("--save", metavar="PATH.parquet", help="also record the watched events")
-    p.add_argument("-o", "--output", choices=("yaml", "json"), default="yaml", help="terminal output")
+    p.add_argument("-o", "--output", choices=("yaml", "json"),
+                   default="json" if advisor.gadget == "traceloop" else "yaml", help="terminal output")
     p.add_argument("--local", action="store_true",
                    help="watch this host's containers even where a cluster is configured")
     p.add_argument("--kubeconfig", help="kubeconfig file (a cluster: the workloads are pods)")

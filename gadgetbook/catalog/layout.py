@@ -95,6 +95,17 @@ def _struct_dtype(btf: Btf, type_id: int) -> tuple[np.dtype, list]:
     return dtype, members
 
 
+def named_struct(spec: GadgetSpec, var: str) -> np.dtype:
+    """The dtype of a struct the gadget's object names by a typed NULL pointer variable (like GADGET_EVENT)."""
+    btf = Btf.from_file(str(spec.object_path))
+    try:
+        return _struct_dtype(btf, btf.pointee(btf.var_type(var)))[0]
+    except BtfError as exc:
+        raise GadgetError(f"{spec.name}'s object does not describe {var} ({exc}).") from None
+    finally:
+        btf.close()
+
+
 def top_layout(spec: GadgetSpec) -> TopLayout:
     """Key and value structs named by GADGET_TOP() in the gadget's object."""
     from gadgetbook.catalog.spec import Column

@@ -30,22 +30,33 @@ class NodeLink:
         self.connect = connect
         self.token = token
 
-    def get(self, path: str, timeout: float = 15.0):
+    def request(self, method: str, path: str, body: bytes | None = None, timeout: float = 15.0) -> bytes:
+        """One HTTP request to the node API; a GadgetError with the node's own sentence for a refusal."""
         conn = http.client.HTTPConnection("localhost", timeout=timeout)
         conn.sock = self.connect()
         conn.sock.settimeout(timeout)
+        headers = {"Authorization": protocol.auth_header(self.token)} if self.token else {}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            conn.request("GET", protocol.API + path, headers={"Authorization": protocol.auth_header(self.token)})
+            conn.request(method, protocol.API + path, body=body, headers=headers)
             resp = conn.getresponse()
-            body = resp.read()
+            data = resp.read()
         finally:
             conn.close()
         if resp.status in (401, 403):
             raise GadgetError(f"The node API on {self.node} refused the token (HTTP {resp.status}); "
                               "redeploy with `gadgetbook deploy` to renew it.")
         if resp.status != 200:
-            raise GadgetError(f"The node API on {self.node} answered HTTP {resp.status} for {path}.")
-        return json.loads(body)
+            try:
+                message = json.loads(data)["message"]
+            except (ValueError, KeyError, TypeError):
+                message = f"The node API on {self.node} answered HTTP {resp.status} for {path}."
+            raise GadgetError(message)
+        return data
+
+    def get(self, path: str, timeout: float = 15.0):
+        return json.loads(self.request("GET", path, timeout=timeout))
 
 
 class RemoteSource:

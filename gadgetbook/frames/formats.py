@@ -140,7 +140,7 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
 
         return callers(values)
     if fmt == "syscall":
-        from gadgetbook.kernel.syscall_names import syscall_name
+        from gadgetbook.kernel.syscalls import syscall_name
 
         return per_unique(values, syscall_name)
     if fmt == "duration":  # nanoseconds; 0 means none

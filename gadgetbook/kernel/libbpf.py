@@ -49,13 +49,13 @@ map_initial_value = _fn("bpf_map__initial_value", _vp, _vp, C.POINTER(C.c_size_t
 map_key_size = _fn("bpf_map__key_size", C.c_uint32, _vp)
 map_value_size = _fn("bpf_map__value_size", C.c_uint32, _vp)
 
+map_create = _fn("bpf_map_create", C.c_int, C.c_int, C.c_char_p, C.c_uint32, C.c_uint32, C.c_uint32, _vp)
 map_update_elem = _fn("bpf_map_update_elem", C.c_int, C.c_int, _vp, _vp, C.c_uint64)
 map_lookup_elem = _fn("bpf_map_lookup_elem", C.c_int, C.c_int, _vp, _vp)
 map_delete_elem = _fn("bpf_map_delete_elem", C.c_int, C.c_int, _vp)
 map_get_next_key = _fn("bpf_map_get_next_key", C.c_int, C.c_int, _vp, _vp)
 map_lookup_batch = _fn("bpf_map_lookup_batch", C.c_int, C.c_int, _vp, _vp, _vp, _vp, C.POINTER(C.c_uint32), _vp)
 map_update_batch = _fn("bpf_map_update_batch", C.c_int, C.c_int, _vp, _vp, C.POINTER(C.c_uint32), _vp)
-map_create = _fn("bpf_map_create", C.c_int, C.c_int, C.c_char_p, C.c_uint32, C.c_uint32, C.c_uint32, _vp)
 
 
 class MapCreateOpts(C.Structure):
@@ -79,6 +79,8 @@ btf_find_by_name_kind = _fn("btf__find_by_name_kind", C.c_int32, _vp, C.c_char_p
 
 num_possible_cpus = _fn("libbpf_num_possible_cpus", C.c_int)
 libbpf_get_error = _fn("libbpf_get_error", C.c_long, _vp)
+
+
 
 # libbpf reports through a printf-style callback; the va_list is handed to
 # vsnprintf. On x86_64 and arm64 a va_list argument is passed as a pointer.

@@ -20,6 +20,7 @@ KINDS = {
     "trace": "gadgetbook.kinds.trace:TraceKind",
     "top": "gadgetbook.kinds.top:TopKind",
     "profile": "gadgetbook.kinds.profile:ProfileKind",
+    "recorder": "gadgetbook.kinds.recorder:RecorderKind",
 }
 
 

@@ -19,6 +19,8 @@ class Kind:
     # How a terminal shows a run: "rows" streams rows as they come, "intervals" prints a table per
     # interval, "result" waits and prints the result (`print_result`).
     terminal: ClassVar[str] = "rows"
+    # Kinds driven by verbs rather than run (a recorder: start, show, stop, list); see `command`.
+    verbs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, spec: GadgetSpec | None) -> None:
         self.spec = spec  # None for a recording replayed where its gadget is not installed
@@ -86,14 +88,19 @@ class Kind:
 
     # -- front ends --
 
+    def command(self, argv: list[str], prog: str) -> Any:
+        """Carry out one verb (`argv[0]` in `verbs`) with its flags; the result goes to `show`/`print_result`."""
+        raise NotImplementedError
+
     def live_view(self) -> type | None:
         """The notebook's live view class for a running gadget, or None to wait and then show the result."""
         from gadgetbook.views.live import LiveTable
 
         return LiveTable
 
-    def show(self, result: Any) -> None:
-        """Display a result in a notebook (kinds without a live view)."""
+    def show(self, result: Any, table: bool = True) -> None:
+        """Display a result in a notebook (kinds without a live view); `table` False when the notebook
+        displays the returned value itself."""
         from IPython.display import display
 
         display(result)

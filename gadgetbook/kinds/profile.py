@@ -103,7 +103,7 @@ class ProfileKind(Kind):
     def live_view(self) -> None:
         return None
 
-    def show(self, result) -> None:
+    def show(self, result, table: bool = True) -> None:
         result.show()
 
     def print_result(self, result) -> int:

@@ -78,8 +78,9 @@ class LabContainer:
     """One podman container without a network of its own (join it to a LabNetwork); `remove()` deletes it by id."""
 
     def __init__(self, rootfs: str, name: str, script: str, labels: dict[str, str] | None = None, *,
-                 volumes: list[tuple[str, str]] = (), env: dict[str, str] | None = None) -> None:
-        cmd = ["run", "-d", "--rm", "--network", "none", "--name", name]
+                 volumes: list[tuple[str, str]] = (), env: dict[str, str] | None = None, keep: bool = False) -> None:
+        # `keep`: left in place when it exits (its exit code and name stay known) until remove().
+        cmd = ["run", "-d", *(() if keep else ("--rm",)), "--network", "none", "--name", name]
         for k, v in (labels or {}).items():
             cmd += ["--label", f"{k}={v}"]
         for host, inside in volumes:
@@ -98,6 +99,10 @@ class LabContainer:
 
     def exec(self, *argv: str) -> str:
         return podman("exec", self.id, *argv)
+
+    def wait(self) -> int:
+        """Its exit code, once it has exited (a kept container)."""
+        return int(podman("wait", self.id, timeout=300).splitlines()[-1])
 
     def remove(self) -> None:
         subprocess.run(["podman", "rm", "-f", "-t", "0", self.id], capture_output=True, env=podman_env(), check=False)

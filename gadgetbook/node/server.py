@@ -3,7 +3,8 @@
 Every handler needs the server's token (jupyter-server's own authentication);
 the pod listens on loopback, so only a port-forward through the API server
 reaches it. A run lives as long as its websocket: when it closes, the gadget
-stops and its BPF objects are freed.
+stops and its BPF objects are freed. Recordings (traceloop) are the exception:
+they live in the server, as long as the pod, until stopped or their max age.
 """
 
 from __future__ import annotations
@@ -27,11 +28,15 @@ from gadgetbook.errors import GadgetError
 from gadgetbook.kinds import kind_of
 
 
+def node_name() -> str:
+    return os.environ.get("GADGETBOOK_NODE_NAME") or socket.gethostname()
+
+
 def node_facts() -> dict[str, Any]:
     from gadgetbook.kernel import hooks
 
     facts: dict[str, Any] = {
-        "node": os.environ.get("GADGETBOOK_NODE_NAME") or socket.gethostname(),
+        "node": node_name(),
         "kernel": platform.release(),
         "arch": platform.machine(),
         "btf": os.path.exists(hooks.VMLINUX_BTF),
@@ -70,6 +75,47 @@ class ContainersHandler(APIHandler):
             {"id": c.id, "runtime": c.runtime, "mntns_ids": sorted(c.mntns_ids), "pids": c.pids[:20]}
             for c in scan_proc().values()
         ]))
+
+
+_recorders = None
+_recorders_lock = threading.Lock()
+
+
+def node_recorders():
+    """This node's recordings, one set for the life of the server (the pod)."""
+    global _recorders
+    with _recorders_lock:
+        if _recorders is None:
+            from gadgetbook.recorders.service import Recorders
+
+            _recorders = Recorders(node=node_name())
+        return _recorders
+
+
+class RecordersHandler(APIHandler):
+    """The recorder API (`gadgetbook.recorders.api`): list, start, show, stop."""
+
+    @web.authenticated
+    async def get(self, rid: str | None = None) -> None:
+        await self._reply("GET", rid)
+
+    @web.authenticated
+    async def post(self, rid: str | None = None) -> None:
+        await self._reply("POST", rid)
+
+    @web.authenticated
+    async def delete(self, rid: str | None = None) -> None:
+        await self._reply("DELETE", rid)
+
+    async def _reply(self, method: str, rid: str | None) -> None:
+        from gadgetbook.recorders.api import handle
+
+        # Loading and reading the kernel's buffers takes a moment: off the server's event loop.
+        status, ctype, body = await IOLoop.current().run_in_executor(
+            None, handle, node_recorders(), method, rid or None, self.request.body or None)
+        self.set_status(status)
+        self.set_header("Content-Type", ctype)
+        JupyterHandler.finish(self, body)  # APIHandler's finish would call every body JSON
 
 
 class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -162,5 +208,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
         (f"{base}{protocol.API}{protocol.NODE_PATH}", NodeHandler),
         (f"{base}{protocol.API}{protocol.CONTAINERS_PATH}", ContainersHandler),
         (f"{base}{protocol.API}{protocol.RUNS_PATH}", RunHandler),
+        (f"{base}{protocol.API}{protocol.RECORDERS_PATH}", RecordersHandler),
+        (f"{base}{protocol.API}{protocol.RECORDERS_PATH}/([^/]+)", RecordersHandler),
     ])
     serverapp.log.info("gadgetbook %s node API at %s%s", gadgetbook.__name__, base, protocol.API)

@@ -43,6 +43,29 @@ def mntns_of(pid: int | str) -> int:
     return os.stat(f"/proc/{pid}/ns/mnt").st_ino
 
 
+def pids_by_mntns(wanted: set[int]) -> dict[int, list[int]]:
+    """The processes living in each of these mount namespaces now (absent: none)."""
+    out: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                m = mntns_of(entry.name)
+            except OSError:
+                continue
+            if m in wanted:
+                out.setdefault(m, []).append(int(entry.name))
+    return out
+
+
+def container_of_pid(pid: int) -> tuple[str, str] | None:
+    """(runtime, container id) of a process, from its cgroup; None for the host's or a gone process."""
+    try:
+        with open(f"/proc/{pid}/cgroup") as f:
+            return _container_of(f.read())
+    except OSError:
+        return None
+
+
 def scan_proc() -> dict[str, Container]:
     """Container id -> Container with the pids and mount namespaces seen in /proc now."""
     found: dict[str, Container] = {}
@@ -76,7 +99,9 @@ def _container_of(cgroup_text: str) -> tuple[str, str] | None:
     return None
 
 
-def _podman_metadata() -> dict[str, tuple[str, dict[str, str]]]:
+def _podman_metadata(ids: set[str] = frozenset()) -> dict[str, tuple[str, dict[str, str]]]:
+    """Name and labels of running podman containers, and of `ids` that `ps` does not list yet (created,
+    still in the runtime's init)."""
     if not shutil.which("podman"):
         return {}
     try:
@@ -84,12 +109,22 @@ def _podman_metadata() -> dict[str, tuple[str, dict[str, str]]]:
             ["podman", "ps", "--format", "json", "--no-trunc"],
             capture_output=True, text=True, timeout=20, check=True,
         ).stdout
-        return {
+        found = {
             c["Id"]: ((c.get("Names") or [""])[0], c.get("Labels") or {})
             for c in json.loads(out or "[]")
         }
     except (subprocess.SubprocessError, ValueError, OSError):
         return {}
+    missing = sorted(set(ids) - found.keys())
+    if missing:
+        out = subprocess.run(["podman", "container", "inspect", "--format", "json", *missing],
+                             capture_output=True, text=True, timeout=20, check=False).stdout
+        try:
+            for c in json.loads(out or "[]"):
+                found[c["Id"]] = (c.get("Name", ""), (c.get("Config") or {}).get("Labels") or {})
+        except (ValueError, TypeError, KeyError):
+            pass
+    return found
 
 
 def _containerd_metadata(container: Container) -> bool:
@@ -129,7 +164,8 @@ class LocalContainers:
 
     def refresh(self) -> list[Container]:
         found = scan_proc()
-        podman = _podman_metadata() if any(c.runtime == "podman" for c in found.values()) else {}
+        ids = {cid for cid, c in found.items() if c.runtime == "podman"}
+        podman = _podman_metadata(ids) if ids else {}
         with self._lock:
             for cid, c in found.items():
                 known = self._by_id.get(cid)
@@ -149,6 +185,27 @@ class LocalContainers:
             self._by_mntns = {m: c for c in self._by_id.values() for m in c.mntns_ids}
             self._scanned_at = time.monotonic()
             return list(self._by_id.values())
+
+    def lookup(self, runtime: str, cid: str) -> Container | None:
+        """A container by id, named by its runtime even when none of its processes lives any more."""
+        known = self._by_id.get(cid)
+        if known is not None:
+            return known
+        c = Container(id=cid, runtime=runtime)
+        if runtime == "podman":
+            meta = _podman_metadata({cid}).get(cid)
+            if meta is None:
+                return None
+            c.name, c.labels = meta
+        elif runtime in ("containerd", "ctr"):
+            if not _containerd_metadata(c):
+                return None
+        else:
+            return None
+        c.name = c.name or cid[:12]
+        with self._lock:
+            self._by_id.setdefault(cid, c)
+        return self._by_id[cid]
 
     def select(self, selector: Selector | None = None, name: str | None = None) -> list[Container]:
         """Running containers that match a label selector and/or a container name."""

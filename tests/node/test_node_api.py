@@ -114,3 +114,44 @@ def test_bad_start_is_one_sentence(node_server):
     _, port, token = node_server
     with pytest.raises(GadgetError, match="Unknown gadget 'nope'"):
         RemoteSource(_link(port, token), {"gadget": "nope"}, {})
+
+
+@pytest.mark.containers
+def test_recorder_endpoints_hold_a_recording_across_connections(node_server, rootfs):
+    """The node pod's recorder API: start by container id (as a cluster client asks), then list, show and
+    stop over new connections; the node holds the BPF objects meanwhile and frees them at stop."""
+    from support.podman import Container
+
+    from gadgetbook.recorders.client import RecorderLink
+
+    proc, port, token = node_server
+    tag = marker("nr")
+    c = Container(rootfs, f"nr-{tag}", {"gadgetbook-test": tag}, f"while true; do cat /data/{tag}; sleep 0.1; done")
+    try:
+        link = RecorderLink(_link(port, token))
+        before = bpf_fds(proc.pid)
+        info = link.start({"gadget": "traceloop", "params": {"syscalls": "openat", "entries": 64},
+                           "target": {"podname": "web-1", "namespace": "shop", "description": "-n shop -p web-1",
+                                      "container_ids": {f"containerd://{c.id}": ["shop", "web-1", "web"]}}})
+        host = socket.gethostname()  # the server names its node (GADGETBOOK_NODE_NAME in a pod)
+        assert info["containers"][0]["container"] == "web" and info["node"] == host
+        assert len(bpf_fds(proc.pid) - before) >= 3  # programs, links and maps live in the server
+        with pytest.raises(GadgetError, match=r"-n shop -p web-1 is already recorded by traceloop-"):
+            RecorderLink(_link(port, token)).start({"gadget": "traceloop", "params": {},
+                                                   "target": {"podname": "web-1", "namespace": "shop"}})
+        time.sleep(0.5)
+        listed = RecorderLink(_link(port, token)).list()
+        assert [r["id"] for r in listed] == [info["id"]]
+        batch, shown = RecorderLink(_link(port, token)).show(info["id"])
+        assert set(batch["syscall"].values()) == {"openat"} and f"/data/{tag}" in set(batch["path"].values())
+        assert set(batch["pod"].values()) == {"web-1"} and shown["containers"][0]["overwritten"] >= 0
+        batch, stopped = RecorderLink(_link(port, token)).stop(info["id"])
+        assert stopped["ended"] == "stopped" and len(batch["seq"]) > 0
+        assert bpf_fds(proc.pid) - before == set()
+        with pytest.raises(GadgetError, match=rf"No recording {info['id']} on {host}"):
+            RecorderLink(_link(port, token)).show(info["id"])
+        with pytest.raises(GadgetError, match=f"None of the containers asked for runs on {host}"):
+            RecorderLink(_link(port, token)).start({"gadget": "traceloop", "params": {},
+                                                   "target": {"container_ids": {"containerd://0000": ["a", "b", "c"]}}})
+    finally:
+        c.remove()

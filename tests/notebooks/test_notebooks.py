@@ -166,3 +166,18 @@ def check_profile(nb, jupyter_env):
 
 
 CHECKS = {"quickstart": check_quickstart, "network": check_network, "profile": check_profile}
+
+
+@pytest.mark.containers
+def test_traceloop_notebook_keeps_rows_and_timeline(jupyter_env):
+    nb = execute(Path(__file__).parents[2] / "notebooks" / "traceloop.ipynb", jupyter_env)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    show = next(c for c in code if "show" in c.metadata.get("tags", []))
+    text = outputs(show)
+    # The rows, the summary that says what was overwritten, and the timeline as a PNG kept in the notebook.
+    assert "<table" in text and "overwritten" in text and "traceloop" in text
+    assert any(o.get("data", {}).get("image/png") for o in show.get("outputs", []))
+    assert any("ENOENT" in outputs(c) and "secrets.conf" in outputs(c) for c in code)
+    assert (jupyter_env / "app.json").exists()
+    errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors

@@ -55,3 +55,28 @@ def bpf_fds(pid: int | str = "self") -> set[tuple[int, str]]:
         if target in ("anon_inode:bpf-prog", "anon_inode:bpf_link", "anon_inode:bpf-map"):
             out.add((int(fd), target.split(":")[1]))
     return out
+
+
+def bpf_ids(pid: int | str) -> tuple[set[int], set[int], set[int]]:
+    """(program ids, link ids, map ids) a process holds, from its fds' fdinfo: exact, whoever else loads."""
+    progs, links, maps = set(), set(), set()
+    for fd, kind in bpf_fds(pid):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                info = dict(line.split(":", 1) for line in f.read().splitlines() if ":" in line)
+        except OSError:
+            continue
+        if kind == "bpf-prog" and "prog_id" in info:
+            progs.add(int(info["prog_id"]))
+        elif kind == "bpf_link" and "link_id" in info:
+            links.add(int(info["link_id"]))
+        elif kind == "bpf-map" and "map_id" in info:
+            maps.add(int(info["map_id"]))
+    return progs, links, maps
+
+
+def still_loaded(ids: tuple[set[int], set[int], set[int]]) -> tuple[set[int], set[int], set[int]]:
+    """Which of these program, link and map ids the kernel still has."""
+    progs, links = bpf_state()
+    maps = set(_show("map"))
+    return ids[0] & progs, ids[1] & links, ids[2] & maps

@@ -32,8 +32,9 @@ class Container:
     """One running podman container; `remove()` deletes it by its id."""
 
     def __init__(self, rootfs: str, name: str, labels: dict[str, str], script: str,
-                 volumes: tuple[str, ...] = ()) -> None:
-        cmd = ["podman", "run", "-d", "--rm", "--network", "none", "--name", name]
+                 volumes: tuple[str, ...] = (), keep: bool = False, options: tuple[str, ...] = ()) -> None:
+        # `keep`: not removed when it exits, so its exit code and name stay known until remove().
+        cmd = ["podman", "run", "-d", *(() if keep else ("--rm",)), "--network", "none", "--name", name, *options]
         for k, v in labels.items():
             cmd += ["--label", f"{k}={v}"]
         for v in volumes:  # host:container[:ro]
@@ -43,6 +44,12 @@ class Container:
         self.name = name
         self.id = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=True).stdout.strip()
         self.pid = int(podman("inspect", "--format", "{{.State.Pid}}", self.id))
+
+    def wait(self, timeout: float = 60) -> int:
+        """Its exit code, once it has exited."""
+        out = subprocess.run(["podman", "wait", self.id], capture_output=True, text=True, env=ENV, check=True,
+                             timeout=timeout).stdout
+        return int(out.strip().splitlines()[-1])
 
     def exec(self, *argv: str) -> str:
         return podman("exec", self.id, *argv)

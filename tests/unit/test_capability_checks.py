@@ -10,7 +10,7 @@ import gadgetbook
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.cap_stacks import read_stack
 from gadgetbook.kernel.capability_names import capability_mask, capability_name, capability_number
-from gadgetbook.kernel.syscall_names import syscall_name
+from gadgetbook.kernel.syscalls import syscall_name
 from gadgetbook.kinds.trace import fold_repeats
 
 
