@@ -100,7 +100,7 @@ def test_a_profile_is_the_format_runtimes_read(tmp_path):
     assert prof == {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1,
                     "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
                     "syscalls": [{"names": ["exit_group", "openat", "write"], "action": "SCMP_ACT_ALLOW"}]}
-    advice = SeccompAdvice({"web": prof, "db/x": prof})
+    advice = SeccompAdvice(profiles={"web": prof, "db/x": prof})
     written = advice.save(tmp_path / "profiles")
     assert sorted(p.name for p in written) == ["db-x.json", "web.json"]
     assert "download web.json" in advice._repr_html_()
