@@ -36,7 +36,7 @@ _COMMANDS = (
     ("traceloop start|show|stop|list", "a flight recorder of syscalls per container, in the background"),
     ("investigate G1,G2,... [flags]", "several gadgets on the same targets, joined on one clock"),
     ("diff BEFORE AFTER", "what is new or gone per workload between two recordings"),
-    ("check network-policy POLICY RECORDING", "the recorded connections a NetworkPolicy would have refused"),
+    ("check network-policy YAML RUN", "the recorded connections a NetworkPolicy would have refused"),
     ("deploy | undeploy | status", "gadgetbook's node pods in a Kubernetes cluster"),
 )
 COMMAND_WORDS = ("list", "describe", "replay", "advise", "investigate", "diff", "check", "deploy", "undeploy",
