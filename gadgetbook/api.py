@@ -28,6 +28,16 @@ def start(gadget: str, **kwargs: Any) -> Run:
     kube_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in _CLUSTER_KEYS}
     params = spec.checked_params(kwargs)
     timeout = parse_duration(opts.get("timeout"))
+    # Refused before anything is loaded: a run that could never trace anything, or whose recording
+    # could not be written, is better not started.
+    if opts.get("pid") is not None:
+        from gadgetbook.targets.local import check_pid
+
+        check_pid(opts["pid"])
+    if opts.get("save"):
+        from gadgetbook.frames.recording import check_destination
+
+        check_destination(opts["save"])
     if _cluster_mode(opts, kube_opts):
         return _start_in_cluster(spec, params, opts, kube_opts, timeout)
 

@@ -117,11 +117,14 @@ def run_gadget(argv: Sequence[str]) -> int:
     finally:
         if run.running:
             run.stop()
-    result = run.conclude(want_result=printer is None)
+    told: list[str] = []
+    result = run.conclude(want_result=printer is None, tell=told.append)
+    for sentence in told:  # the recording went elsewhere than asked
+        print(f"gadgetbook: {sentence}", file=sys.stderr)
     if printer is None:
-        return kind.print_result(result)
+        return kind.print_result(result) or (1 if told else 0)
     print(run.summary(), file=sys.stderr)
-    return 1 if run.counters.errors else 0
+    return 1 if run.counters.errors or told else 0
 
 
 def run_advise(argv: Sequence[str]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import shlex
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -167,7 +168,7 @@ class GadgetMagics(Magics):
         return self._finish(run, view)
 
     def _finish(self, run, view):
-        df = run.conclude()
+        df = run.conclude(tell=_tell)
         show_table = not self._result_displayed()
         if view is not None:
             view.finish(df, show_table)
@@ -180,7 +181,7 @@ class GadgetMagics(Magics):
         print(f"{run.gadget}: running on {run.targets}"
               + (f" for {run.timeout:g} s" if run.timeout else " until interrupted") + "...")
         run.wait()
-        result = run.conclude()
+        result = run.conclude(tell=_tell)
         run.kind.show(result)
         return result
 
@@ -201,6 +202,11 @@ class GadgetMagics(Magics):
         return (isinstance(last, ast.Expr) and isinstance(last.value, ast.Call)
                 and getattr(last.value.func, "attr", "") == "run_line_magic"
                 and bool(last.value.args) and getattr(last.value.args[0], "value", None) == "gadget")
+
+
+def _tell(sentence: str) -> None:
+    """A sentence about how the run ended (a recording saved elsewhere than asked), under the cell."""
+    print(sentence, file=sys.stderr)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -82,6 +83,7 @@ class Run:
         self.categorical = categorical
         self.kind = kind  # builds the result from the DataFrame and does what follows a run
         self.save_path: str | None = None
+        self.saved_to: Path | None = None
         self.counters = Counters(started=time.time())
         self._poll_interval = poll_interval
         self._batch_interval = batch_interval
@@ -215,17 +217,23 @@ class Run:
         df = self.frame()
         return self.kind.result(df) if self.kind is not None else df
 
-    def conclude(self, want_result: bool = True):
+    def conclude(self, want_result: bool = True, tell: Callable[[str], None] | None = None):
         """What follows every run, whoever started it: the result, saved where --save asked, with the
         files the gadget's params asked for written. A terminal that printed the rows already passes
-        `want_result=False`: no DataFrame is built unless one is saved."""
+        `want_result=False`: no DataFrame is built unless one is saved.
+
+        A recording that cannot be written where asked is written elsewhere and the result still
+        returned; `tell` gets the sentence that says so (by default a Python warning).
+        """
         if not (want_result or self.save_path):
             return None
         df = self.frame()
         if self.save_path:
-            from gadgetbook.frames.recording import save
+            from gadgetbook.frames.recording import save_keeping
 
-            save(df, self.save_path)
+            self.saved_to, notice = save_keeping(df, self.save_path)
+            if notice:
+                (tell or _warn)(notice)
         if self.kind is None:
             return df
         result = self.kind.result(df)
@@ -261,6 +269,12 @@ class Run:
     def __exit__(self, *exc: object) -> None:
         if self._thread.is_alive():
             self.stop()
+
+
+def _warn(sentence: str) -> None:
+    import warnings
+
+    warnings.warn(sentence, RuntimeWarning, stacklevel=3)
 
 
 def rows(batch: Batch) -> int:

@@ -68,6 +68,10 @@ def advise(req: AdviseRequest, on_run=None):
     from gadgetbook.advise.network_policy import advise_network_policy
 
     events = None
+    if req.save and not req.recording:
+        from gadgetbook.frames.recording import check_destination
+
+        check_destination(req.save)
     if req.recording:
         from gadgetbook.frames.recording import load
 
@@ -76,9 +80,11 @@ def advise(req: AdviseRequest, on_run=None):
                                    namespace=req.namespace, on_run=on_run, local=req.local,
                                    kubeconfig=req.kubeconfig, context=req.context)
     if req.save and events is None:
-        from gadgetbook.frames.recording import save
+        from gadgetbook.frames.recording import save_keeping
 
-        save(advice.events, req.save)
+        _, notice = save_keeping(advice.events, req.save)
+        if notice:
+            advice.notes.append(notice)
     if req.file:
         advice.save(req.file)
     return advice

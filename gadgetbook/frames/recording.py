@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +27,56 @@ def save(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     meta = {"version": FORMAT_VERSION, "attrs": df.attrs}
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta, default=str)})
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.replace(path)  # a reader never sees half a recording
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        tmp.replace(path)  # a reader never sees half a recording
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def check_destination(path: str | os.PathLike) -> Path:
+    """A GadgetError in one sentence, before a run starts, when a recording could not be written at `path`."""
+    path = Path(path)
+    if path.is_dir():
+        raise GadgetError(f"Cannot save to {path}: it is a directory; give a file name such as {path / 'run.parquet'}.")
+    # The nearest folder that exists must take a new file (the missing ones are made when the run is saved).
+    folder = path.parent
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        if not folder.is_dir():
+            raise NotADirectoryError(20, "not a directory")
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".check")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise GadgetError(f"Cannot save to {path}: {folder} does not take new files ({exc.strerror or exc}); "
+                          "choose a writable place for --save.") from None
+    return path
+
+
+def save_keeping(df: pd.DataFrame, path: str | os.PathLike) -> tuple[Path | None, str | None]:
+    """Save where asked; when that fails, next to it or in the temporary folder, so the events are kept.
+
+    Returns (where it was written or None, one sentence saying what happened when not where asked).
+    """
+    path = Path(path)
+    try:
+        return save(df, path), None
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    elsewhere = [path.with_name(f"{path.stem}-{stamp}{path.suffix}"),
+                 Path(tempfile.gettempdir()) / f"{path.stem}-{stamp}{path.suffix}"]
+    for other in elsewhere:
+        try:
+            written = save(df, other)
+        except (OSError, ValueError):
+            continue
+        return written, f"Could not save to {path} ({reason}); the recording was saved to {written} instead."
+    return None, f"Could not save to {path} ({reason}) nor in {elsewhere[-1].parent}; the events were not recorded."
 
 
 def load(path: str | os.PathLike) -> pd.DataFrame:

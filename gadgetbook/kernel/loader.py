@@ -211,7 +211,8 @@ class BpfObject:
 
     # -- lifetime --
 
-    def close(self) -> None:
+    def detach(self) -> None:
+        """Take every program off its hook; the maps stay readable until `close()`."""
         links, self._links = self._links, []
         if len(links) > 1:
             # Each detach waits out an RCU grace period in the kernel; done side by
@@ -223,6 +224,9 @@ class BpfObject:
                 t.join()
         elif links:
             libbpf.link_destroy(links[0])
+
+    def close(self) -> None:
+        self.detach()
         if self._obj:
             libbpf.object_close(self._obj)
             self._obj = 0

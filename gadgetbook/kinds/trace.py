@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 import numpy as np
@@ -68,6 +69,15 @@ class TraceSource(ThreadedSource):
 
     def _wait(self) -> bool:
         return self._stop.is_set() if self._busy else self._stop.wait(self._interval)
+
+    def _take_last(self, patience: float = 1.0) -> None:
+        # A program that was running when the links went may still be writing its record (the reader
+        # stops at a busy one): read until the ring is empty; that takes microseconds, `patience` at most.
+        deadline = time.monotonic() + patience
+        self._take()
+        while self._ring.pending() and time.monotonic() < deadline:
+            time.sleep(0.001)
+            self._take()
 
     def _combine(self, items: list[np.ndarray]):
         return self.decoder.decode(items[0] if len(items) == 1 else np.concatenate(items))

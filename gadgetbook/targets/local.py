@@ -183,6 +183,20 @@ class LocalTargets:
     containers: list[Container] = field(default_factory=list)
 
 
+def check_pid(pid: object) -> int:
+    """The process id --pid names, when a process with that id runs on this host; a GadgetError otherwise."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise GadgetError(f"--pid takes a process id, a positive whole number (got {pid!r}).")
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            tgid = next((int(line.split()[1]) for line in f if line.startswith("Tgid:")), pid)
+    except (FileNotFoundError, ProcessLookupError):
+        raise GadgetError(f"No process with id {pid} runs on this host; check the id with ps or pgrep.") from None
+    if tgid != pid:  # /proc/TID exists for threads too, but the filter is on the process id
+        raise GadgetError(f"{pid} is a thread of process {tgid}; give --pid {tgid}.")
+    return pid
+
+
 def resolve(inventory: LocalContainers, *, selector: str | None = None, container: str | None = None,
             pid: int | None = None) -> LocalTargets:
     """Containers chosen by label selector and/or name; a GadgetError when none matches."""
