@@ -5,6 +5,7 @@ import socket
 import threading
 
 import pytest
+from support.syscalls import refusal
 
 import gadgetbook
 from gadgetbook.errors import GadgetError
@@ -97,6 +98,10 @@ def test_bad_settings_are_one_sentence_and_load_nothing(kwargs, message):
     with pytest.raises(GadgetError, match=message) as info:
         gadgetbook.start("tcptop", **kwargs)
     assert "\n" not in str(info.value)
+    # In a process of its own under strace: not one bpf() call, so nothing was ever loaded.
+    sentence, calls = refusal(f"gadgetbook.start('tcptop', **{kwargs!r})")
+    assert sentence == str(info.value)
+    assert calls == []
 
 
 def test_cli_sort_flag_takes_a_descending_key():
