@@ -31,7 +31,7 @@ def describe(name: str) -> str:
     lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
     lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
     lines += ["", "Columns:", *kind_of(spec).describe_columns()]
-    hooks = [" | ".join(g.programs) + (" (optional)" if g.optional else "") for g in spec.hooks]
+    hooks = [g.describe() for g in spec.hooks]
     if hooks:
         lines += ["", "Hook alternatives (first available is used):"] + [f"  {h}" for h in hooks]
     return "\n".join(lines)

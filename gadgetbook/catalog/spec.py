@@ -132,7 +132,10 @@ def load_spec(toml_path: Path) -> GadgetSpec:
             for name, p in meta.get("params", {}).items()
         }
         hooks = tuple(
-            HookGroup(tuple(h["programs"]), bool(h.get("optional", False))) for h in meta.get("hooks", [])
+            # An alternative is a program's name, or a list of programs that only work together.
+            HookGroup(tuple(p if isinstance(p, str) else tuple(p) for p in h["programs"]),
+                      bool(h.get("optional", False)))
+            for h in meta.get("hooks", [])
         )
         return GadgetSpec(
             name=meta["name"],

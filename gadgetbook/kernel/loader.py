@@ -16,10 +16,32 @@ from gadgetbook.kernel.btf import Btf
 
 @dataclass(frozen=True)
 class HookGroup:
-    """Programs that are alternatives for one hook, in order of preference."""
+    """Alternatives for one hook, in order of preference. An alternative is one program, or a tuple of
+    programs that only work together (an entry hook that keeps the arguments for its exit hook)."""
 
-    programs: tuple[str, ...]
+    programs: tuple[str | tuple[str, ...], ...]
     optional: bool = False
+
+    @property
+    def alternatives(self) -> tuple[tuple[str, ...], ...]:
+        return tuple((p,) if isinstance(p, str) else tuple(p) for p in self.programs)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every program the group names, in every alternative."""
+        return tuple(name for alt in self.alternatives for name in alt)
+
+    def describe(self) -> str:
+        return " | ".join("+".join(alt) for alt in self.alternatives) + (" (optional)" if self.optional else "")
+
+
+AVOID_ENV = "GADGETBOOK_AVOID_PROGRAMS"
+
+
+def avoided_programs() -> frozenset[str]:
+    """Programs the loader passes over as if this kernel refused them (GADGETBOOK_AVOID_PROGRAMS=a,b): runs a
+    gadget's fallback on a kernel that offers its first choice, to check the fallback or compare the two."""
+    return frozenset(p for p in os.environ.get(AVOID_ENV, "").replace(" ", "").split(",") if p)
 
 
 @dataclass
@@ -43,7 +65,7 @@ class BpfObject:
         self.attached: list[str] = []
         plan = plan or LoadPlan()
         # A program that fails to load and has a fallback is retried without it.
-        for _ in range(1 + sum(len(g.programs) for g in plan.groups)):
+        for _ in range(1 + sum(len(g.names) for g in plan.groups)):
             failed = self._open_and_load(plan)
             if failed is None:
                 break
@@ -82,7 +104,7 @@ class BpfObject:
         failed = _failed_program(lines)
         # Without it the load may still succeed: when a later alternative exists, or the hook is optional.
         retryable = failed and any(
-            failed in g.programs and (g.optional or g.programs[-1] != failed) for g in plan.groups
+            failed in g.names and (g.optional or failed not in g.alternatives[-1]) for g in plan.groups
         )
         if retryable:
             return failed
@@ -90,21 +112,20 @@ class BpfObject:
 
     def _choose_programs(self, plan: LoadPlan) -> set[str]:
         names = {libbpf.program_name(p).decode() for p in self._programs()}
-        grouped = {p for g in plan.groups for p in g.programs}
+        grouped = {p for g in plan.groups for p in g.names}
         chosen = names - grouped
+        avoided = avoided_programs()
+        usable = lambda p: (p in names and p not in plan.unavailable and p not in avoided  # noqa: E731
+                            and hooks.available(self._section(p)))
         for group in plan.groups:
-            pick = next(
-                (p for p in group.programs
-                 if p in names and p not in plan.unavailable and hooks.available(self._section(p))),
-                None,
-            )
+            pick = next((alt for alt in group.alternatives if all(map(usable, alt))), None)
             if pick:
-                chosen.add(pick)
+                chosen.update(pick)
             elif not group.optional:
+                sections = dict.fromkeys(self._section(p) for p in group.names if p in names)
                 raise GadgetError(
                     f"This kernel offers none of the hooks {self.name} needs for "
-                    f"{', '.join(self._section(p) for p in group.programs)}; "
-                    "it cannot run here."
+                    f"{', '.join(sections)}; it cannot run here."
                 )
         return chosen
 
@@ -130,7 +151,7 @@ class BpfObject:
 
     def attach_all(self, groups: Sequence[HookGroup]) -> None:
         """Attach every loaded program to its hook (perf-event programs are attached by their runner)."""
-        optional = {p for g in groups if g.optional for p in g.programs}
+        optional = {p for g in groups if g.optional for p in g.names}
         for prog in self._programs():
             if not libbpf.program_autoload(prog):
                 continue

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Test object for the loader: a hook this kernel lacks, one it has, and a program the verifier rejects. */
+/* Test object for the loader: a hook this kernel lacks, two it has, and a program the verifier rejects. */
 #include "gadget.h"
 
 struct event {
@@ -33,6 +33,15 @@ int present_hook(void *ctx)
 {
 	return emit(2);
 }
+
+#ifdef WITH_PARTNER
+/* Works together with another program in tests of alternatives made of several programs. */
+SEC("tracepoint/syscalls/sys_exit_getppid")
+int present_partner(void *ctx)
+{
+	return emit(4);
+}
+#endif
 
 /* fentry exists in the kernel's BTF, so it passes the static probe; kernels that block function
  * tracing (this one) refuse it at load, and the loader must fall back to the tracepoint. */
