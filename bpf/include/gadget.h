@@ -106,11 +106,23 @@ static __always_inline void *gadget_reserve(__u64 size)
 	return event;
 }
 
-/* No wakeup: the user side drains on a timer, which keeps the traced
- * program's cost per event low (see the benchmark). */
+/* Bytes waiting in the ring buffer from which a submit wakes the reader
+ * (set before load; 0: never). */
+const volatile __u64 gadget_wakeup_bytes = 0;
+
+/* No wakeup while the ring buffer holds less than gadget_wakeup_bytes: the
+ * user side drains on a timer, which keeps the traced program's cost per
+ * event low (see the benchmark). Past it, a burst is filling the ring
+ * faster than the timer drains it: wake the reader now (a wakeup already
+ * on its way costs nothing more), before the ring is full. */
 static __always_inline void gadget_submit(void *event)
 {
-	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (gadget_wakeup_bytes &&
+	    bpf_ringbuf_query(&gadget_events, BPF_RB_AVAIL_DATA) >= gadget_wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(event, flags);
 }
 
 static __always_inline void gadget_fill_process(struct gadget_process *p)

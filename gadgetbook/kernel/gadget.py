@@ -18,6 +18,10 @@ from gadgetbook.kernel.loader import BpfObject, HookGroup, LoadPlan
 DEFAULT_RING_BYTES = 4 << 20
 EVENTS_MAP, LOST_MAP, FILTER_MAP = "gadget_events", "gadget_lost", "gadget_mntns_filter"
 FILTER_BY_MNTNS, FILTER_PID = "gadget_filter_by_mntns", "gadget_filter_pid"
+WAKEUP_BYTES = "gadget_wakeup_bytes"
+# Past this share of the ring buffer waiting, each submit wakes the reader (below it the reader's timer
+# drains alone): a burst gets the other three quarters of the ring as room while the reader comes.
+WAKEUP_SHARE = 4
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
@@ -64,6 +68,7 @@ def load_gadget(path: str, hooks: Sequence[HookGroup], rodata: Mapping[str, int 
     settings = dict(rodata)
     settings[FILTER_BY_MNTNS] = mntns_ids is not None
     settings[FILTER_PID] = pid or 0
+    settings[WAKEUP_BYTES] = ring_bytes // WAKEUP_SHARE if ring_bytes else 0
     sizes = {EVENTS_MAP: ring_bytes_valid(ring_bytes) if ring_bytes else os.sysconf("SC_PAGE_SIZE"),
              **(max_entries or {})}
     plan = LoadPlan(groups=hooks, rodata=settings, max_entries=sizes)

@@ -65,9 +65,13 @@ class ThreadedSource:
         """
         if self._thread.is_alive():
             self._stop.set()
+            self._wake()
             self._thread.join()
             self.obj.detach()
             self._take_last()
+
+    def _wake(self) -> None:
+        """Interrupt a `_wait` that does not watch `_stop` itself."""
 
     def _take_last(self) -> None:
         self._take()
@@ -84,6 +88,7 @@ class ThreadedSource:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join()
         self._release()
