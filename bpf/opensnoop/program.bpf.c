@@ -28,13 +28,17 @@ struct open_args {
 	__u32 mode;
 };
 
-static __always_inline int emit(long ret, const struct open_args *args)
+/* `task` is the current task as a BTF pointer, or NULL where the program cannot have one. */
+static __always_inline int emit(long ret, const struct open_args *args, struct task_struct *task)
 {
 	struct event *e = gadget_reserve(sizeof(*e));
 
 	if (!e)
 		return 0;
-	gadget_fill_process(&e->proc);
+	if (task)
+		gadget_fill_process_task(&e->proc, task);
+	else
+		gadget_fill_process(&e->proc);
 	e->fd = ret >= 0 ? ret : -1;
 	e->error_raw = ret < 0 ? -ret : 0;
 	e->flags_raw = args->flags;
@@ -47,52 +51,58 @@ static __always_inline int emit(long ret, const struct open_args *args)
 /* -- one hook: the exit reads the saved registers -- */
 
 /* The syscall's user registers, saved at entry; a BTF pointer, read directly. */
-static __always_inline struct pt_regs *saved_regs(void)
+static __always_inline struct pt_regs *saved_regs(struct task_struct *task)
 {
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return (struct pt_regs *)bpf_task_pt_regs(task);
 }
 
-static __always_inline bool skip(long ret)
+static __always_inline bool skip(long ret, struct task_struct *task)
 {
-	return (targ_failed && ret >= 0) || gadget_should_discard();
+	return (targ_failed && ret >= 0) || gadget_should_discard_task(task);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	if (skip(ctx->ret))
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (skip(ctx->ret, task))
 		return 0;
-	struct pt_regs *regs = saved_regs();
+	struct pt_regs *regs = saved_regs(task);
 	struct open_args args = {
 		.path = (const char *)PT_REGS_PARM2_SYSCALL(regs),
 		.flags = PT_REGS_PARM3_SYSCALL(regs),
 		.mode = PT_REGS_PARM4_SYSCALL(regs),
 	};
 
-	return emit(ctx->ret, &args);
+	return emit(ctx->ret, &args, task);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	if (skip(ctx->ret))
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (skip(ctx->ret, task))
 		return 0;
-	struct pt_regs *regs = saved_regs();
+	struct pt_regs *regs = saved_regs(task);
 	struct open_args args = {
 		.path = (const char *)PT_REGS_PARM1_SYSCALL(regs),
 		.flags = PT_REGS_PARM2_SYSCALL(regs),
 		.mode = PT_REGS_PARM3_SYSCALL(regs),
 	};
 
-	return emit(ctx->ret, &args);
+	return emit(ctx->ret, &args, task);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	if (skip(ctx->ret))
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if (skip(ctx->ret, task))
 		return 0;
-	struct pt_regs *regs = saved_regs();
+	struct pt_regs *regs = saved_regs(task);
 	struct open_how how = {};
 
 	bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
@@ -102,7 +112,7 @@ int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 		.mode = how.mode,
 	};
 
-	return emit(ctx->ret, &args);
+	return emit(ctx->ret, &args, task);
 }
 
 /* -- the fallback, two hooks: the entry keeps the arguments for the exit -- */
@@ -136,7 +146,7 @@ static __always_inline int leave(long ret)
 	if (!args)
 		return 0;
 	if (!(targ_failed && ret >= 0))
-		emit(ret, args);
+		emit(ret, args, NULL);
 	bpf_map_delete_elem(&start, &tid);
 	return 0;
 }

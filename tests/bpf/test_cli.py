@@ -56,9 +56,11 @@ def test_json_output_streams_one_object_per_line(tmp_path):
         assert mine and mine["comm"] == "cat" and mine["error"] == "ENOENT" and mine["fd"] == -1
     finally:
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        rest = proc.stdout.read()  # the same buffered reader: the lines after the one found
+        err = proc.stderr.read()
+        proc.wait(timeout=20)
     assert proc.returncode == 0, err
-    assert all(json.loads(line) for line in out.splitlines())
+    assert all(json.loads(line) for line in rest.splitlines())
     assert "opensnoop: " in err and " events, " in err and " lost" in err
 
 
