@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from support import hotloop
+from support.hotloop import user_share
 from support.leftovers import bpf_fds
 
 import gadgetbook
@@ -37,11 +38,6 @@ def busy(binaries):
     for p in procs:
         p.kill()
         p.wait()
-
-
-def user_share(df, needle: str) -> float:
-    with_user = df[df.user_stack != ""]
-    return with_user["count"][with_user.user_stack.str.contains(needle, regex=False)].sum() / with_user["count"].sum()
 
 
 def test_hot_leaf_under_hot_mid_gets_the_samples(busy):
