@@ -71,7 +71,8 @@ def _container_of(cgroup_text: str) -> tuple[str, str] | None:
         if m:
             return runtime, m.group(1)
     m = _CTR_PATH.search(cgroup_text)
-    if m and m.group(1) not in ("user.slice", "system.slice", "init.scope", "kubepods", "libpod_parent"):
+    # systemd's own units (machine.slice/..., system.slice/...) have that shape too, but are no namespace.
+    if m and m.group(1) not in ("kubepods", "libpod_parent") and not m.group(1).endswith((".slice", ".scope")):
         return "ctr", f"{m.group(1)}/{m.group(2)}"
     return None
 
