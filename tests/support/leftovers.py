@@ -55,3 +55,17 @@ def bpf_fds(pid: int | str = "self") -> set[tuple[int, str]]:
         if target in ("anon_inode:bpf-prog", "anon_inode:bpf_link", "anon_inode:bpf-map"):
             out.add((int(fd), target.split(":")[1]))
     return out
+
+
+def bpf_prog_ids(pid: int | str = "self") -> set[int]:
+    """Ids of the BPF programs a process holds open (read from /proc/PID/fdinfo)."""
+    ids = set()
+    for fd, kind in bpf_fds(pid):
+        if kind != "bpf-prog":
+            continue
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                ids |= {int(line.split()[1]) for line in f if line.startswith("prog_id:")}
+        except OSError:
+            continue  # closed meanwhile
+    return ids

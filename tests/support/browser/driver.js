@@ -23,14 +23,16 @@
 //                    only cell `index`; with wait_last=false the last cell is only seen to start.
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
+//   wait_text        {selector, pattern}         innerText of the first match matches the RegExp pattern
 //   click            {selector}                  click the first (visible) match
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
 //                                                first match of CSS selector scroll_to into view
-//   sleep            {ms}
+//   sleep            {ms}                        (a fixed pause: wait for a condition instead where there is one)
 // Output: one JSON line on stdout: {ok, error?, failed_step?, total_ms, steps: [...], named: {...},
-// screenshots: [...], dialogs: [...], page_errors: [...]}; each step record has start_ms/end_ms (since the run began)
+// screenshots: [...], dialogs: [...], page_errors: [...] (uncaught exceptions in the page),
+// console_errors: [...]}; each step record has start_ms/end_ms (since the run began)
 // and elapsed_ms plus what it found (count, text, path, cells run). Exit code 0 when every step
 // passed, 1 when one failed (a wait timed out: the message says which selector and how many were seen).
 'use strict';
@@ -83,7 +85,7 @@ async function main() {
   const now = () => Date.now() - t0;
   const defaultTimeout = plan.timeout_ms || 30000;
   const shotDir = plan.screenshot_dir || process.cwd();
-  const result = { ok: false, steps: [], named: {}, screenshots: [], dialogs: [], page_errors: [] };
+  const result = { ok: false, steps: [], named: {}, screenshots: [], dialogs: [], page_errors: [], console_errors: [] };
   const base = (plan.base_url || '').replace(/\/$/, '');
   const token = plan.token || '';
   let notebookPath = null;
@@ -124,7 +126,10 @@ async function main() {
     if (plan.pid_file) fs.writeFileSync(plan.pid_file, JSON.stringify(childPids(process.pid)));
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(defaultTimeout);
-    page.on('pageerror', (e) => result.page_errors.push(String(e).slice(0, 500)));
+    page.on('pageerror', (e) => result.page_errors.push(String((e && e.stack) || e).slice(0, 1000)));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') result.console_errors.push(msg.text().slice(0, 1000));
+    });
     if (plan.accept_kernel_dialog !== false) {
       // JupyterLab sometimes asks which kernel to start even though the notebook names one (a race
       // with loading the kernelspecs, seen on a busy machine); a person would press Select.
@@ -315,6 +320,21 @@ async function main() {
           throw new StepError(`timed out after ${timeout} ms waiting for '${step.selector}' to go`);
         }
         return;
+      case 'wait_text': {
+        // innerText of the first match matches the regular expression `pattern`
+        rec.selector = step.selector;
+        try {
+          await page.waitForFunction(([s, p]) => {
+            const el = document.querySelector(s);
+            return !!el && new RegExp(p).test(el.innerText);
+          }, [step.selector, step.pattern], { timeout, polling: 50 });
+        } catch (e) {
+          const seen = await page.locator(step.selector).first().innerText({ timeout: 1000 }).catch(() => '(none)');
+          throw new StepError(`timed out after ${timeout} ms waiting for '${step.selector}' to read /${step.pattern}/; it reads: ${seen.slice(0, 200)}`);
+        }
+        rec.text = await page.locator(step.selector).first().innerText({ timeout });
+        return;
+      }
       case 'click':
         rec.selector = step.selector;
         try {
