@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from peers import BCC_PYTHON, bcc_env, has_bpftrace  # noqa: E402
+from peers import has_bpftrace, start_bcc, stop_bcc  # noqa: E402
 
 BUILD = Path(tempfile.mkdtemp(prefix="gadgetbook-bench-"))
 
@@ -163,23 +163,8 @@ print(n[0], flush=True)
 def bcc_tracer(w: subprocess.Popen):
     """bcc's way: one exit hook with fewer columns (pid, return value, comm), a wakeup and a Python callback
     per event."""
-    env, why = bcc_env()
-    if env is None:
-        raise RuntimeError(why)
-    bcc = subprocess.Popen([BCC_PYTHON, "-c", BCC_RUNNER, BCC_PROGRAM, str(w.pid)], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, env=env)
-    if bcc.stdout.readline().strip() != "ready":
-        err = bcc.stderr.read().strip().splitlines()
-        bcc.wait()
-        raise RuntimeError((err or ["?"])[-1][:100])
-
-    def detach() -> str:
-        bcc.terminate()
-        count = bcc.stdout.read().strip()
-        bcc.wait()
-        return f"events={int(count):,}"
-
-    return detach
+    bcc = start_bcc(BCC_RUNNER, BCC_PROGRAM, str(w.pid))
+    return lambda: f"events={int(stop_bcc(bcc)):,}"
 
 
 def overhead(loop: str, n: int, target: str, rounds: int) -> None:

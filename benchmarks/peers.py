@@ -54,3 +54,26 @@ def bcc_env() -> tuple[dict[str, str] | None, str]:
         tmp.rename(joined)
     env = {**os.environ, "PYTHONPATH": BCC_SITE, "BCC_KERNEL_SOURCE": str(joined)}
     return env, ""
+
+
+def start_bcc(script: str, *args: str) -> subprocess.Popen:
+    """A bcc Python script (Debian's python3 with python3-bpfcc) that prints "ready" once attached and ends
+    on SIGTERM; a RuntimeError says why bcc cannot run here."""
+    env, why = bcc_env()
+    if env is None:
+        raise RuntimeError(why)
+    proc = subprocess.Popen([BCC_PYTHON, "-c", script, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    if proc.stdout.readline().strip() != "ready":
+        err = proc.stderr.read().strip().splitlines()
+        proc.wait()
+        raise RuntimeError((err or ["?"])[-1][:100])
+    return proc
+
+
+def stop_bcc(proc: subprocess.Popen) -> str:
+    """SIGTERM, then what the script printed last."""
+    proc.terminate()
+    out = proc.stdout.read().strip()
+    proc.wait()
+    return out

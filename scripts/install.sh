@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 extras="${GADGETBOOK_EXTRAS:-}"
 packages=(clang llvm make libbpf-dev libbpf1 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
 if [[ "$extras" == *test* ]]; then
-    # Real containers, real bcc/bpftrace for comparison, a real browser, network namespaces.
-    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2)
+    # Real containers, real bcc/bpftrace for comparison (bcc compiles against Debian's kernel headers,
+    # see benchmarks/peers.py), a real browser, network namespaces, strace (tests that nothing loads).
+    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 strace)
+    [[ "$(dpkg --print-architecture)" == amd64 ]] && packages+=(linux-headers-amd64)
 fi
 
 missing=()
