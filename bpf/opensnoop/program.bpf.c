@@ -51,68 +51,55 @@ static __always_inline int emit(long ret, const struct open_args *args, struct t
 /* -- one hook: the exit reads the saved registers -- */
 
 /* The syscall's user registers, saved at entry; a BTF pointer, read directly. */
-static __always_inline struct pt_regs *saved_regs(struct task_struct *task)
+static __always_inline struct pt_regs *saved_regs(void)
 {
-	return (struct pt_regs *)bpf_task_pt_regs(task);
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
-static __always_inline bool skip(long ret, struct task_struct *task)
+/* The event of an open that returned `ret`, for a task the user asked for. openat2(2) passes flags and
+ * mode in a struct: `how` points to it in user memory (read only for a task that is traced). */
+static __always_inline int at_exit(long ret, __u64 path, __u64 flags, __u64 mode, const void *how)
 {
-	return (targ_failed && ret >= 0) || gadget_should_discard_task(task);
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	if ((targ_failed && ret >= 0) || gadget_should_discard_task(task))
+		return 0;
+	struct open_args args = { .path = (const char *)path, .flags = flags, .mode = mode };
+
+	if (how) {
+		struct open_how h = {};
+
+		bpf_probe_read_user(&h, sizeof(h), how);
+		args.flags = h.flags;
+		args.mode = h.mode;
+	}
+	return emit(ret, &args, task);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat")
 int tp_sys_exit_openat(struct trace_event_raw_sys_exit *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = saved_regs();
 
-	if (skip(ctx->ret, task))
-		return 0;
-	struct pt_regs *regs = saved_regs(task);
-	struct open_args args = {
-		.path = (const char *)PT_REGS_PARM2_SYSCALL(regs),
-		.flags = PT_REGS_PARM3_SYSCALL(regs),
-		.mode = PT_REGS_PARM4_SYSCALL(regs),
-	};
-
-	return emit(ctx->ret, &args, task);
+	return at_exit(ctx->ret, PT_REGS_PARM2_SYSCALL(regs), PT_REGS_PARM3_SYSCALL(regs),
+		       PT_REGS_PARM4_SYSCALL(regs), NULL);
 }
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int tp_sys_exit_open(struct trace_event_raw_sys_exit *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = saved_regs();
 
-	if (skip(ctx->ret, task))
-		return 0;
-	struct pt_regs *regs = saved_regs(task);
-	struct open_args args = {
-		.path = (const char *)PT_REGS_PARM1_SYSCALL(regs),
-		.flags = PT_REGS_PARM2_SYSCALL(regs),
-		.mode = PT_REGS_PARM3_SYSCALL(regs),
-	};
-
-	return emit(ctx->ret, &args, task);
+	return at_exit(ctx->ret, PT_REGS_PARM1_SYSCALL(regs), PT_REGS_PARM2_SYSCALL(regs),
+		       PT_REGS_PARM3_SYSCALL(regs), NULL);
 }
 
 SEC("tracepoint/syscalls/sys_exit_openat2")
 int tp_sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct pt_regs *regs = saved_regs();
 
-	if (skip(ctx->ret, task))
-		return 0;
-	struct pt_regs *regs = saved_regs(task);
-	struct open_how how = {};
-
-	bpf_probe_read_user(&how, sizeof(how), (void *)PT_REGS_PARM3_SYSCALL(regs));
-	struct open_args args = {
-		.path = (const char *)PT_REGS_PARM2_SYSCALL(regs),
-		.flags = how.flags,
-		.mode = how.mode,
-	};
-
-	return emit(ctx->ret, &args, task);
+	return at_exit(ctx->ret, PT_REGS_PARM2_SYSCALL(regs), 0, 0, (const void *)PT_REGS_PARM3_SYSCALL(regs));
 }
 
 /* -- the fallback, two hooks: the entry keeps the arguments for the exit -- */

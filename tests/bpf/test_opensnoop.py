@@ -5,10 +5,10 @@ import ctypes
 import os
 
 import pytest
+from support.hook_paths import starter
 from support.workloads import marker, run
 
 import gadgetbook
-from gadgetbook.kernel.loader import AVOID_ENV
 
 pytestmark = pytest.mark.root
 
@@ -19,19 +19,11 @@ TWO_HOOKS = ["tp_sys_enter_openat", "tp_sys_exit_openat_kept", "tp_sys_enter_ope
 
 @pytest.fixture(params=["one hook", "two hooks"])
 def start(request, monkeypatch):
-    """gadgetbook.start for opensnoop, through one path or the other (the loader told to pass over the
-    one-hook programs, as on a kernel without bpf_task_pt_regs); checks which path it took."""
-    expected = ONE_HOOK
-    if request.param == "two hooks":
-        monkeypatch.setenv(AVOID_ENV, ",".join(ONE_HOOK))
-        expected = TWO_HOOKS
-
-    def begin(**kwargs):
-        r = gadgetbook.start("opensnoop", **kwargs)
-        assert sorted(r.sources[0].obj.attached) == sorted(expected)
-        return r
-
-    return begin
+    """gadgetbook.start for opensnoop through one path or the other (the fallback as on a kernel without
+    bpf_task_pt_regs)."""
+    if request.param == "one hook":
+        return starter("opensnoop", monkeypatch, attached=ONE_HOOK)
+    return starter("opensnoop", monkeypatch, attached=TWO_HOOKS, avoid=ONE_HOOK)
 
 
 def test_successful_and_failed_opens_appear_with_pid_comm_uid(tmp_path, start):

@@ -5,11 +5,11 @@ import socket
 import threading
 
 import pytest
+from support.hook_paths import starter
 from support.syscalls import refusal
 
 import gadgetbook
 from gadgetbook.errors import GadgetError
-from gadgetbook.kernel.loader import AVOID_ENV
 
 pytestmark = pytest.mark.root
 
@@ -20,19 +20,10 @@ CLASSIC = ["tp_sock_send_length", "tp_sock_recv_length"]
 
 @pytest.fixture(params=["tp_btf", "classic tracepoints"])
 def start(request, monkeypatch):
-    """gadgetbook.start for tcptop through its BTF tracepoints or its fallback (the loader told to pass over
-    the first, as on a kernel without them); checks which it took."""
-    expected = BTF
-    if request.param != "tp_btf":
-        monkeypatch.setenv(AVOID_ENV, ",".join(BTF))
-        expected = CLASSIC
-
-    def begin(**kwargs):
-        r = gadgetbook.start("tcptop", **kwargs)
-        assert sorted(r.sources[0].obj.attached) == sorted(expected)
-        return r
-
-    return begin
+    """gadgetbook.start for tcptop through its BTF tracepoints or its fallback (as on a kernel without them)."""
+    if request.param == "tp_btf":
+        return starter("tcptop", monkeypatch, attached=BTF)
+    return starter("tcptop", monkeypatch, attached=CLASSIC, avoid=BTF)
 
 
 def _pair(family=socket.AF_INET, addr="127.0.0.1"):
