@@ -19,9 +19,11 @@ DEFAULT_RING_BYTES = 4 << 20
 EVENTS_MAP, LOST_MAP, FILTER_MAP = "gadget_events", "gadget_lost", "gadget_mntns_filter"
 FILTER_BY_MNTNS, FILTER_PID = "gadget_filter_by_mntns", "gadget_filter_pid"
 WAKEUP_BYTES = "gadget_wakeup_bytes"
-# Past this share of the ring buffer waiting, each submit wakes the reader (below it the reader's timer
-# drains alone): a burst gets the other three quarters of the ring as room while the reader comes.
-WAKEUP_SHARE = 4
+# The record that takes the ring buffer past 1/WAKEUP_SHARE full wakes the reader (below it the reader's
+# timer drains alone): a burst keeps 15/16 of the ring as room while the reader comes, which is what
+# matters when the reader waits for a CPU on a busy machine; at 4 MiB that is one wakeup per 256 KiB
+# of events, never one per event.
+WAKEUP_SHARE = 16
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 

@@ -51,7 +51,7 @@ class TraceKind(Kind):
 class TraceSource(ThreadedSource):
     """Drains the ring buffer on a thread of its own, so decoding a large batch never keeps the ring from
     being emptied (that is when events get lost). It reads every `interval` seconds, and at once when the
-    kernel wakes it: the gadgets wake the reader only when a quarter of the ring is waiting (see
+    kernel wakes it: the gadgets wake the reader only when a sixteenth of the ring is waiting (see
     gadget_submit in gadget.h), so a steady trickle costs no wakeup and a burst is read before it fills."""
 
     def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.02) -> None:
