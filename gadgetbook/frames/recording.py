@@ -36,23 +36,24 @@ def save(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def check_destination(path: str | os.PathLike) -> Path:
-    """A GadgetError in one sentence, before a run starts, when a recording could not be written at `path`."""
+def check_destination(path: str | os.PathLike, folder: bool = False) -> Path:
+    """A GadgetError in one sentence, before a run starts, when a recording could not be written at `path`
+    (a file, or with `folder` a folder that a dataset is streamed into)."""
     path = Path(path)
-    if path.is_dir():
+    if not folder and path.is_dir():
         raise GadgetError(f"Cannot save to {path}: it is a directory; give a file name such as {path / 'run.parquet'}.")
     # The nearest folder that exists must take a new file (the missing ones are made when the run is saved).
-    folder = path.parent
-    while not folder.exists():
-        folder = folder.parent
+    place = path if folder and path.is_dir() else path.parent
+    while not place.exists():
+        place = place.parent
     try:
-        if not folder.is_dir():
+        if not place.is_dir():
             raise NotADirectoryError(20, "not a directory")
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".check")
+        fd, probe = tempfile.mkstemp(dir=place, prefix=f".{path.name}.", suffix=".check")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise GadgetError(f"Cannot save to {path}: {folder} does not take new files ({exc.strerror or exc}); "
+        raise GadgetError(f"Cannot save to {path}: {place} does not take new files ({exc.strerror or exc}); "
                           "choose a writable place for --save.") from None
     return path
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers
+from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers, column_docs
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.threaded_source import ThreadedSource
@@ -35,7 +35,8 @@ class TraceKind(Kind):
 
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
-        return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
+        return lines + [f"  {name:<22} {doc}" for name, doc in column_docs(c for c in self.spec.event_columns
+                                                                          if not c.hidden)]
 
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
         self.check(params)
@@ -53,6 +54,11 @@ class TraceSource(ThreadedSource):
     being emptied (that is when events get lost). It reads every `interval` seconds, and at once when the
     kernel wakes it: the gadgets wake the reader only when a sixteenth of the ring is waiting (see
     gadget_submit in gadget.h), so a steady trickle costs no wakeup and a burst is read before it fills."""
+
+    max_backlog = 2_000_000  # events read and not yet decoded by the run
+
+    def _size(self, item: np.ndarray) -> int:
+        return len(item)
 
     def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.02) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
