@@ -19,6 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
+from bpfstats import kernel_stats, program_runs  # noqa: E402
 from peers import has_bpftrace, start_bcc, stop_bcc  # noqa: E402
 
 BUILD = Path(tempfile.mkdtemp(prefix="gadgetbook-bench-"))
@@ -167,6 +168,27 @@ def bcc_tracer(w: subprocess.Popen):
     return lambda: f"events={int(stop_bcc(bcc)):,}"
 
 
+def program_cost(loop: str, n: int, target: str, two_hooks: bool) -> tuple[float, dict[str, float]]:
+    """opensnoop's programs' own run time per event, from the kernel's statistics: (total, per program)."""
+    import gadgetbook
+    from gadgetbook.kernel.loader import AVOID_ENV
+
+    w = workload(loop, "open", n, target)
+    with kernel_stats():
+        if two_hooks:
+            os.environ[AVOID_ENV] = ",".join(ONE_HOOK)
+        try:
+            r = gadgetbook.start("opensnoop", pid=w.pid)
+        finally:
+            os.environ.pop(AVOID_ENV, None)
+        go(w)
+        runs = program_runs(r.sources[0].obj)
+        r.stop()
+    events = len(r.result())
+    per = {name: ns / events for name, (count, ns) in runs.items() if count}
+    return sum(per.values()), per
+
+
 def overhead(loop: str, n: int, target: str, rounds: int) -> None:
     """Each tracer in turn around the same open+close loop, rounds rotated; medians of CPU time per iteration
     (what the traced program pays, whatever else the machine runs) and of wall-clock time."""
@@ -211,6 +233,16 @@ def overhead(loop: str, n: int, target: str, rounds: int) -> None:
         print(f"loop    {name:<44} cpu {cpu:7.0f}  wall {wall:7.0f}{extra}")
         for fact in facts[name]:
             print(f"          {fact}")
+    # The programs' own time, counted by the kernel in runs of their own (the counting costs time too).
+    costs = {hooks: [program_cost(loop, n, target, hooks == "two hooks") for _ in range(3)]
+             for hooks in ("two hooks", "one hook")}
+    totals = {hooks: statistics.median(t for t, _ in runs) for hooks, runs in costs.items()}
+    for hooks, runs in costs.items():
+        parts = ", ".join(f"{name} {ns:.0f}" for name, ns in runs[0][1].items())
+        print(f"bpf     opensnoop's programs, {hooks}: {totals[hooks]:5.0f} ns per event (kernel's run time, its "
+              f"counting included in each run: {parts})")
+    print(f"ratio   opensnoop's programs' time per event, one hook / two hooks: "
+          f"{totals['one hook'] / totals['two hooks']:.2f}")
     one, two = added["gadgetbook opensnoop, one hook"], added["gadgetbook opensnoop, two hooks (fallback)"]
     print(f"ratio   opensnoop's added cost, one hook / two hooks: {one / two:.2f} (wall {base_wall:.0f} untraced)")
     print(f"ratio   host-wide added cost, one hook / two hooks: "

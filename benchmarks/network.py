@@ -21,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+from bpfstats import kernel_stats, program_runs  # noqa: E402
 from peers import has_bpftrace, start_bcc, stop_bcc  # noqa: E402
 
 BPFTRACE_TCPTOP = """
@@ -69,10 +70,15 @@ print(total, flush=True)
 BTF_PROGRAMS = ("tpbtf_sock_send_length", "tpbtf_sock_recv_length")
 
 
-def build() -> str:
-    out = Path(tempfile.mkdtemp(prefix="gadgetbook-netbench-")) / "tcpblast"
-    subprocess.run(["gcc", "-O2", "-o", out, HERE / "tcpblast.c"], check=True)
-    return str(out)
+def build() -> tuple[str, str]:
+    """The workload, and the empty program whose run time is the kernel's counting alone."""
+    tmp = Path(tempfile.mkdtemp(prefix="gadgetbook-netbench-"))
+    subprocess.run(["gcc", "-O2", "-o", tmp / "tcpblast", HERE / "tcpblast.c"], check=True)
+    root = HERE.parent
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-D__TARGET_ARCH_x86", "-I", root / "bpf/include",
+                    "-I", root / "bpf/.build", "-c", HERE / "bpf/empty_send.bpf.c", "-o", tmp / "empty.bpf.o"],
+                   check=True)
+    return str(tmp / "tcpblast"), str(tmp / "empty.bpf.o")
 
 
 def once(blast: str, *args: str) -> tuple[float, float]:
@@ -156,6 +162,24 @@ def report(title: str, unit: str, values: dict[str, list[float]], scale: float =
         print(f"  {name:<34} {med * scale:10.4g} {unit} median of {len(vs)} {spread}{extra}")
 
 
+def program_cost(blast: str, nbytes: int, chunk: int, avoid: tuple[str, ...]) -> dict[str, float]:
+    """tcptop's programs' own run time per call (ns), from the kernel's statistics, in a run of its own."""
+    with kernel_stats(), Traced("gadgetbook", "tcptop", avoid=avoid, interval=1) as traced:
+        once(blast, "stream", str(nbytes), str(chunk))
+        runs = program_runs(traced.run.sources[0].obj)
+    return {name: ns / count for name, (count, ns) in runs.items() if count}
+
+
+def counting_cost(blast: str, empty: str, nbytes: int, chunk: int) -> float:
+    """The run time per call the kernel reports for an empty program on the send hook: its counting alone."""
+    from gadgetbook.kernel.loader import BpfObject, LoadPlan
+
+    with kernel_stats(), BpfObject(empty, LoadPlan()) as obj:
+        once(blast, "stream", str(nbytes), str(chunk))
+        ((count, ns),) = program_runs(obj).values()
+    return ns / count
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bytes", type=int, default=1 << 30, help="bytes per transfer (default 1 GiB)")
@@ -164,7 +188,7 @@ def main() -> None:
     ap.add_argument("--chunks", default="65536,4096", help="send sizes to measure, comma-separated")
     ap.add_argument("--no-tcptracer", action="store_true", help="measure tcptop only")
     opts = ap.parse_args()
-    blast = build()
+    blast, empty = build()
     print(f"host: {os.uname().release}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
 
     for chunk in (int(c) for c in opts.chunks.split(",")):
@@ -181,6 +205,17 @@ def main() -> None:
                "GiB/s", {k: [gib / wall for wall, _ in v] for k, v in times.items()}, word="throughput")
         report("  the same runs: CPU seconds of sender and receiver (lower is better)",
                "s", {k: [cpu for _, cpu in v] for k, v in times.items()}, word="CPU")
+        # Where the cost is spent, whatever else the machine runs: the programs' own time per call, and what
+        # one send's share of it is next to the untraced CPU time per send.
+        base_cpu = statistics.median(cpu for _, cpu in times["untraced"]) / (opts.bytes / chunk) * 1e9
+        counting = counting_cost(blast, empty, opts.bytes, chunk)
+        print(f"  programs' own run time per call (kernel's statistics, less {counting:.0f} ns that an empty "
+              f"program on the send hook reads: the counting); untraced CPU per send {base_cpu:.0f} ns")
+        for label, avoid in (("tp_btf", ()), ("tracepoints", BTF_PROGRAMS)):
+            per_call = {name: ns - counting for name, ns in program_cost(blast, opts.bytes, chunk, avoid).items()}
+            send = next(ns for name, ns in per_call.items() if "send" in name)
+            calls = ", ".join(f"{name} {ns:.0f} ns" for name, ns in per_call.items())
+            print(f"  gadgetbook tcptop ({label}): {calls}; per send {send / base_cpu:.1%} of the untraced CPU")
 
     if opts.no_tcptracer:
         return
