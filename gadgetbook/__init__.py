@@ -89,9 +89,11 @@ def replay(path: str, show: bool = True, **filters: Any):
 
     if not Path(path).exists():
         raise GadgetError(f"No recording at {path}; record one with --save {Path(path).name}.")
-    result = read_part(Path(path), **filters)
+    from gadgetbook.views.result import register
+
+    result = register(read_part(Path(path), **filters))
     if show:
-        from gadgetbook.views.live import show_summary
+        from gadgetbook.views.result import show_summary
 
         show_summary(result)
     return result

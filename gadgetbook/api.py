@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,8 @@ def start(gadget: str, **kwargs: Any) -> Run:
     from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
+    if where.opts.get("pid") and not os.path.exists(f"/proc/{int(where.opts['pid'])}"):
+        raise GadgetError(f"No process {where.opts['pid']} runs on this host; check the pid (it may have exited).")
     targets = resolve(containers, selector=where.opts.get("selector"), container=where.opts.get("container"),
                       pid=where.opts.get("pid"))
     return start_local(spec, params, where, containers, targets)
@@ -95,6 +98,7 @@ def start_local(spec: GadgetSpec, params: dict[str, Any], where: Where, containe
     run = start_on_host(spec, params, mntns_ids=targets.mntns_ids, pid=where.opts.get("pid"),
                         ring_bytes=where.ring_bytes, containers=containers, node=socket.gethostname(),
                         timeout=where.timeout, targets=targets.description)
+    run.exits = targets.gone
     return saved_as_asked(run, where)
 
 
@@ -155,4 +159,9 @@ def run(gadget: str, **kwargs: Any):
     (profile returns a Profile, whose `.samples` is its DataFrame)."""
     with start(gadget, **kwargs) as r:
         r.wait()
-    return r.conclude()
+    result = r.conclude()
+    if r.save_notice:  # the recording is not where it was asked: say where, beside the result's notes
+        import warnings
+
+        warnings.warn(r.save_notice, RuntimeWarning, stacklevel=2)
+    return result

@@ -11,18 +11,8 @@ from collections.abc import Sequence
 from gadgetbook.errors import GadgetError
 
 COMMANDS = ("deploy", "undeploy", "status", "manifests")
-
-USAGE = """usage: gadgetbook list
-       gadgetbook describe GADGET
-       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
-       gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
-       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]
-       gadgetbook investigate GADGET,GADGET,... [flags]  (several gadgets on the same targets; --help for flags)
-       gadgetbook diff BEFORE AFTER               (what is new or gone per workload between two recordings)
-       gadgetbook check network-policy POLICY.yaml RECORDING   (the connections the policies would refuse)"""
-
-# Columns the terminal shows by default; -o json prints every column.
-_HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
+# Shown from the first row on, even when the first batch leaves them empty (later rows may fill them).
+_ALWAYS_SHOWN = frozenset({"container", "comm", "pid"})
 
 
 def describe(name: str) -> str:
@@ -41,49 +31,56 @@ def describe(name: str) -> str:
 
 
 class _Printer:
-    def __init__(self, columns: list[str], output: str, per_batch_header: bool = False) -> None:
+    """Rows on stdout: aligned columns in the notebook's order and cells, or one JSON object per line."""
+
+    def __init__(self, columns: list[str], output: str, per_batch_header: bool = False, kind=None) -> None:
+        from gadgetbook.views.table import Layout
+
         self.output = output
         self.per_batch_header = per_batch_header  # a top gadget: each batch is one interval's table
-        self.columns = [c for c in columns if c not in _HIDDEN_IN_TERMINAL] if output == "columns" else columns
+        self.layout = Layout.for_kind(kind, columns)
+        self.columns = columns  # -o columns: chosen from the first batch
         self.widths: dict[str, int] = {}
 
     def batch(self, batch) -> None:
+        if self.output == "json":
+            self._json(batch)
+            return
+        from gadgetbook.views.table import filled
+
+        if not self.widths:
+            self.columns = self.layout.shown(filled(batch, self.layout.order) | _ALWAYS_SHOWN)
+        # A terminal has no hover: cut text is printed whole (times stay short).
+        rows = [[c.title if c.title and c.text.endswith("…") else c.text for c in row]
+                for row in self.layout.cells(batch, self.columns)]
+        out = sys.stdout
+        if self.per_batch_header and self.widths:
+            out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")
+        if not self.widths:
+            # Widths from the first batch, capped; later rows may push a column wider.
+            self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
+                           for i, c in enumerate(self.columns)}
+            out.write(self._line([c.upper() for c in self.columns]) + "\n")
+        for row in rows:
+            out.write(self._line(row) + "\n")
+        out.flush()
+
+    def _json(self, batch) -> None:
         import numpy as np
 
         from gadgetbook.frames.coded import Coded
 
         values = {c: batch[c].values() if isinstance(batch[c], Coded) else batch[c] for c in self.columns}
         if "timestamp" in values:
-            unit = "us" if self.output == "json" else "ms"
-            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit=unit)
-        rows = zip(*(values[c].tolist() for c in self.columns))
-        out = sys.stdout
-        if self.output == "json":
-            for row in rows:
-                out.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
-        else:
-            rows = [[_text(c, v) for c, v in zip(self.columns, row)] for row in rows]
-            if self.per_batch_header and self.widths:
-                out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")
-            if not self.widths:
-                # Widths from the first batch, capped; later rows may push a column wider.
-                self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
-                               for i, c in enumerate(self.columns)}
-                out.write(self._line([c.upper() for c in self.columns]) + "\n")
-            for row in rows:
-                out.write(self._line(row) + "\n")
-        out.flush()
+            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit="us")
+        for row in zip(*(values[c].tolist() for c in self.columns)):
+            sys.stdout.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
+        sys.stdout.flush()
 
     def _line(self, cells: list[str]) -> str:
         last = len(cells) - 1
         return " ".join(cell if i == last else cell.ljust(self.widths[c])
                         for i, (c, cell) in enumerate(zip(self.columns, cells)))
-
-
-def _text(column: str, value) -> str:
-    if column == "timestamp":
-        return value[11:]
-    return "" if value is None else str(value)
 
 
 def _jsonable(value):
@@ -110,7 +107,7 @@ def run_gadget(argv: Sequence[str]) -> int:
     kind = run.kind
     # Kinds with a result of their own (profile) print it at the end, not row by row.
     printer = (None if kind.terminal == "result"
-               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals"))
+               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals", kind=kind))
     try:
         for batch in run.batches():
             if batch is not None and printer is not None:
@@ -120,14 +117,13 @@ def run_gadget(argv: Sequence[str]) -> int:
     finally:
         if run.running:
             run.stop()
-    told: list[str] = []
-    result = run.conclude(want_result=printer is None, tell=told.append)
-    for sentence in told:  # the recording went elsewhere than asked
-        print(f"gadgetbook: {sentence}", file=sys.stderr)
+    result = run.conclude(want_result=printer is None)
     if printer is None:
-        return kind.print_result(result) or (1 if told else 0)
-    print(run.summary(), file=sys.stderr)
-    return 1 if run.counters.errors or told else 0
+        return kind.print_result(result) or (1 if run.save_notice else 0)
+    notes = result.attrs.get("notes", []) if result is not None else run.notes(run.counters.events)
+    print("\n".join([run.summary(), *notes]), file=sys.stderr)
+    # A recording not where it was asked (its notes say where): a script must notice.
+    return 1 if run.counters.errors or run.save_notice else 0
 
 
 def run_investigate(argv: Sequence[str]) -> int:
@@ -218,7 +214,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
-            print(USAGE)
+            from gadgetbook.usage import TERMINAL, overview_text
+
+            print(overview_text(TERMINAL))
             return 0 if argv else 2
         if argv[0] == "list":
             from gadgetbook import catalog

@@ -84,7 +84,11 @@ class Run:
         self.categorical = categorical
         self.kind = kind  # builds the result from the DataFrame and does what follows a run
         self.save_path: str | None = None
-        self.saved_to: Path | None = None
+        self.saved_to: Path | None = None  # where --save wrote the recording
+        self.save_notice: str | None = None  # the sentence that says so, when not where it was asked
+        self.mode = "this host"  # where it runs, for headers: "this host" or "cluster CONTEXT, namespace NS"
+        # Sentences about targets that ended during the run (a process, a container, a pod), asked at its end.
+        self.exits: Callable[[], list[str]] | None = None
         self.counters = Counters(started=time.time())
         self._poll_interval = poll_interval
         self._batch_interval = batch_interval
@@ -256,30 +260,52 @@ class Run:
         df = self.frame()
         return self.kind.result(df) if self.kind is not None else df
 
-    def conclude(self, want_result: bool = True, tell: Callable[[str], None] | None = None):
+    def conclude(self, want_result: bool = True):
         """What follows every run, whoever started it: the result, saved where --save asked, with the
         files the gadget's params asked for written. A terminal that printed the rows already passes
         `want_result=False`: no DataFrame is built unless one is saved.
 
-        A recording that cannot be written where asked is written elsewhere and the result still
-        returned; `tell` gets the sentence that says so (by default a Python warning).
+        A recording that cannot be written where asked is written elsewhere and the result still returned;
+        the sentence that says so ends its notes and is kept in `save_notice`.
         """
         if self.writer is not None:
             self.writer.close(self.attrs())
         if not (want_result or (self.save_path and self.writer is None)):
             return None
         df = self.frame()
+        df.attrs["notes"] = self.notes(len(df))
         if self.save_path and self.writer is None:
             from gadgetbook.frames.recording import save_keeping
+            from gadgetbook.hints import saved
 
-            self.saved_to, notice = save_keeping(df, self.save_path)
-            if notice:
-                (tell or _warn)(notice)
+            notes = df.attrs["notes"]
+
+            def say_where(path) -> None:  # said before writing, so that the recording reads as the run did
+                df.attrs["notes"] = [*notes, saved(str(path), len(df))]
+
+            self.saved_to, self.save_notice = save_keeping(df, self.save_path, before_write=say_where)
+            if self.save_notice:
+                df.attrs["notes"] = [*notes, self.save_notice]
+        from gadgetbook.views.result import register
+
+        register(df)  # shown with the result view wherever it is displayed (%load_ext gadgetbook)
         if self.kind is None:
             return df
         result = self.kind.result(df)
         self.kind.after_run(result)
         return result
+
+    def notes(self, rows: int) -> list[str]:
+        """Sentences for the end of a run: targets that ended during it, and why it may have seen nothing."""
+        out: list[str] = []
+        if self.exits is not None:
+            try:
+                out += self.exits()
+            except Exception:  # noqa: S110 - a best-effort look; the run's result matters more
+                pass
+        if rows == 0 and self.kind is not None:
+            out += self.kind.empty_notes(self.attrs())
+        return out
 
     def attrs(self) -> dict[str, Any]:
         c = self.counters
@@ -290,6 +316,7 @@ class Run:
         return extra | saved | {
             "version": gadgetbook_version(),
             "gadget": self.gadget,
+            "mode": self.mode,
             "kind": self.kind.name if self.kind is not None else "trace",
             "behaviour": list(self.kind.spec.behaviour) if self.kind is not None and self.kind.spec else [],
             "params": dict(self.params),
@@ -313,12 +340,6 @@ class Run:
     def __exit__(self, *exc: object) -> None:
         if self._thread.is_alive():
             self.stop()
-
-
-def _warn(sentence: str) -> None:
-    import warnings
-
-    warnings.warn(sentence, RuntimeWarning, stacklevel=3)
 
 
 def gadgetbook_version() -> str:

@@ -56,6 +56,7 @@ class NetworkPolicyAdvice:
         return f"<NetworkPolicyAdvice: {len(self.policies)} policies ({names}); .yaml, .policies, .save(path)>"
 
     def _repr_html_(self) -> str:
+        """The YAML once, highlighted (inline colours: they stay in a saved notebook), with a download link."""
         data = base64.b64encode(self.yaml.encode()).decode()
         count = len(self.policies)
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
@@ -65,8 +66,19 @@ class NetworkPolicyAdvice:
             f'&middot; <a download="network-policy.yaml" href="data:application/x-yaml;base64,{data}">'
             "download network-policy.yaml</a>"
             + (f"<ul>{notes}</ul>" if notes else "")
-            + f"<pre>{html.escape(self.yaml)}</pre></div>"
+            + highlighted_yaml(self.yaml) + "</div>"
         )
+
+
+def highlighted_yaml(text: str) -> str:
+    """YAML as HTML with Pygments' colours written inline; plain <pre> where Pygments is missing."""
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+        from pygments.lexers import YamlLexer
+    except ImportError:
+        return f"<pre>{html.escape(text)}</pre>"
+    return highlight(text, YamlLexer(), HtmlFormatter(noclasses=True, nobackground=True, cssclass="gadgetbook-yaml"))
 
 
 def selector_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -101,12 +113,13 @@ def _peer(address: str, by_address: dict[str, dict], namespace: str) -> dict[str
 
 
 def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, *,
-                         namespace: str = "default") -> NetworkPolicyAdvice:
+                         namespace: str | None = None) -> NetworkPolicyAdvice:
     """NetworkPolicies for the workloads in a tcptracer DataFrame (live or replayed).
 
     `inventory` lists the containers or pods (name, namespace, labels, addresses) that peers and the
     workloads themselves are matched against; by default the one kept with the events (`attrs`), else
-    this host's running containers.
+    this host's running containers. A policy names its namespace when the workload is a pod (or `namespace`
+    is given); one for a container outside Kubernetes names none: it applies where it is created.
     """
     missing = {"type", "container", "daddr", "sport", "dport"} - set(events.columns)
     if missing:
@@ -142,7 +155,7 @@ def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, 
             if note not in notes:
                 notes.append(note)
             continue
-        ns = ns or (me.get("namespace") or namespace)
+        ns = ns or me.get("namespace") or namespace or ""
         key = (ns, json.dumps(labels, sort_keys=True))
         w = workloads.setdefault(key, {"name": labels.get("app") or pod or container, "namespace": ns,
                                        "labels": labels,
@@ -175,16 +188,14 @@ def _policy(w: dict[str, Any]) -> dict[str, Any]:
         spec["ingress"] = ingress
     if egress:
         spec["egress"] = egress
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": _dns_name(f"{w['name']}-network"), "namespace": w["namespace"]},
-        "spec": spec,
-    }
+    metadata = {"name": _dns_name(f"{w['name']}-network")}
+    if w["namespace"]:
+        metadata["namespace"] = w["namespace"]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata, "spec": spec}
 
 
 def advise_network_policy(events=None, *, selector: str | None = None, container: str | None = None,
-                          timeout: float | str | None = DEFAULT_TIMEOUT, namespace: str = "default",
+                          timeout: float | str | None = DEFAULT_TIMEOUT, namespace: str | None = None,
                           inventory: list[dict[str, Any]] | None = None,
                           on_run: Callable[[Any], None] | None = None, local: bool | None = None,
                           kubeconfig: str | None = None, context: str | None = None) -> NetworkPolicyAdvice:

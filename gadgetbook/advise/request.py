@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 from gadgetbook.errors import GadgetError
-from gadgetbook.options import parse_duration
+from gadgetbook.options import FlagParser, parse_duration
 
 ADVISORS = ("network-policy",)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        raise GadgetError(f"{self.prog}: {message}; see `{self.prog} --help`.")
 
 
 @dataclass
@@ -22,7 +16,7 @@ class AdviseRequest:
     selector: str | None = None
     container: str | None = None
     timeout: float | None = None
-    namespace: str = "default"
+    namespace: str | None = None
     recording: str | None = None
     file: str | None = None
     save: str | None = None
@@ -37,14 +31,15 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
     if not argv or argv[0] not in ADVISORS:
         got = f" (got {argv[0]!r})" if argv else ""
         raise GadgetError(f"Name what to advise: {prog} {' | '.join(ADVISORS)}{got}.")
-    p = _Parser(prog=f"{prog} {argv[0]}",
+    p = FlagParser(prog=f"{prog} {argv[0]}",
                 description="Watch the selected workloads' TCP connections (tcptracer) and write the Kubernetes "
                             "NetworkPolicies that allow exactly those, nothing else.")
     p.add_argument("-l", "--selector", metavar="SELECTOR", help="workloads by label selector (app=api,tier!=db)")
     p.add_argument("-c", "--containername", "--container", dest="container", metavar="NAME",
                    help="the workload by container name")
     p.add_argument("--timeout", "-t", metavar="DURATION", default="30s", help="how long to watch (default: 30s)")
-    p.add_argument("-n", "--namespace", default="default", help="namespace of the policies (default: default)")
+    p.add_argument("-n", "--namespace",
+                   help="namespace of the pods to watch and of their policies (in a cluster; default: default)")
     p.add_argument("--from", dest="recording", metavar="PATH.parquet",
                    help="advise from a tcptracer recording instead of watching")
     p.add_argument("--file", metavar="PATH.yaml", help="also write the YAML to this file")

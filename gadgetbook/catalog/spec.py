@@ -79,6 +79,7 @@ class GadgetSpec:
     examples: tuple[str, ...] = ()
     # What identifies a workload's behaviour in the rows (for diffs): [{what, columns, where}], see gadgetbook.compare
     behaviour: tuple[dict[str, Any], ...] = ()
+    empty_hint: str = ""  # why a run may see nothing, said when one does (gadget.toml `empty_hint`)
 
     @functools.cached_property
     def layout(self) -> tuple[Any, tuple[Column, ...], tuple[str, ...]]:
@@ -149,6 +150,7 @@ def load_spec(toml_path: Path) -> GadgetSpec:
             column_meta=meta.get("columns", {}),
             examples=tuple(meta.get("examples", ())),
             behaviour=tuple(dict(b) for b in meta.get("behaviour", ())),
+            empty_hint=meta.get("empty_hint", ""),
         )
     except (KeyError, TypeError) as exc:
         raise GadgetError(f"The metadata of {toml_path.stem} is malformed ({exc}); reinstall gadgetbook.") from None

@@ -77,8 +77,8 @@ def _ip(family: int, raw: bytes) -> str:
         return str(ipaddress.IPv4Address(raw[:4]))
     if family == AF_INET6:
         addr = ipaddress.IPv6Address(raw[:16])
-        # IPv4 on an IPv6 socket: written the usual way (::ffff:10.0.0.1) on every Python version.
-        return f"::ffff:{addr.ipv4_mapped}" if addr.ipv4_mapped else str(addr)
+        # IPv4 on an IPv6 socket (::ffff:10.0.0.1) is written as IPv4: one connection reads alike on both sides.
+        return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
     return ""
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -58,14 +59,22 @@ def check_destination(path: str | os.PathLike, folder: bool = False) -> Path:
     return path
 
 
-def save_keeping(df: pd.DataFrame, path: str | os.PathLike) -> tuple[Path | None, str | None]:
+def save_keeping(df: pd.DataFrame, path: str | os.PathLike,
+                 before_write: Callable[[Path], None] | None = None) -> tuple[Path | None, str | None]:
     """Save where asked; when that fails, next to it or in the temporary folder, so the events are kept.
 
-    Returns (where it was written or None, one sentence saying what happened when not where asked).
+    `before_write(place)` runs before each attempt (to note in the frame where it goes). Returns (where it
+    was written or None, one sentence saying what happened when not where asked).
     """
     path = Path(path)
+
+    def attempt(place: Path) -> Path:
+        if before_write is not None:
+            before_write(place)
+        return save(df, place)
+
     try:
-        return save(df, path), None
+        return attempt(path), None
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -73,7 +82,7 @@ def save_keeping(df: pd.DataFrame, path: str | os.PathLike) -> tuple[Path | None
                  Path(tempfile.gettempdir()) / f"{path.stem}-{stamp}{path.suffix}"]
     for other in elsewhere:
         try:
-            written = save(df, other)
+            written = attempt(other)
         except (OSError, ValueError):
             continue
         return written, f"Could not save to {path} ({reason}); the recording was saved to {written} instead."

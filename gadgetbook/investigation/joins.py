@@ -69,7 +69,9 @@ def process_table(execs: pd.DataFrame | None, snapshot: list[dict] | None) -> pd
                                    "timestamp": pd.Timestamp.min.as_unit("ns"), "exe": snap["exe"].astype(str),
                                    "cmdline": snap["cmdline"].astype(str)}))
     if execs is not None and len(execs) and {"pid", "path", "args"} <= set(execs.columns):
-        ok = execs[execs["ret"] == 0] if "ret" in execs else execs
+        # Successful execs: no error name (recordings made before that column had a name carry `ret`).
+        ok = (execs[execs["error"].astype(str) == ""] if "error" in execs
+              else execs[execs["ret"] == 0] if "ret" in execs else execs)
         parts.append(pd.DataFrame({"node": ok["node"].astype(str), "pid": ok["pid"].astype(np.int64),
                                    "who": workload_key(ok), "comm": ok["comm"].astype(str),
                                    "timestamp": ok["timestamp"].astype("datetime64[ns]"),

@@ -33,6 +33,9 @@ class TraceKind(Kind):
     def categorical(self) -> frozenset[str]:
         return self._decoder.categorical
 
+    def own_columns(self) -> tuple:
+        return tuple(c for c in self.spec.event_columns if not c.hidden) if self.spec is not None else ()
+
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
         return lines + [f"  {name:<22} {doc}" for name, doc in column_docs(c for c in self.spec.event_columns

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -57,15 +58,29 @@ def test_recording_that_cannot_be_written_at_the_end_is_kept_beside_it(tmp_path)
         open(marker, "w").close()
         asked.mkdir(parents=True)  # the file's place is taken while the run goes on
         r.stop()
-    with pytest.warns(RuntimeWarning) as told:
-        df = r.conclude()
+    df = r.conclude()
     assert str(marker) in set(df.path)  # the result is still returned
     (kept,) = [p for p in asked.parent.iterdir() if p != asked]
     assert re.fullmatch(r"open-\d{8}-\d{6}\.parquet", kept.name)
-    assert [str(w.message) for w in told] == [
-        f"Could not save to {asked} (Is a directory); the recording was saved to {kept} instead."]
+    said = f"Could not save to {asked} (Is a directory); the recording was saved to {kept} instead."
+    assert r.save_notice == said and df.attrs["notes"][-1] == said  # one sentence, ending the result's notes
     assert r.saved_to == kept
-    pd.testing.assert_frame_equal(gadgetbook.replay(kept, show=False), df)
+    again = gadgetbook.replay(kept, show=False)
+    pd.testing.assert_frame_equal(again, df)
+    assert again.attrs["notes"][-1].startswith(f"Saved {len(df):,} rows to {kept};")  # as written there
+
+
+def test_run_warns_where_the_recording_went(tmp_path):
+    asked = tmp_path / "runs" / "open.parquet"
+    taken = threading.Timer(0.3, lambda: asked.mkdir(parents=True))  # mid-run, the file's place is taken
+    taken.start()
+    try:
+        with pytest.warns(RuntimeWarning, match=rf"^Could not save to {re.escape(str(asked))} \(Is a directory\); "
+                                                 r"the recording was saved to \S+ instead\.$"):
+            df = gadgetbook.run("opensnoop", pid=os.getpid(), timeout=1, save=str(asked))
+    finally:
+        taken.join()
+    assert df.attrs["notes"][-1].startswith(f"Could not save to {asked}")
 
 
 def test_cli_says_where_the_recording_went_when_its_folder_is_gone(tmp_path):
@@ -81,8 +96,8 @@ def test_cli_says_where_the_recording_went_when_its_folder_is_gone(tmp_path):
     folder.write_text("a file now, where the folder would be")  # neither the folder nor anything beside it works
     out, err = proc.communicate(timeout=30)
     lines = err.strip().splitlines()
-    said = next(line for line in lines if line.startswith("gadgetbook: Could not save"))
-    m = re.fullmatch(rf"gadgetbook: Could not save to {re.escape(str(asked))} \((.+)\); "
+    said = next(line for line in lines if line.startswith("Could not save"))  # among the run's end notes
+    m = re.fullmatch(rf"Could not save to {re.escape(str(asked))} \((.+)\); "
                      r"the recording was saved to (\S+) instead\.", said)
     assert m, said
     kept = Path(m.group(2))

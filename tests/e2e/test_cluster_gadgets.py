@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -146,7 +147,10 @@ def test_gadget_rows_name_pods(shop, case):
         time.sleep(case.seconds)
     finally:
         run.stop()
-    assert not run.frame().attrs["errors"], run.frame().attrs["errors"]
+    attrs = run.frame().attrs
+    assert not attrs["errors"], attrs["errors"]
+    # Every header and summary names the cluster's context and the namespace.
+    assert re.fullmatch(rf"cluster \S+, namespace {shop.ns}", attrs["mode"]), attrs["mode"]
     case.check(shop, run.result())
 
 
@@ -166,7 +170,8 @@ def test_pods_that_start_during_the_run_are_picked_up(shop):
 
 
 def test_selector_matching_no_pod_runs_nothing(shop):
-    with pytest.raises(GadgetError, match=f"No running pod matches -n {shop.ns} -l app=nothing; nothing was traced"):
+    with pytest.raises(GadgetError, match=f"No running pod matches -n {shop.ns} -l app=nothing in the cluster; "
+                                          "nothing was traced. Try -A .* -n NAMESPACE .* or --local"):
         gadgetbook.start("opensnoop", kubeconfig=shop.kubeconfig, namespace=shop.ns, selector="app=nothing")
 
 

@@ -32,6 +32,10 @@
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
 //                                                first match of CSS selector scroll_to into view
 //   sleep            {ms}                        (a fixed pause: wait for a condition instead where there is one)
+//   eval             {expr}                      evaluate a JS expression in the page (a Promise is awaited);
+//                                                its JSON-able value is recorded as "value"
+//   wait_eval        {expr}                      evaluate expr every 100 ms until it is truthy; records "value"
+//   box              {selector}                  bounding box of the first match: {x, y, width, height}
 // Output: one JSON line on stdout: {ok, error?, failed_step?, total_ms, steps: [...], named: {...},
 // screenshots: [...], dialogs: [...], page_errors: [...] (uncaught exceptions in the page),
 // console_errors: [...]}; each step record has start_ms/end_ms (since the run began)
@@ -128,9 +132,10 @@ async function main() {
     if (plan.pid_file) fs.writeFileSync(plan.pid_file, JSON.stringify(childPids(process.pid)));
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(defaultTimeout);
+    // Uncaught exceptions in the page (with their stack), and what the page itself logs as an error.
     page.on('pageerror', (e) => result.page_errors.push(String((e && e.stack) || e).slice(0, 1000)));
-    page.on('console', (msg) => {
-      if (msg.type() === 'error') result.console_errors.push(msg.text().slice(0, 1000));
+    page.on('console', (m) => {
+      if (m.type() === 'error') result.console_errors.push(m.text().slice(0, 1000));
     });
     if (plan.accept_kernel_dialog !== false) {
       // JupyterLab sometimes asks which kernel to start even though the notebook names one (a race
@@ -388,6 +393,26 @@ async function main() {
       case 'sleep':
         await page.waitForTimeout(step.ms || 0);
         return;
+      case 'eval':
+        rec.value = await page.evaluate(async (expr) => await (0, eval)(expr), step.expr);
+        return;
+      case 'wait_eval': {
+        const deadline = Date.now() + timeout;
+        for (;;) {
+          rec.value = await page.evaluate(async (expr) => {
+            try { return await (0, eval)(expr); } catch (e) { return null; }
+          }, step.expr);
+          if (rec.value) return;
+          if (Date.now() > deadline) throw new StepError(`timed out after ${timeout} ms waiting for ${step.expr}`);
+          await page.waitForTimeout(100);
+        }
+      }
+      case 'box': {
+        rec.selector = step.selector;
+        await waitCount(step.selector, 1, timeout);
+        rec.value = await page.locator(step.selector).first().boundingBox({ timeout });
+        return;
+      }
       default:
         throw new StepError(`unknown step op '${step.op}'`);
     }
