@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -83,8 +82,6 @@ def start(gadget: str, **kwargs: Any) -> Run:
     from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
-    if where.opts.get("pid") and not os.path.exists(f"/proc/{int(where.opts['pid'])}"):
-        raise GadgetError(f"No process {where.opts['pid']} runs on this host; check the pid (it may have exited).")
     targets = resolve(containers, selector=where.opts.get("selector"), container=where.opts.get("container"),
                       pid=where.opts.get("pid"))
     return start_local(spec, params, where, containers, targets)

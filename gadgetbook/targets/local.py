@@ -203,7 +203,7 @@ def check_pid(pid: object) -> int:
         with open(f"/proc/{pid}/status") as f:
             tgid = next((int(line.split()[1]) for line in f if line.startswith("Tgid:")), pid)
     except (FileNotFoundError, ProcessLookupError):
-        raise GadgetError(f"No process with id {pid} runs on this host; check the id with ps or pgrep.") from None
+        raise GadgetError(f"No process {pid} runs on this host; check the pid (it may have exited).") from None
     if tgid != pid:  # /proc/TID exists for threads too, but the filter is on the process id
         raise GadgetError(f"{pid} is a thread of process {tgid}; give --pid {tgid}.")
     return pid

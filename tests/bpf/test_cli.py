@@ -89,7 +89,7 @@ def test_columns_output_has_a_header_and_rows(tmp_path):
     (["opensnoop", "--ring-size", "1000"], "must be a power of two"),
     (["describe"], "Name one gadget to describe"),
     (["opensnoop", "--pid", "-7"], "--pid takes a process id, a positive whole number (got -7)"),
-    (["opensnoop", "--pid", str(NO_PID)], f"No process with id {NO_PID} runs on this host"),
+    (["opensnoop", "--pid", str(NO_PID)], f"No process {NO_PID} runs on this host"),
     (["opensnoop", "--save", "/proc/nope/x.parquet"], "Cannot save to /proc/nope/x.parquet: /proc does not take"),
     (["advise", "network-policy", "-c", "x", "--save", "/proc/nope/x.parquet"], "Cannot save to /proc/nope/"),
 ])

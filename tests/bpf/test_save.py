@@ -25,7 +25,7 @@ NO_PID = int(open("/proc/sys/kernel/pid_max").read())  # process ids stay below 
 @pytest.mark.parametrize("call, sentence", [
     ("gadgetbook.start('opensnoop', pid=-7)", "--pid takes a process id, a positive whole number (got -7)."),
     (f"gadgetbook.start('opensnoop', pid={NO_PID})",
-     f"No process with id {NO_PID} runs on this host; check the id with ps or pgrep."),
+     f"No process {NO_PID} runs on this host; check the pid (it may have exited)."),
     ("gadgetbook.run('opensnoop', timeout=5, save='/proc/nope/x.parquet')",
      "Cannot save to /proc/nope/x.parquet: /proc does not take new files (No such file or directory); "
      "choose a writable place for --save."),

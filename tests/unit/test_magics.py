@@ -34,7 +34,7 @@ def magic(ip, line):
     ("replay /nonexistent/run.parquet", "No recording at /nonexistent/run.parquet"),
     ("opensnoop 'unclosed", "cannot split the line"),
     ("opensnoop --pid -7", "--pid takes a process id, a positive whole number (got -7)."),
-    (f"opensnoop --pid {NO_PID}", f"No process with id {NO_PID} runs on this host"),
+    (f"opensnoop --pid {NO_PID}", f"No process {NO_PID} runs on this host"),
     ("opensnoop --save /proc/nope/x.parquet", "Cannot save to /proc/nope/x.parquet: /proc does not take new files"),
 ])
 def test_bad_input_raises_usage_error(ip, line, message):
