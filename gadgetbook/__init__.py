@@ -6,8 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_network_policy", "check_network_policy", "describe", "diff", "gadgets",
-           "investigate", "load_ipython_extension", "replay", "run", "start"]
+__all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "check_network_policy", "describe", "diff",
+           "gadgets", "investigate", "load_ipython_extension", "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -51,6 +51,15 @@ def advise_network_policy(events=None, **kwargs: Any):
     """NetworkPolicies allowing exactly the TCP connections seen: from a tcptracer DataFrame, or by watching
     workloads (selector=..., container=..., timeout=...). See `gadgetbook.advise.network_policy`."""
     from gadgetbook.advise.network_policy import advise_network_policy as _advise
+
+    return _advise(events, **kwargs)
+
+
+def advise_capabilities(events=None, **kwargs: Any):
+    """Per workload, a securityContext that drops ALL capabilities and adds back those it used: from a
+    capabilities DataFrame, or by watching workloads (selector=..., container=..., timeout=...). See
+    `gadgetbook.advise.capabilities`."""
+    from gadgetbook.advise.capabilities import advise_capabilities as _advise
 
     return _advise(events, **kwargs)
 

@@ -24,7 +24,7 @@ def describe(name: str) -> str:
     lines = [f"{spec.name}: {spec.description}", "", "Parameters:"]
     lines += [f"  {p.flag:<22} {p.help} (default: {p.default})" for p in spec.params.values()] or ["  (none)"]
     lines += ["", "Columns:", *kind_of(spec).describe_columns()]
-    hooks = [g.describe() for g in spec.hooks]
+    hooks = [" | ".join(g.programs) + (" (optional)" if g.optional else "") for g in spec.hooks]
     if hooks:
         lines += ["", "Hook alternatives (first available is used):"] + [f"  {h}" for h in hooks]
     return "\n".join(lines)
@@ -204,7 +204,7 @@ def run_advise(argv: Sequence[str]) -> int:
     for note in advice.notes:
         print(f"# {note}", file=sys.stderr)
     if req.output == "json":
-        print(json.dumps(advice.policies, indent=2))
+        print(json.dumps(advice.documents, indent=2))
     else:
         print(advice.yaml, end="")
     return 0

@@ -43,6 +43,7 @@ class GadgetMagics(Magics):
         %gadget GADGET [flags]              run it; %gadget GADGET --help lists its flags
         %gadget replay PATH.parquet         a recording, without a kernel or root
         %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
+        %gadget advise capabilities -l SELECTOR [--timeout 30s] [--from PATH.parquet]
         %gadget investigate G1,G2,... [flags]  several gadgets on the same targets: an Investigation
         %gadget diff BEFORE AFTER           what is new or gone per workload between two recordings
         %gadget check network-policy POLICY.yaml RECORDING
@@ -164,7 +165,7 @@ class GadgetMagics(Magics):
             print(inv.summary())
 
     def _advise(self, argv: list[str]):
-        """Watch with the live table, then show the policies (YAML with a download link) and return them."""
+        """Watch with the live table, then show the advice (YAML with a download link) and return it."""
         from IPython.display import display
 
         from gadgetbook.advise.request import advise, parse_advise

@@ -33,6 +33,7 @@ _COMMANDS = (
     ("GADGET [flags]", "run a gadget (GADGET --help for all its flags)"),
     ("replay PATH.parquet", "a recording, without a kernel or root"),
     ("advise network-policy -l SELECTOR", "NetworkPolicies allowing exactly the connections seen"),
+    ("advise capabilities -l SELECTOR", "securityContexts adding back only the capabilities used"),
     ("investigate GADGET,GADGET,... [flags]", "several gadgets on the same targets, joined on one clock"),
     ("diff BEFORE AFTER", "what is new or gone per workload between two recordings"),
     ("check network-policy POLICY.yaml RECORDING", "the connections the policies would have refused"),

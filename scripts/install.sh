@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${GADGETBOOK_EXTRAS:-}"
-packages=(clang llvm make libbpf-dev libbpf1 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
+packages=(clang llvm make libbpf-dev libbpf1 libcap2 libseccomp2 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
 if [[ "$extras" == *test* ]]; then
     # Real containers, real bcc/bpftrace/tcpdump for comparison (bcc compiles against Debian's kernel headers,
     # see benchmarks/peers.py), network namespaces, strace (tests that nothing loads), and Java for the

@@ -7,16 +7,15 @@ address (/32 or /128). Traffic inside a workload (loopback, its own addresses) n
 
 from __future__ import annotations
 
-import base64
-import html
 import ipaddress
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from gadgetbook.advise.advice import Advice
+from gadgetbook.advise.watch import cluster_wanted, watch
 from gadgetbook.errors import GadgetError
 
 # Labels a runtime or controller sets by itself: they name one instance, not the workload.
@@ -28,57 +27,21 @@ DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass
-class NetworkPolicyAdvice:
+class NetworkPolicyAdvice(Advice):
     """The policies (plain dicts, as the API takes them), their YAML, the events they came from, and notes."""
 
-    policies: list[dict[str, Any]]
-    events: Any = None  # the tcptracer DataFrame
-    notes: list[str] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+
+    file_name: ClassVar[str] = "network-policy.yaml"
+    noun: ClassVar[tuple[str, str]] = ("NetworkPolicy", "NetworkPolicies")
 
     @property
-    def yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump_all(self.policies, sort_keys=False, default_flow_style=False)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the YAML (all policies, one document each) to a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.yaml)
-        return path
-
-    def __str__(self) -> str:
-        return self.yaml
+    def documents(self) -> list[dict[str, Any]]:
+        return self.policies
 
     def __repr__(self) -> str:
         names = ", ".join(p["metadata"]["name"] for p in self.policies)
         return f"<NetworkPolicyAdvice: {len(self.policies)} policies ({names}); .yaml, .policies, .save(path)>"
-
-    def _repr_html_(self) -> str:
-        """The YAML once, highlighted (inline colours: they stay in a saved notebook), with a download link."""
-        data = base64.b64encode(self.yaml.encode()).decode()
-        count = len(self.policies)
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (
-            '<div class="gadgetbook-policy">'
-            f"<b>{count} NetworkPolic{'y' if count == 1 else 'ies'}</b> "
-            f'&middot; <a download="network-policy.yaml" href="data:application/x-yaml;base64,{data}">'
-            "download network-policy.yaml</a>"
-            + (f"<ul>{notes}</ul>" if notes else "")
-            + highlighted_yaml(self.yaml) + "</div>"
-        )
-
-
-def highlighted_yaml(text: str) -> str:
-    """YAML as HTML with Pygments' colours written inline; plain <pre> where Pygments is missing."""
-    try:
-        from pygments import highlight
-        from pygments.formatters import HtmlFormatter
-        from pygments.lexers import YamlLexer
-    except ImportError:
-        return f"<pre>{html.escape(text)}</pre>"
-    return highlight(text, YamlLexer(), HtmlFormatter(noclasses=True, nobackground=True, cssclass="gadgetbook-yaml"))
 
 
 def selector_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -171,7 +134,7 @@ def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, 
     policies = [_policy(w) for _, w in sorted(workloads.items(), key=lambda kv: (kv[1]["namespace"], kv[1]["name"]))]
     if not len(rows) and not notes:
         notes.append("No connection of the selected workloads was seen: the policies would deny all; none written.")
-    return NetworkPolicyAdvice(policies, events, notes)
+    return NetworkPolicyAdvice(events=events, notes=notes, policies=policies)
 
 
 def _policy(w: dict[str, Any]) -> dict[str, Any]:
@@ -213,13 +176,11 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
 
     if not (selector or container):
         raise GadgetError("Name the workloads to advise for: -l SELECTOR or -c NAME.")
-    from gadgetbook.kube.api import kubeconfig_path
-
-    if not local and (kubeconfig or context or kubeconfig_path() is not None):
+    if cluster_wanted(local, kubeconfig, context):
         return _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run)
     before = inventory if inventory is not None else local_inventory(LocalContainers())
     # This host's containers: the inventory peers are matched against is this host's too.
-    _, df = _watch(on_run, local=True, selector=selector, container=container, timeout=timeout)
+    _, df = watch("tcptracer", on_run, local=True, selector=selector, container=container, timeout=timeout)
     if inventory is None:
         # Containers that came or went during the run are known by either list.
         after = local_inventory(LocalContainers())
@@ -231,20 +192,8 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
 
 def _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run) -> NetworkPolicyAdvice:
     """Watch the selected pods with tcptracer on their nodes; peers are pods, named by their labels."""
-    run, df = _watch(on_run, namespace=namespace, selector=selector, container=container, timeout=timeout,
-                     kubeconfig=kubeconfig, context=context)
+    run, df = watch("tcptracer", on_run, namespace=namespace, selector=selector, container=container,
+                    timeout=timeout, kubeconfig=kubeconfig, context=context)
     run.inventory.refresh()  # pods that came during the run are peers too
     df.attrs["inventory"] = run.inventory.inventory
     return policies_from_events(df, df.attrs["inventory"], namespace=namespace)
-
-
-def _watch(on_run: Callable[[Any], None] | None, **kwargs: Any):
-    """tcptracer on the selected workloads, shown by `on_run` or waited for: (the run, its events)."""
-    import gadgetbook
-
-    run = gadgetbook.start("tcptracer", **{k: v for k, v in kwargs.items() if v})
-    if on_run is not None:
-        on_run(run)
-    else:
-        run.wait()
-    return run, run.result()

@@ -38,22 +38,34 @@ def event_layout(spec: GadgetSpec) -> tuple[np.dtype, tuple[Column, ...], tuple[
         "itemsize": size,
     })
     common = tuple(name for name, _, _, parent in flat if parent == COMMON_STRUCT)
+    # A column declared with `from = FIELD` in gadget.toml is a second reading of that field (a
+    # capability's name beside its number); it follows the field's own column.
+    derived: dict[str, list[str]] = {}
+    for name, meta in spec.column_meta.items():
+        if "from" in meta:
+            derived.setdefault(meta["from"], []).append(name)
+    names = {m.name for m in members}
+    if set(derived) - names:
+        raise GadgetError(f"{spec.name}'s metadata derives columns from fields its event lacks: "
+                          f"{', '.join(sorted(set(derived) - names))}; rebuild gadgetbook.")
     columns = []
     for m, (_, _, _, parent) in zip(members, flat):
         if parent == COMMON_STRUCT or m.name.startswith("_"):
             continue
-        meta = dict(spec.column_meta.get(m.name, {}))
-        default_name = m.name[: -len("_raw")] if m.name.endswith("_raw") else m.name
-        columns.append(Column(
-            field=m.name,
-            name=meta.pop("name", default_name),
-            dtype=m.dtype,
-            shape=m.shape,
-            format=meta.pop("format", None),
-            doc=meta.pop("doc", ""),
-            hidden=bool(meta.pop("hidden", False)),
-            options=meta,
-        ))
+        for key in (m.name, *derived.get(m.name, ())):
+            meta = dict(spec.column_meta.get(key, {}))
+            meta.pop("from", None)
+            default_name = key[: -len("_raw")] if key.endswith("_raw") else key
+            columns.append(Column(
+                field=m.name,
+                name=meta.pop("name", default_name),
+                dtype=m.dtype,
+                shape=m.shape,
+                format=meta.pop("format", None),
+                doc=meta.pop("doc", ""),
+                hidden=bool(meta.pop("hidden", False)),
+                options=meta,
+            ))
     return dtype, tuple(columns), common
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 COMMON_COLUMNS = ("timestamp", "node", "namespace", "pod", "container", "pid", "tid", "comm", "uid", "gid")
 CATEGORICAL = frozenset({"node", "namespace", "pod", "container", "comm"})
 CATEGORICAL_FORMATS = frozenset({"errno", "open_flags", "octal", "ip_protocol", "ip_address", "bind_options",
-                                 "tcp_event_type", "direction"})
+                                 "tcp_event_type", "direction", "capability", "cap_verdict", "cap_caller", "syscall"})
 
 
 class ContainerNames(Protocol):

@@ -125,6 +125,24 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
         return per_unique(values, lambda v: _TCP_EVENT_TYPES.get(v, str(v)))
     if fmt == "argv":
         return argv(values, events[col.options.get("size", "args_size")])
+    if fmt == "capability":
+        from gadgetbook.kernel.capability_names import capability_name
+
+        return per_unique(values, capability_name)
+    if fmt == "cap_verdict":
+        return per_unique(values, lambda v: "allowed" if v == 0 else "denied")
+    if fmt == "cap_audit":
+        from gadgetbook.frames.cap_stacks import audited
+
+        return audited(values, events[col.options["stack"]])
+    if fmt == "cap_caller":
+        from gadgetbook.frames.cap_stacks import callers
+
+        return callers(values)
+    if fmt == "syscall":
+        from gadgetbook.kernel.syscall_names import syscall_name
+
+        return per_unique(values, syscall_name)
     if fmt == "duration":  # nanoseconds; 0 means none
         out = values.astype("<i8").view("timedelta64[ns]").copy()
         out[values == 0] = np.timedelta64("NaT")
@@ -162,4 +180,5 @@ class Expanding:
 
 EXPANDING = {"dns_message": Expanding("gadgetbook.frames.dns")}
 FORMATS = ("errno", "open_flags", "octal", "bool", "address_family", "ip_protocol", "ip_address",
-           "bind_options", "argv", "tcp_event_type", "duration", "direction", *EXPANDING)
+           "bind_options", "argv", "tcp_event_type", "duration", "direction", "capability", "cap_verdict",
+           "cap_audit", "cap_caller", "syscall", *EXPANDING)

@@ -16,23 +16,24 @@ from gadgetbook.kernel.btf import Btf
 
 @dataclass(frozen=True)
 class HookGroup:
-    """Alternatives for one hook, in order of preference. An alternative is one program, or a tuple of
-    programs that only work together (an entry hook that keeps the arguments for its exit hook)."""
+    """Programs that are alternatives for one hook, in order of preference.
 
-    programs: tuple[str | tuple[str, ...], ...]
+    An alternative made of several programs that only work together (a kprobe and its kretprobe, an entry
+    hook that keeps the arguments for its exit hook) joins their names with "+": all of them are loaded,
+    or none.
+    """
+
+    programs: tuple[str, ...]
     optional: bool = False
 
     @property
     def alternatives(self) -> tuple[tuple[str, ...], ...]:
-        return tuple((p,) if isinstance(p, str) else tuple(p) for p in self.programs)
+        return tuple(tuple(alt.split("+")) for alt in self.programs)
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Every program the group names, in every alternative."""
-        return tuple(name for alt in self.alternatives for name in alt)
-
-    def describe(self) -> str:
-        return " | ".join("+".join(alt) for alt in self.alternatives) + (" (optional)" if self.optional else "")
+        """Every program named in the group."""
+        return tuple(p for alt in self.alternatives for p in alt)
 
 
 AVOID_ENV = "GADGETBOOK_AVOID_PROGRAMS"
@@ -190,6 +191,9 @@ class BpfObject:
     def map_max_entries(self, name: str) -> int:
         return libbpf.map_max_entries(self._map(name))
 
+    def map_key_size(self, name: str) -> int:
+        return libbpf.map_key_size(self._map(name))
+
     def program_fd(self, name: str) -> int:
         return libbpf.program_fd(self._program(name))
 
@@ -233,7 +237,7 @@ class BpfObject:
     # -- lifetime --
 
     def detach(self) -> None:
-        """Take every program off its hook; the maps stay readable until `close()`."""
+        """Detach every program, keeping the maps: what they hold can still be read."""
         links, self._links = self._links, []
         if len(links) > 1:
             # Each detach waits out an RCU grace period in the kernel; done side by

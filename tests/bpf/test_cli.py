@@ -80,7 +80,7 @@ def test_columns_output_has_a_header_and_rows(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["nope"], "Unknown gadget or command 'nope'. Known gadgets: bindsnoop, dns, execsnoop, opensnoop"),
+    (["nope"], "Unknown gadget or command 'nope'. Known gadgets: bindsnoop, capabilities, dns, execsnoop, opensnoop"),
     (["opensnop"], "Did you mean opensnoop?"),
     (["opensnoop", "--timeout", "soon"], "Cannot read the duration 'soon'"),
     (["opensnoop", "--frobnicate"], "unrecognized arguments: --frobnicate"),

@@ -46,28 +46,26 @@ def test_hook_that_fails_to_load_falls_back(tmp_path):
     assert "fentry_hook" in plan.unavailable
 
 
-def test_an_alternative_of_several_programs_is_taken_whole_or_not_at_all(tmp_path):
-    # One of the pair is missing here: the next alternative, whole.
-    plan = LoadPlan(groups=[HookGroup((("missing_hook", "present_partner"), ("present_hook", "present_partner"))),
-                            FENTRY])
-    with BpfObject(_build(tmp_path, "-DWITH_PARTNER"), plan) as obj:
-        assert sorted(obj.attached) == ["present_hook", "present_partner"]
-    # One of the pair fails at load: the retry takes the next alternative, and the partner is left out.
-    plan = LoadPlan(groups=[HookGroup((("fentry_hook", "present_partner"), "present_hook")),
-                            HookGroup(("missing_hook",), optional=True)])
-    with BpfObject(_build(tmp_path, "-DWITH_PARTNER"), plan) as obj:
-        assert obj.attached == ["present_hook"]
-    assert "fentry_hook" in plan.unavailable
+def test_alternative_of_several_programs_loads_all_of_them_or_none(tmp_path):
+    path = _build(tmp_path, "-DWITH_PAIRS")
+    # kprobes are off here: the pair is skipped whole, and the tracepoint pair after it is taken whole.
+    plan = LoadPlan(groups=[HookGroup(("kprobe_hook+kretprobe_hook", "missing_hook+present_exit_hook",
+                                       "present_hook+present_exit_hook")), FENTRY])
+    with BpfObject(path, plan) as obj:
+        assert sorted(obj.attached) == ["present_exit_hook", "present_hook"]
+    plan = LoadPlan(groups=[HookGroup(("kprobe_hook+kretprobe_hook",)), FENTRY,
+                            HookGroup(("present_hook", "present_exit_hook"))])
+    with pytest.raises(GadgetError, match=r"none of the hooks hooks needs for kprobe/vfs_read, kretprobe/vfs_read"):
+        BpfObject(path, plan)
 
 
 def test_avoided_programs_are_passed_over(tmp_path, monkeypatch):
     from gadgetbook.kernel.loader import AVOID_ENV
 
     monkeypatch.setenv(AVOID_ENV, "present_hook")
-    plan = LoadPlan(groups=[HookGroup(("present_hook", "present_partner")), HookGroup(("missing_hook",), optional=True),
-                            FENTRY])
-    with BpfObject(_build(tmp_path, "-DWITH_PARTNER"), plan) as obj:
-        assert obj.attached == ["present_partner"]
+    plan = LoadPlan(groups=[HookGroup(("present_hook", "present_exit_hook")), FENTRY])
+    with BpfObject(_build(tmp_path, "-DWITH_PAIRS"), plan) as obj:
+        assert obj.attached == ["present_exit_hook"]
 
 
 def test_missing_hook_without_fallback_is_one_clear_error(tmp_path):

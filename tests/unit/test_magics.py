@@ -5,6 +5,7 @@ import re
 
 import pandas as pd
 import pytest
+from IPython import get_ipython as running_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import get_ipython
 
@@ -13,7 +14,7 @@ NO_PID = int(open("/proc/sys/kernel/pid_max").read())  # process ids stay below 
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
+    shell = get_ipython() or running_ipython()  # the test shell, started here or by an earlier test module
     shell.run_line_magic("load_ext", "gadgetbook")
     return shell
 
@@ -36,6 +37,9 @@ def magic(ip, line):
     ("opensnoop --pid -7", "--pid takes a process id, a positive whole number (got -7)."),
     (f"opensnoop --pid {NO_PID}", f"No process {NO_PID} runs on this host"),
     ("opensnoop --save /proc/nope/x.parquet", "Cannot save to /proc/nope/x.parquet: /proc does not take new files"),
+    ("capabilities --caps sys_admn", "--caps: 'sys_admn' is not a capability name; use names such as CAP_CHOWN"),
+    ("advise capabilties -l app=x", "Name what to advise: %gadget advise network-policy | capabilities"),
+    ("advise capabilities", "name the workloads to watch with -l SELECTOR or -c NAME"),
 ])
 def test_bad_input_raises_usage_error(ip, line, message):
     with pytest.raises(UsageError, match=re.escape(message)):

@@ -34,15 +34,6 @@ int present_hook(void *ctx)
 	return emit(2);
 }
 
-#ifdef WITH_PARTNER
-/* Works together with another program in tests of alternatives made of several programs. */
-SEC("tracepoint/syscalls/sys_exit_getppid")
-int present_partner(void *ctx)
-{
-	return emit(4);
-}
-#endif
-
 /* fentry exists in the kernel's BTF, so it passes the static probe; kernels that block function
  * tracing (this one) refuse it at load, and the loader must fall back to the tracepoint. */
 SEC("fentry/vfs_read")
@@ -50,6 +41,27 @@ int BPF_PROG(fentry_hook)
 {
 	return emit(3);
 }
+
+#ifdef WITH_PAIRS
+/* Programs that only work together: a pair of tracepoints this kernel has, and a kprobe pair it lacks. */
+SEC("tracepoint/syscalls/sys_exit_getppid")
+int present_exit_hook(void *ctx)
+{
+	return emit(4);
+}
+
+SEC("kprobe/vfs_read")
+int kprobe_hook(void *ctx)
+{
+	return emit(5);
+}
+
+SEC("kretprobe/vfs_read")
+int kretprobe_hook(void *ctx)
+{
+	return emit(6);
+}
+#endif
 
 #ifdef WITH_BAD_PROGRAM
 SEC("tracepoint/syscalls/sys_enter_getppid")
