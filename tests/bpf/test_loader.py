@@ -63,7 +63,8 @@ def test_avoided_programs_are_passed_over(tmp_path, monkeypatch):
     from gadgetbook.kernel.loader import AVOID_ENV
 
     monkeypatch.setenv(AVOID_ENV, "present_hook")
-    plan = LoadPlan(groups=[HookGroup(("present_hook", "present_exit_hook")), FENTRY])
+    plan = LoadPlan(groups=[HookGroup(("present_hook", "present_exit_hook")), FENTRY,
+                            HookGroup(("kprobe_hook+kretprobe_hook", "missing_hook"), optional=True)])
     with BpfObject(_build(tmp_path, "-DWITH_PAIRS"), plan) as obj:
         assert obj.attached == ["present_exit_hook"]
 
