@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from bpfstats import kernel_stats, program_runs  # noqa: E402
+from peers import has_bpftrace, start_bcc, stop_bcc  # noqa: E402
+
 BUILD = Path(tempfile.mkdtemp(prefix="gadgetbook-bench-"))
 
 
@@ -34,12 +39,14 @@ def workload(loop: str, mode: str, n: int, path: str = "/dev/null") -> subproces
     return subprocess.Popen([loop, mode, str(n), path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
-def go(w: subprocess.Popen) -> float:
+def go(w: subprocess.Popen) -> tuple[float, float]:
+    """Start the workload and wait for it: (wall-clock ns, CPU ns) per iteration."""
     w.stdin.write("go\n")
     w.stdin.flush()
     out = w.stdout.read()
     w.wait()
-    return float(out)
+    wall, cpu = out.split()
+    return float(wall), float(cpu)
 
 
 # -- 1. drain rate --------------------------------------------------------
@@ -76,34 +83,50 @@ def drain_rate(loop: str, n: int) -> None:
 
 # -- 2. cost to a traced open+close loop ------------------------------------
 
-def overhead(loop: str, n: int, target: str) -> None:
-    import gadgetbook
+ONE_HOOK = ("tp_sys_exit_openat", "tp_sys_exit_open", "tp_sys_exit_openat2")
 
-    w = workload(loop, "open", n, target)
-    base = go(w)
-    print(f"loop    open+close untraced:                  {base:8.0f} ns/iter")
 
-    w = workload(loop, "open", n, target)
-    with gadgetbook.start("opensnoop", pid=w.pid) as r:
-        ns = go(w)
-        r.stop()
-    df = r.result()
-    lost = sum(df.attrs["lost"].values())
-    print(f"loop    gadgetbook opensnoop (enter+exit):    {ns:8.0f} ns/iter  rows={len(df):,} lost={lost}")
+def gadgetbook_tracer(host_wide: bool, two_hooks: bool):
+    """opensnoop on the workload's pid (or host-wide), through its one-hook path or its two-hook fallback."""
 
-    if shutil.which("bpftrace"):
-        w = workload(loop, "open", n, target)
-        prog = (f"tracepoint:syscalls:sys_enter_openat /pid == {w.pid}/ {{ @fn[tid] = args->filename; }} "
-                f"tracepoint:syscalls:sys_exit_openat /pid == {w.pid}/ "
-                '{ printf("%d %s %d\\n", pid, str(@fn[tid]), args->ret); delete(@fn[tid]); }')
-        bt = subprocess.Popen(["bpftrace", "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        bt.stdout.readline()  # "Attaching 2 probes..."
-        ns = go(w)
+    def attach(w: subprocess.Popen):
+        import gadgetbook
+        from gadgetbook.kernel.loader import AVOID_ENV
+
+        if two_hooks:  # what a kernel without bpf_task_pt_regs runs
+            os.environ[AVOID_ENV] = ",".join(ONE_HOOK)
+        try:
+            r = gadgetbook.start("opensnoop", **({} if host_wide else {"pid": w.pid}))
+        finally:
+            os.environ.pop(AVOID_ENV, None)
+
+        def detach() -> str:
+            r.stop()
+            df = r.result()
+            lost = sum(df.attrs["lost"].values())
+            share = f" ({lost / (len(df) + lost):.2%} of all)" if lost else ""
+            return f"rows={int((df.pid == w.pid).sum()):,} lost={lost:,}{share}" + (
+                f" (+{len(df) - int((df.pid == w.pid).sum()):,} rows of other processes)" if host_wide else "")
+
+        return detach
+
+    return attach
+
+
+def bpftrace_tracer(w: subprocess.Popen):
+    prog = (f"tracepoint:syscalls:sys_enter_openat /pid == {w.pid}/ {{ @fn[tid] = args->filename; }} "
+            f"tracepoint:syscalls:sys_exit_openat /pid == {w.pid}/ "
+            '{ printf("%d %s %d\\n", pid, str(@fn[tid]), args->ret); delete(@fn[tid]); }')
+    bt = subprocess.Popen(["bpftrace", "-e", prog], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    bt.stdout.readline()  # "Attaching 2 probes..."
+
+    def detach() -> str:
         bt.terminate()
         lines = sum(1 for _ in bt.stdout)
         bt.wait()
-        print(f"loop    bpftrace equivalent (printf):         {ns:8.0f} ns/iter  lines={lines:,}")
-    bcc_overhead(loop, n, target)
+        return f"lines printed={lines:,}"
+
+    return detach
 
 
 BCC_PROGRAM = r"""
@@ -120,34 +143,113 @@ TRACEPOINT_PROBE(syscalls, sys_exit_openat) {
 }
 """
 
+# SIGTERM only sets a flag: raised from a handler that runs inside the ring buffer callback, SystemExit
+# would be swallowed by ctypes and the loop would go on.
+BCC_RUNNER = """
+import signal, sys
+from bcc import BPF
+b = BPF(text=sys.argv[1].replace('PID', sys.argv[2]))
+n, stop = [0], []
+def cb(ctx, data, size): n[0] += 1
+b['events'].open_ring_buffer(cb)
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+print('ready', flush=True)
+while not stop:
+    b.ring_buffer_poll(100)
+b.ring_buffer_consume()
+print(n[0], flush=True)
+"""
 
-def bcc_overhead(loop: str, n: int, target: str) -> None:
-    """bcc with a Python callback per event; needs kernel headers, which many hosts (this one) lack."""
-    code = (
-        "import sys\nfrom bcc import BPF\n"
-        f"b = BPF(text={BCC_PROGRAM!r}.replace('PID', sys.argv[1]))\n"
-        "n = [0]\n"
-        "def cb(ctx, data, size): n[0] += 1\n"
-        "b['events'].open_ring_buffer(cb)\nprint('ready', flush=True)\n"
-        "import signal\nsignal.signal(signal.SIGTERM, lambda *a: (b.ring_buffer_consume(), print(n[0]), sys.exit(0)))\n"
-        "while True: b.ring_buffer_poll(100)\n"
-    )
+
+def bcc_tracer(w: subprocess.Popen):
+    """bcc's way: one exit hook with fewer columns (pid, return value, comm), a wakeup and a Python callback
+    per event."""
+    bcc = start_bcc(BCC_RUNNER, BCC_PROGRAM, str(w.pid))
+    return lambda: f"events={int(stop_bcc(bcc)):,}"
+
+
+def program_cost(loop: str, n: int, target: str, two_hooks: bool) -> tuple[float, dict[str, float]]:
+    """opensnoop's programs' own run time per event, from the kernel's statistics: (total, per program)."""
+    import gadgetbook
+    from gadgetbook.kernel.loader import AVOID_ENV
+
     w = workload(loop, "open", n, target)
-    env = {**os.environ, "PYTHONPATH": "/usr/lib/python3/dist-packages"}
-    bcc = subprocess.Popen(["/usr/bin/python3", "-c", code, str(w.pid)], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, env=env)
-    if bcc.stdout.readline().strip() != "ready":
-        err = bcc.stderr.read().strip().splitlines()
-        bcc.wait()
-        w.kill()
-        w.wait()
-        print(f"loop    bcc ring buffer + Python callback:   unavailable here ({(err or ['?'])[-1][:90]})")
-        return
-    ns = go(w)
-    bcc.terminate()
-    count = bcc.stdout.read().strip()
-    bcc.wait()
-    print(f"loop    bcc ring buffer + Python callback:   {ns:8.0f} ns/iter  events={count}")
+    with kernel_stats():
+        if two_hooks:
+            os.environ[AVOID_ENV] = ",".join(ONE_HOOK)
+        try:
+            r = gadgetbook.start("opensnoop", pid=w.pid)
+        finally:
+            os.environ.pop(AVOID_ENV, None)
+        go(w)
+        runs = program_runs(r.sources[0].obj)
+        r.stop()
+    events = len(r.result())
+    per = {name: ns / events for name, (count, ns) in runs.items() if count}
+    return sum(per.values()), per
+
+
+def overhead(loop: str, n: int, target: str, rounds: int) -> None:
+    """Each tracer in turn around the same open+close loop, rounds rotated; medians of CPU time per iteration
+    (what the traced program pays, whatever else the machine runs) and of wall-clock time."""
+    tracers = {
+        "untraced": None,
+        "gadgetbook opensnoop, two hooks (fallback)": gadgetbook_tracer(False, True),
+        "gadgetbook opensnoop, one hook": gadgetbook_tracer(False, False),
+        "gadgetbook host-wide, two hooks (fallback)": gadgetbook_tracer(True, True),
+        "gadgetbook host-wide, one hook": gadgetbook_tracer(True, False),
+        "bcc exit hook + Python callback": bcc_tracer,
+    }
+    if has_bpftrace():
+        tracers["bpftrace enter+exit printf"] = bpftrace_tracer
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in tracers}
+    facts: dict[str, list[str]] = {name: [] for name in tracers}
+    names = list(tracers)
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[: i % len(names)]:
+            if name not in times:
+                continue  # a peer that cannot run here
+            w = workload(loop, "open", n, target)
+            try:
+                detach = tracers[name](w) if tracers[name] else None
+            except RuntimeError as exc:
+                w.kill()
+                w.wait()
+                print(f"loop    {name}: unavailable here ({exc})")
+                del times[name]
+                continue
+            times[name].append(go(w))
+            if detach:
+                facts[name].append(detach())
+    base_wall = statistics.median(t[0] for t in times["untraced"])
+    base_cpu = statistics.median(t[1] for t in times["untraced"])
+    print(f"loop    open+close, {n:,} iterations, median of {rounds} rounds (ns per iteration)")
+    added = {}
+    for name, values in times.items():
+        wall = statistics.median(t[0] for t in values)
+        cpu = statistics.median(t[1] for t in values)
+        added[name] = cpu - base_cpu
+        extra = "" if name == "untraced" else f"  +{cpu - base_cpu:6.0f} cpu ({cpu / base_cpu:4.2f}x)"
+        print(f"loop    {name:<44} cpu {cpu:7.0f}  wall {wall:7.0f}{extra}")
+        for fact in facts[name]:
+            print(f"          {fact}")
+    # The programs' own time, counted by the kernel in runs of their own (the counting costs time too).
+    costs = {hooks: [program_cost(loop, n, target, hooks == "two hooks") for _ in range(3)]
+             for hooks in ("two hooks", "one hook")}
+    totals = {hooks: statistics.median(t for t, _ in runs) for hooks, runs in costs.items()}
+    for hooks, runs in costs.items():
+        parts = ", ".join(f"{name} {ns:.0f}" for name, ns in runs[0][1].items())
+        print(f"bpf     opensnoop's programs, {hooks}: {totals[hooks]:5.0f} ns per event (kernel's run time, its "
+              f"counting included in each run: {parts})")
+    print(f"ratio   opensnoop's programs' time per event, one hook / two hooks: "
+          f"{totals['one hook'] / totals['two hooks']:.2f}")
+    one, two = added["gadgetbook opensnoop, one hook"], added["gadgetbook opensnoop, two hooks (fallback)"]
+    print(f"ratio   opensnoop's added cost, one hook / two hooks: {one / two:.2f} (wall {base_wall:.0f} untraced)")
+    print(f"ratio   host-wide added cost, one hook / two hooks: "
+          f"{added['gadgetbook host-wide, one hook'] / added['gadgetbook host-wide, two hooks (fallback)']:.2f}")
+    for peer in ("bcc exit hook + Python callback", "bpftrace enter+exit printf"):
+        if peer in added:
+            print(f"ratio   {peer} added cost / gadgetbook one hook's: {added[peer] / one:.2f}")
 
 
 # -- 3. time to attach, 4. peak RSS ------------------------------------------
@@ -196,22 +298,26 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2_000_000)
     ap.add_argument("--iterations", type=int, default=300_000)
     ap.add_argument("--repeat", type=int, default=3, help="drain measurements (the VM is noisy)")
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of every tracer around the loop")
+    ap.add_argument("--only", choices=("drain", "overhead", "start"), help="run one part")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     loop, _ = build()
-    print(f"host: {os.uname().release}, {os.cpu_count()} CPUs")
-    for _ in range(args.repeat):
-        drain_rate(loop, args.events)
-    target = str(BUILD / "target")
-    Path(target).write_text("x")
-    for _ in range(2):
-        overhead(loop, args.iterations, target)
-    gb = str(ROOT / ".venv/bin/gadgetbook")
-    attach_time("gadgetbook opensnoop (CLI)", [gb, "opensnoop", "-o", "json"], 6)
-    if shutil.which("bpftrace"):
-        attach_time("bpftrace (2 tracepoints)", ["bpftrace", "-e",
-                    "tracepoint:syscalls:sys_enter_openat { @[tid] = 1; } "
-                    "tracepoint:syscalls:sys_exit_openat { delete(@[tid]); }"], 2)
+    print(f"host: {os.uname().release}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if args.only in (None, "drain"):
+        for _ in range(args.repeat):
+            drain_rate(loop, args.events)
+    if args.only in (None, "overhead"):
+        target = str(BUILD / "target")
+        Path(target).write_text("x")
+        overhead(loop, args.iterations, target, args.rounds)
+    if args.only in (None, "start"):
+        gb = str(ROOT / ".venv/bin/gadgetbook")
+        attach_time("gadgetbook opensnoop (CLI)", [gb, "opensnoop", "-o", "json"], 3)
+        if has_bpftrace():
+            attach_time("bpftrace (2 tracepoints)", ["bpftrace", "-e",
+                        "tracepoint:syscalls:sys_enter_openat { @[tid] = 1; } "
+                        "tracepoint:syscalls:sys_exit_openat { delete(@[tid]); }"], 2)
     shutil.rmtree(BUILD, ignore_errors=True)
 
 

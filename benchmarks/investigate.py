@@ -69,7 +69,7 @@ def go(p: subprocess.Popen) -> float:
     p.stdin.flush()
     out = p.stdout.read()
     p.wait()
-    return float(out)
+    return float(out.split()[0])  # loop.c prints wall-clock ns per iteration, then CPU ns
 
 
 # -- 1. a long run streamed to a dataset ----------------------------------------------------------

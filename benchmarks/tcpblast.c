@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Loopback TCP workloads for benchmarks/network.py; each waits for "go" on stdin, then prints its time.
- *   tcpblast stream BYTES CHUNK   a forked receiver drains BYTES sent in CHUNK-byte send(2)s: prints seconds
+ *   tcpblast stream BYTES CHUNK   a forked receiver drains BYTES sent in CHUNK-byte send(2)s: prints the
+ *                                 seconds it took, then the CPU seconds sender and receiver used together
+ *                                 (what tracing adds to them, whatever else the machine runs)
  *   tcpblast connect N            N connect/accept/close rounds on 127.0.0.1: prints nanoseconds per round
  */
 #include <arpa/inet.h>
@@ -8,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -19,6 +22,11 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu_seconds(const struct rusage *r)
+{
+	return r->ru_utime.tv_sec + r->ru_utime.tv_usec / 1e6 + r->ru_stime.tv_sec + r->ru_stime.tv_usec / 1e6;
 }
 
 static int listener(struct sockaddr_in *addr)
@@ -72,6 +80,10 @@ static int stream(long long bytes, long chunk)
 
 	memset(buf, 'x', chunk);
 	wait_go();
+	struct rusage before;
+
+	getrusage(RUSAGE_SELF, &before);
+	double cpu0 = cpu_seconds(&before);
 	double t0 = now();
 	long long sent = 0;
 
@@ -93,7 +105,11 @@ static int stream(long long bytes, long chunk)
 	int status;
 
 	waitpid(child, &status, 0);
-	printf("%.6f\n", t1 - t0);
+	struct rusage self, children;
+
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &children);
+	printf("%.6f %.6f\n", t1 - t0, cpu_seconds(&self) - cpu0 + cpu_seconds(&children));
 	return status;
 }
 

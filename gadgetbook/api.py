@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,18 @@ class Where:
     def ring_bytes(self) -> int | None:
         return parse_size(self.opts["ring_size"]) if self.opts.get("ring_size") else None
 
+    def check(self) -> None:
+        """Refused at once, before anything loads: a run that could never trace anything (no such process), or
+        whose recording could not be written."""
+        if self.opts.get("pid") is not None:
+            from gadgetbook.targets.local import check_pid
+
+            check_pid(self.opts["pid"])
+        if self.opts.get("save"):
+            from gadgetbook.frames.recording import check_destination
+
+            check_destination(self.opts["save"], folder=is_dataset_path(self.opts["save"]))
+
     def in_cluster(self) -> bool:
         if self.opts.get("local"):
             if self.kube_opts:
@@ -65,13 +76,12 @@ def start(gadget: str, **kwargs: Any) -> Run:
     spec = catalog.get(gadget)
     where = Where.split(kwargs)
     params = spec.checked_params(kwargs)
+    where.check()
     if where.in_cluster():
         return start_in_cluster(spec, params, where)
     from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
-    if where.opts.get("pid") and not os.path.exists(f"/proc/{int(where.opts['pid'])}"):
-        raise GadgetError(f"No process {where.opts['pid']} runs on this host; check the pid (it may have exited).")
     targets = resolve(containers, selector=where.opts.get("selector"), container=where.opts.get("container"),
                       pid=where.opts.get("pid"))
     return start_local(spec, params, where, containers, targets)
@@ -146,4 +156,9 @@ def run(gadget: str, **kwargs: Any):
     (profile returns a Profile, whose `.samples` is its DataFrame)."""
     with start(gadget, **kwargs) as r:
         r.wait()
-    return r.conclude()
+    result = r.conclude()
+    if r.save_notice:  # the recording is not where it was asked: say where, beside the result's notes
+        import warnings
+
+        warnings.warn(r.save_notice, RuntimeWarning, stacklevel=2)
+    return result

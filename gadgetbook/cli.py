@@ -119,10 +119,11 @@ def run_gadget(argv: Sequence[str]) -> int:
             run.stop()
     result = run.conclude(want_result=printer is None)
     if printer is None:
-        return kind.print_result(result)
+        return kind.print_result(result) or (1 if run.save_notice else 0)
     notes = result.attrs.get("notes", []) if result is not None else run.notes(run.counters.events)
     print("\n".join([run.summary(), *notes]), file=sys.stderr)
-    return 1 if run.counters.errors else 0
+    # A recording not where it was asked (its notes say where): a script must notice.
+    return 1 if run.counters.errors or run.save_notice else 0
 
 
 def run_verbs(argv: Sequence[str]) -> int | None:

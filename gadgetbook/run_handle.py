@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -83,6 +84,8 @@ class Run:
         self.categorical = categorical
         self.kind = kind  # builds the result from the DataFrame and does what follows a run
         self.save_path: str | None = None
+        self.saved_to: Path | None = None  # where --save wrote the recording
+        self.save_notice: str | None = None  # the sentence that says so, when not where it was asked
         self.mode = "this host"  # where it runs, for headers: "this host" or "cluster CONTEXT, namespace NS"
         # Sentences about targets that ended during the run (a process, a container, a pod), asked at its end.
         self.exits: Callable[[], list[str]] | None = None
@@ -260,7 +263,11 @@ class Run:
     def conclude(self, want_result: bool = True):
         """What follows every run, whoever started it: the result, saved where --save asked, with the
         files the gadget's params asked for written. A terminal that printed the rows already passes
-        `want_result=False`: no DataFrame is built unless one is saved."""
+        `want_result=False`: no DataFrame is built unless one is saved.
+
+        A recording that cannot be written where asked is written elsewhere and the result still returned;
+        the sentence that says so ends its notes and is kept in `save_notice`.
+        """
         if self.writer is not None:
             self.writer.close(self.attrs())
         if not (want_result or (self.save_path and self.writer is None)):
@@ -268,12 +275,17 @@ class Run:
         df = self.frame()
         df.attrs["notes"] = self.notes(len(df))
         if self.save_path and self.writer is None:
-            from gadgetbook.frames.recording import save
+            from gadgetbook.frames.recording import save_keeping
             from gadgetbook.hints import saved
 
-            # Said before writing, so that the recording reads as the run did.
-            df.attrs["notes"] = [*df.attrs["notes"], saved(str(self.save_path), len(df))]
-            save(df, self.save_path)
+            notes = df.attrs["notes"]
+
+            def say_where(path) -> None:  # said before writing, so that the recording reads as the run did
+                df.attrs["notes"] = [*notes, saved(str(path), len(df))]
+
+            self.saved_to, self.save_notice = save_keeping(df, self.save_path, before_write=say_where)
+            if self.save_notice:
+                df.attrs["notes"] = [*notes, self.save_notice]
         from gadgetbook.views.result import register
 
         register(df)  # shown with the result view wherever it is displayed (%load_ext gadgetbook)

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 extras="${GADGETBOOK_EXTRAS:-}"
 packages=(clang llvm make libbpf-dev libbpf1 libcap2 libseccomp2 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
 if [[ "$extras" == *test* ]]; then
-    # Real containers, real bcc/bpftrace/tcpdump for comparison, network namespaces, and Java for the test
-    # that reads a saved dataset with Spark.
-    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 tcpdump default-jre-headless)
+    # Real containers, real bcc/bpftrace/tcpdump for comparison (bcc compiles against Debian's kernel headers,
+    # see benchmarks/peers.py), network namespaces, strace (tests that nothing loads), and Java for the
+    # test that reads a saved dataset with Spark.
+    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 tcpdump default-jre-headless strace)
+    [[ "$(dpkg --print-architecture)" == amd64 ]] && packages+=(linux-headers-amd64)
 fi
 
 missing=()

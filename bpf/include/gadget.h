@@ -69,18 +69,33 @@ static __always_inline __u64 gadget_current_mntns(void)
 	return BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
 }
 
+/* The same through a BTF task pointer (bpf_get_current_task_btf, Linux
+ * 5.11+): plain loads, which the verifier guards against faults, instead of
+ * a helper call per pointer. For programs that need a BTF-era helper anyway. */
+static __always_inline __u64 gadget_task_mntns(struct task_struct *task)
+{
+	return task->nsproxy->mnt_ns->ns.inum;
+}
+
+static __always_inline bool gadget_discard_mntns(__u64 mntns)
+{
+	return !bpf_map_lookup_elem(&gadget_mntns_filter, &mntns);
+}
+
 /* True when the current task is not one the user asked for. */
 static __always_inline bool gadget_should_discard(void)
 {
 	if (gadget_filter_pid && (bpf_get_current_pid_tgid() >> 32) != gadget_filter_pid)
 		return true;
-	if (gadget_filter_by_mntns) {
-		__u64 mntns = gadget_current_mntns();
+	return gadget_filter_by_mntns && gadget_discard_mntns(gadget_current_mntns());
+}
 
-		if (!bpf_map_lookup_elem(&gadget_mntns_filter, &mntns))
-			return true;
-	}
-	return false;
+/* gadget_should_discard for the current task as a BTF pointer. */
+static __always_inline bool gadget_should_discard_task(struct task_struct *task)
+{
+	if (gadget_filter_pid && (bpf_get_current_pid_tgid() >> 32) != gadget_filter_pid)
+		return true;
+	return gadget_filter_by_mntns && gadget_discard_mntns(gadget_task_mntns(task));
 }
 
 /* One more in a per-CPU loss counter (a one-entry per-CPU array). Atomic even
@@ -106,25 +121,66 @@ static __always_inline void *gadget_reserve(__u64 size)
 	return event;
 }
 
-/* No wakeup: the user side drains on a timer, which keeps the traced
- * program's cost per event low (see the benchmark). */
-static __always_inline void gadget_submit(void *event)
+/* Bytes waiting in the ring buffer at which a submit wakes the reader
+ * (set before load; 0: never). */
+const volatile __u64 gadget_wakeup_bytes = 0;
+
+/* Submits without a wakeup: the user side drains on a timer, which keeps the
+ * traced program's cost per event low (see the benchmark). Only the record
+ * that takes the ring past gadget_wakeup_bytes wakes the reader: a burst is
+ * then read before the ring fills, and the wakeups stay one per crossing
+ * (a wakeup per event would cost the traced program a self-interrupt each).
+ * Takes the event pointer, whose type gives the record's size. */
+#define gadget_submit(event) gadget_submit_sized((event), sizeof(*(event)))
+
+static __always_inline void gadget_submit_sized(void *event, __u64 size)
 {
-	bpf_ringbuf_submit(event, BPF_RB_NO_WAKEUP);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	if (gadget_wakeup_bytes) {
+		/* This record's space in the ring: its 8-byte header, rounded up to 8 bytes. */
+		__u64 record = (size + 8 + 7) & ~7ULL;
+		__u64 waiting = bpf_ringbuf_query(&gadget_events, BPF_RB_AVAIL_DATA);
+
+		if (waiting >= gadget_wakeup_bytes && waiting < gadget_wakeup_bytes + record)
+			flags = BPF_RB_FORCE_WAKEUP;
+	}
+	bpf_ringbuf_submit(event, flags);
 }
 
-static __always_inline void gadget_fill_process(struct gadget_process *p)
+static __always_inline void gadget_fill_ids(struct gadget_process *p)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	p->timestamp_raw = bpf_ktime_get_boot_ns();
-	p->mntns_id = gadget_current_mntns();
 	p->pid = pid_tgid >> 32;
 	p->tid = (__u32)pid_tgid;
 	p->uid = (__u32)uid_gid;
 	p->gid = uid_gid >> 32;
 	bpf_get_current_comm(p->comm, sizeof(p->comm));
+}
+
+static __always_inline void gadget_fill_process(struct gadget_process *p)
+{
+	gadget_fill_ids(p);
+	p->mntns_id = gadget_current_mntns();
+}
+
+/* gadget_fill_process for the current task as a BTF pointer: its fields read
+ * directly (the command name too: a 16-byte copy instead of a helper call
+ * that copies it byte by byte). */
+static __always_inline void gadget_fill_process_task(struct gadget_process *p, struct task_struct *task)
+{
+	const struct cred *cred = task->cred;
+
+	p->timestamp_raw = bpf_ktime_get_boot_ns();
+	p->mntns_id = gadget_task_mntns(task);
+	p->pid = task->tgid;
+	p->tid = task->pid;
+	p->uid = cred->uid.val;
+	p->gid = cred->gid.val;
+	__builtin_memcpy(p->comm, task->comm, sizeof(p->comm));
 }
 
 #endif

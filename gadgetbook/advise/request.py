@@ -98,6 +98,10 @@ def parse_advise(argv: list[str], prog: str = "gadgetbook advise") -> AdviseRequ
 def advise(req: AdviseRequest, on_run=None):
     """Carry out a parsed request: watch (or replay), then write the advice where asked."""
     events = None
+    if req.save and not req.recording:
+        from gadgetbook.frames.recording import check_destination
+
+        check_destination(req.save)
     if req.recording:
         from gadgetbook.frames.recording import load
 
@@ -106,9 +110,11 @@ def advise(req: AdviseRequest, on_run=None):
         events, selector=req.selector, container=req.container, timeout=req.timeout, namespace=req.namespace,
         on_run=on_run, local=req.local, kubeconfig=req.kubeconfig, context=req.context)
     if req.save and events is None:
-        from gadgetbook.frames.recording import save
+        from gadgetbook.frames.recording import save_keeping
 
-        save(advice.events, req.save)
+        _, notice = save_keeping(advice.events, req.save)
+        if notice:
+            advice.notes.append(notice)
     if req.file:
         advice.save(req.file)
     return advice

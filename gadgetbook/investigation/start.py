@@ -108,6 +108,7 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
         raise GadgetError(f"Params are given for {', '.join(stray)}, which is not among the gadgets "
                           f"{', '.join(names)}; add it or drop its params.")
     where = Where.split(kwargs)
+    where.check()
     if kwargs:
         raise GadgetError(f"{', '.join(sorted(kwargs))} is a gadget's param, not a target; give it per gadget: "
                           f"params={{'GADGET': {{'{next(iter(kwargs))}': ...}}}}.")

@@ -18,6 +18,12 @@ from gadgetbook.kernel.loader import BpfObject, HookGroup, LoadPlan
 DEFAULT_RING_BYTES = 4 << 20
 EVENTS_MAP, LOST_MAP, FILTER_MAP = "gadget_events", "gadget_lost", "gadget_mntns_filter"
 FILTER_BY_MNTNS, FILTER_PID = "gadget_filter_by_mntns", "gadget_filter_pid"
+WAKEUP_BYTES = "gadget_wakeup_bytes"
+# The record that takes the ring buffer past 1/WAKEUP_SHARE full wakes the reader (below it the reader's
+# timer drains alone): a burst keeps 15/16 of the ring as room while the reader comes, which is what
+# matters when the reader waits for a CPU on a busy machine; at 4 MiB that is one wakeup per 256 KiB
+# of events, never one per event.
+WAKEUP_SHARE = 16
 _CAP_SYS_ADMIN, _CAP_PERFMON, _CAP_BPF = 21, 38, 39
 
 
@@ -64,6 +70,7 @@ def load_gadget(path: str, hooks: Sequence[HookGroup], rodata: Mapping[str, int 
     settings = dict(rodata)
     settings[FILTER_BY_MNTNS] = mntns_ids is not None
     settings[FILTER_PID] = pid or 0
+    settings[WAKEUP_BYTES] = ring_bytes // WAKEUP_SHARE if ring_bytes else 0
     sizes = {EVENTS_MAP: ring_bytes_valid(ring_bytes) if ring_bytes else os.sysconf("SC_PAGE_SIZE"),
              **(max_entries or {})}
     plan = LoadPlan(groups=hooks, rodata=settings, max_entries=sizes)

@@ -18,8 +18,9 @@ from gadgetbook.kernel.btf import Btf
 class HookGroup:
     """Programs that are alternatives for one hook, in order of preference.
 
-    An alternative made of several programs that only work together (a kprobe and its kretprobe) joins
-    their names with "+": all of them are loaded, or none.
+    An alternative made of several programs that only work together (a kprobe and its kretprobe, an entry
+    hook that keeps the arguments for its exit hook) joins their names with "+": all of them are loaded,
+    or none.
     """
 
     programs: tuple[str, ...]
@@ -33,6 +34,15 @@ class HookGroup:
     def names(self) -> tuple[str, ...]:
         """Every program named in the group."""
         return tuple(p for alt in self.alternatives for p in alt)
+
+
+AVOID_ENV = "GADGETBOOK_AVOID_PROGRAMS"
+
+
+def avoided_programs() -> frozenset[str]:
+    """Programs the loader passes over as if this kernel refused them (GADGETBOOK_AVOID_PROGRAMS=a,b): runs a
+    gadget's fallback on a kernel that offers its first choice, to check the fallback or compare the two."""
+    return frozenset(p for p in os.environ.get(AVOID_ENV, "").replace(" ", "").split(",") if p)
 
 
 @dataclass
@@ -105,20 +115,18 @@ class BpfObject:
         names = {libbpf.program_name(p).decode() for p in self._programs()}
         grouped = {p for g in plan.groups for p in g.names}
         chosen = names - grouped
+        avoided = avoided_programs()
+        usable = lambda p: (p in names and p not in plan.unavailable and p not in avoided  # noqa: E731
+                            and hooks.available(self._section(p)))
         for group in plan.groups:
-            pick = next(
-                (alt for alt in group.alternatives
-                 if all(p in names and p not in plan.unavailable and hooks.available(self._section(p))
-                        for p in alt)),
-                None,
-            )
+            pick = next((alt for alt in group.alternatives if all(map(usable, alt))), None)
             if pick:
                 chosen.update(pick)
             elif not group.optional:
+                sections = dict.fromkeys(self._section(p) for p in group.names if p in names)
                 raise GadgetError(
                     f"This kernel offers none of the hooks {self.name} needs for "
-                    f"{', '.join(self._section(p) for p in group.names if p in names)}; "
-                    "it cannot run here."
+                    f"{', '.join(sections)}; it cannot run here."
                 )
         return chosen
 

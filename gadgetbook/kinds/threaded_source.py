@@ -71,11 +71,23 @@ class ThreadedSource:
         return self._combine(items) if items else None
 
     def finish(self) -> None:
-        """Stop the thread and take what the kernel still holds: nothing counted is lost."""
+        """Stop the thread, take the programs off their hooks, then take what the kernel still holds.
+
+        Detached first, so no event can arrive after the last read: every event of the run is then
+        either handed over or counted as lost, and the loss counter read after this is final.
+        """
         if self._thread.is_alive():
             self._stop.set()
+            self._wake()
             self._thread.join()
-            self._take()
+            self.obj.detach()
+            self._take_last()
+
+    def _wake(self) -> None:
+        """Interrupt a `_wait` that does not watch `_stop` itself."""
+
+    def _take_last(self) -> None:
+        self._take()
 
     def add_mntns(self, mntns_ids: Iterable[int]) -> None:
         """Containers that started during the run join the kernel's filter."""
@@ -89,6 +101,7 @@ class ThreadedSource:
 
     def close(self) -> None:
         self._stop.set()
+        self._wake()
         if self._thread.is_alive():
             self._thread.join()
         self._release()

@@ -10,6 +10,9 @@ result then folds rows alike in everything but their count into one, so `count` 
 from __future__ import annotations
 
 import functools
+import os
+import select
+import time
 from typing import Any
 
 import numpy as np
@@ -92,15 +95,17 @@ def fold_repeats(df):
 
 
 class TraceSource(ThreadedSource):
-    """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
-    large batch never keeps the ring from being emptied (that is when events get lost)."""
+    """Drains the ring buffer on a thread of its own, so decoding a large batch never keeps the ring from
+    being emptied (that is when events get lost). It reads every `interval` seconds, and at once when the
+    kernel wakes it: the gadgets wake the reader only when a sixteenth of the ring is waiting (see
+    gadget_submit in gadget.h), so a steady trickle costs no wakeup and a burst is read before it fills."""
 
     max_backlog = 2_000_000  # events read and not yet decoded by the run
 
     def _size(self, item: np.ndarray) -> int:
         return len(item)
 
-    def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.002,
+    def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.02,
                  repeats: bool = False) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
 
@@ -110,6 +115,11 @@ class TraceSource(ThreadedSource):
         self.repeats = repeats
         self._interval = interval
         self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, decoder.spec.event_dtype)
+        # Edge-triggered: epoll reports the kernel's wakeups only, not every record that is waiting.
+        self._epoll = select.epoll()
+        self._epoll.register(obj.map_fd(EVENTS_MAP), select.EPOLLIN | select.EPOLLET)
+        self._stop_fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._epoll.register(self._stop_fd, select.EPOLLIN)
         self._busy = False
         self._finished = False
         self._start()
@@ -120,11 +130,7 @@ class TraceSource(ThreadedSource):
         if self._finished:
             return
         self._finished = True
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join()
-        self.obj.detach()
-        self._take()
+        super().finish()
         if self.repeats:
             counted = self._read_repeats()
             if len(counted):
@@ -144,15 +150,33 @@ class TraceSource(ThreadedSource):
 
     def _read(self):
         events = self._ring.read()
-        # Read again at once when the ring was busy; otherwise wait a little.
+        # Read again at once when the ring was busy; otherwise wait for the timer or a wakeup.
         self._busy = len(events) * self._ring.stride >= self.ring_bytes // 8
         return events if len(events) else None
 
     def _wait(self) -> bool:
-        return self._stop.is_set() if self._busy else self._stop.wait(self._interval)
+        if not self._busy and not self._stop.is_set():
+            self._epoll.poll(self._interval)
+        return self._stop.is_set()
+
+    def _wake(self) -> None:
+        if self._stop_fd >= 0:
+            os.eventfd_write(self._stop_fd, 1)
+
+    def _take_last(self, patience: float = 1.0) -> None:
+        # A program that was running when the links went may still be writing its record (the reader
+        # stops at a busy one): read until the ring is empty; that takes microseconds, `patience` at most.
+        deadline = time.monotonic() + patience
+        self._take()
+        while self._ring.pending() and time.monotonic() < deadline:
+            time.sleep(0.001)
+            self._take()
 
     def _combine(self, items: list[np.ndarray]):
         return self.decoder.decode(items[0] if len(items) == 1 else np.concatenate(items))
 
     def _release(self) -> None:
         self._ring.close()
+        self._epoll.close()
+        os.close(self._stop_fd)
+        self._stop_fd = -1

@@ -94,7 +94,8 @@ def _container_of(cgroup_text: str) -> tuple[str, str] | None:
         if m:
             return runtime, m.group(1)
     m = _CTR_PATH.search(cgroup_text)
-    if m and m.group(1) not in ("user.slice", "system.slice", "init.scope", "kubepods", "libpod_parent"):
+    # systemd's own units (machine.slice/..., system.slice/...) have that shape too, but are no namespace.
+    if m and m.group(1) not in ("kubepods", "libpod_parent") and not m.group(1).endswith((".slice", ".scope")):
         return "ctr", f"{m.group(1)}/{m.group(2)}"
     return None
 
@@ -249,6 +250,20 @@ class LocalTargets:
         running = scan_proc()
         return [f"Container {c.name} stopped during the run; nothing of it could be seen after that."
                 for c in self.containers if c.id not in running]
+
+
+def check_pid(pid: object) -> int:
+    """The process id --pid names, when a process with that id runs on this host; a GadgetError otherwise."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise GadgetError(f"--pid takes a process id, a positive whole number (got {pid!r}).")
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            tgid = next((int(line.split()[1]) for line in f if line.startswith("Tgid:")), pid)
+    except (FileNotFoundError, ProcessLookupError):
+        raise GadgetError(f"No process {pid} runs on this host; check the pid (it may have exited).") from None
+    if tgid != pid:  # /proc/TID exists for threads too, but the filter is on the process id
+        raise GadgetError(f"{pid} is a thread of process {tgid}; give --pid {tgid}.")
+    return pid
 
 
 def resolve(inventory: LocalContainers, *, selector: str | None = None, container: str | None = None,

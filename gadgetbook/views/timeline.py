@@ -14,7 +14,8 @@ import anywidget
 import pandas as pd
 import traitlets as t
 
-from gadgetbook.views.table import shown_columns
+from gadgetbook.views.result import layout_of
+from gadgetbook.views.table import STYLE, filled, html_table
 from gadgetbook.views.timeline_data import TimelineData, layout
 
 
@@ -103,10 +104,11 @@ class InvestigationView:
             df, full = shown[g], inv.frames[g]
             head = (f'<div class="gadgetbook-table-title" data-rows="{len(df)}"><b>{html.escape(g)}</b>: '
                     f"{len(df):,} of {len(full):,} rows</div>")
-            cols = shown_columns(list(df.columns), pods=bool(len(df)) and "pod" in df and (df["pod"] != "").any())
-            body = df[cols].head(self.max_rows).to_html(max_cols=24, index=False, border=0,
-                                                        classes="gadgetbook-table") if len(df) else ""
-            table.value = head + body
+            # The result view's columns and cells: the gadget's own first, none empty in what is shown.
+            layout = layout_of(full)
+            rows = df.head(self.max_rows)
+            cols = layout.shown(filled(rows, layout.order))
+            table.value = head + (STYLE + html_table(cols, layout.cells(rows, cols)) if len(df) else "")
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -53,3 +53,26 @@ def test_explicit_port_is_reported():
     s.close()
     row = r.result().iloc[-1]
     assert (row.ip, row.addr, row.port, row.protocol, row.error) == (6, "::1", port, "TCP", "")
+
+
+def test_reuseport_and_both_options():
+    r = gadgetbook.start("bindsnoop", pid=os.getpid())
+    port_only = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    port_only.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    port_only.bind(("127.0.0.1", 0))
+    both = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    both.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    both.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    both.bind(("::1", 0))
+    # SO_REUSEPORT lets a second socket of the same user bind the same port.
+    twin = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    twin.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    twin.bind(("127.0.0.1", port_only.getsockname()[1]))
+    r.stop()
+    shared = port_only.getsockname()[1]
+    df = r.result()
+    for s in (port_only, both, twin):
+        s.close()
+    assert list(df.options) == ["r", "Rr", "r"]
+    assert list(df.protocol) == ["UDP", "TCP", "UDP"] and list(df.error) == ["", "", ""]
+    assert list(df.port) == [0, 0, shared]  # the twin asked for the port the first one got

@@ -59,6 +59,16 @@ def test_alternative_of_several_programs_loads_all_of_them_or_none(tmp_path):
         BpfObject(path, plan)
 
 
+def test_avoided_programs_are_passed_over(tmp_path, monkeypatch):
+    from gadgetbook.kernel.loader import AVOID_ENV
+
+    monkeypatch.setenv(AVOID_ENV, "present_hook")
+    plan = LoadPlan(groups=[HookGroup(("present_hook", "present_exit_hook")), FENTRY,
+                            HookGroup(("kprobe_hook+kretprobe_hook", "missing_hook"), optional=True)])
+    with BpfObject(_build(tmp_path, "-DWITH_PAIRS"), plan) as obj:
+        assert obj.attached == ["present_exit_hook"]
+
+
 def test_missing_hook_without_fallback_is_one_clear_error(tmp_path):
     plan = LoadPlan(groups=[HookGroup(("missing_hook",)), FENTRY])
     with pytest.raises(GadgetError, match=r"offers none of the hooks .*gadgetbook_test/does_not_exist"):

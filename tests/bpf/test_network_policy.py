@@ -1,5 +1,6 @@
 """The network-policy advisor and tcptracer's container filter, on a real two-container app in a private network."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import time
 
 import pytest
 import yaml
+from support.syscalls import bpf_calls
 from support.workloads import marker
 
 import gadgetbook
@@ -115,7 +117,9 @@ def test_a_peer_no_workload_has_becomes_an_ip_block(app, advice):
 def test_selector_matching_nothing_is_one_sentence_and_loads_nothing():
     with pytest.raises(GadgetError, match="No running container on this host matches -l app=nobody-here"):
         gadgetbook.advise_network_policy(selector="app=nobody-here", timeout=1)
-    out = subprocess.run([sys.executable, "-m", "gadgetbook", "advise", "network-policy", "-l", "app=nobody-here",
-                          "--timeout", "1"], capture_output=True, text=True, timeout=60)
+    # The CLI under strace: not one bpf() call, so nothing was ever loaded.
+    out, calls = bpf_calls([sys.executable, "-m", "gadgetbook", "advise", "network-policy", "-l", "app=nobody-here",
+                            "--timeout", "1"], env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert out.returncode == 2 and out.stdout == ""
     assert out.stderr.strip().count("\n") == 0 and "No running container" in out.stderr
+    assert calls == []

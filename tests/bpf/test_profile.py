@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
 import pytest
 from support import hotloop
+from support.hotloop import user_share
 from support.leftovers import bpf_fds
 
 import gadgetbook
@@ -37,11 +39,6 @@ def busy(binaries):
     for p in procs:
         p.kill()
         p.wait()
-
-
-def user_share(df, needle: str) -> float:
-    with_user = df[df.user_stack != ""]
-    return with_user["count"][with_user.user_stack.str.contains(needle, regex=False)].sum() / with_user["count"].sum()
 
 
 def test_hot_leaf_under_hot_mid_gets_the_samples(busy):
@@ -140,3 +137,48 @@ def test_cli_writes_folded_and_speedscope(busy, tmp_path):
     done = cli("profile", "--frequency", "0", "--timeout", "1")
     assert done.returncode == 2 and done.stderr.strip().count("\n") == 0
     assert "--frequency must be between 1 and 1000 (got 0)" in done.stderr
+
+
+def _kallsyms_names() -> set[str]:
+    with open("/proc/kallsyms") as f:
+        return {line.split()[2] for line in f}
+
+
+@pytest.fixture
+def syscalls():
+    """A process that spends its time in the kernel: one-byte reads of /dev/zero written to /dev/null."""
+    p = subprocess.Popen(["dd", "if=/dev/zero", "of=/dev/null", "bs=1", "count=100000000"],
+                         stderr=subprocess.DEVNULL)
+    yield p
+    p.kill()
+    p.wait()
+
+
+def test_kernel_only_run_has_real_kernel_stacks_named_from_kallsyms(syscalls):
+    prof = gadgetbook.run("profile", timeout=1.5, frequency=99, pid=syscalls.pid, kernel_only=True)
+    df = prof.samples
+    assert set(df.pid) == {syscalls.pid} and (df.user_stack == "").all()
+    with_stack = df["count"][df.kernel_stack != ""].sum()
+    # dd spends most of its time in read and write: most samples carry a kernel stack.
+    assert prof.total >= 20 and with_stack / prof.total >= 0.5
+    frames = {f for stack in df.kernel_stack for f in stack.split(";") if f}
+    # BPF programs (ours, or another tool's on the same syscalls) are in kallsyms only while loaded.
+    named = {f for f in frames if not f.startswith("[unknown") and not re.match(r"bpf_prog_[0-9a-f]{16}_", f)}
+    assert named and named <= _kallsyms_names()  # every other name is a kernel symbol
+    # The syscall path, outermost first: the entry, then the read or write being done.
+    assert df.kernel_stack.str.contains("do_syscall_64").any()
+    assert df.kernel_stack.str.contains(r"(?:ksys|vfs)_(?:read|write)").any()
+
+
+def test_a_process_that_exits_mid_run_keeps_its_symbols(binaries):
+    with gadgetbook.start("profile", timeout=4, frequency=99, user_only=True) as r:  # sampling from here
+        p = hotloop.start(binaries[0], 1.5)  # gone 1.5 s into the four-second run
+        try:
+            r.wait()
+        finally:
+            p.wait(timeout=10)
+    prof = r.conclude()
+    assert p.returncode == 0 and r.counters.ended - r.counters.started >= 3.9  # it exited well before the end
+    mine = prof.samples[prof.samples.pid == p.pid]
+    assert mine["count"].sum() >= 10  # of ~150 on an idle machine
+    assert user_share(mine, "hot_mid;hot_leaf") >= 0.8, mine[["user_stack", "user_addresses", "count"]].to_string()

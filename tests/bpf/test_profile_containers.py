@@ -1,6 +1,10 @@
 """profile with a container filter: two busy podman containers, only the chosen one is sampled."""
 
+import os
+from pathlib import Path
+
 import pytest
+from support.hotloop import user_share
 from support.podman import running
 from support.workloads import marker
 
@@ -41,3 +45,26 @@ def test_without_filter_both_containers_appear(two_busy):
     assert {hot.name, other.name} <= names
     assert f"{hot.name};sh" in prof.folded(process=True).replace("\n", "") or prof.stacks(container=True)[
         "stack"].str.startswith(f"{hot.name};sh").any()
+
+
+def test_symbols_of_a_program_inside_a_container(tmp_path):
+    """The program's file exists only in the container's root filesystem: its frames are named anyway."""
+    import shutil
+
+    from support import hotloop
+    from support.podman import busybox_rootfs
+
+    root = busybox_rootfs()
+    try:
+        hotloop.build(Path(root) / "data", static=True)
+        tag = marker("sym")
+        with running(root, (f"sym-{tag}", {"gadgetbook-test": tag}, "exec /data/hotloop 30")) as (box,):
+            prof = gadgetbook.run("profile", timeout=2, frequency=99, user_only=True,
+                                  selector=f"gadgetbook-test={tag}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    df = prof.samples
+    assert set(df.container) == {box.name} and set(df.comm) == {"hotloop"}
+    assert not os.path.exists("/data/hotloop")  # not on the host: named from inside the container
+    assert df["count"].sum() >= 20
+    assert user_share(df, "main;hot_mid;hot_leaf") >= 0.8, df[["user_stack", "count"]].to_string()

@@ -5,11 +5,25 @@ import socket
 import threading
 
 import pytest
+from support.hook_paths import starter
+from support.syscalls import refusal
 
 import gadgetbook
 from gadgetbook.errors import GadgetError
 
 pytestmark = pytest.mark.root
+
+
+BTF = ["tpbtf_sock_send_length", "tpbtf_sock_recv_length"]
+CLASSIC = ["tp_sock_send_length", "tp_sock_recv_length"]
+
+
+@pytest.fixture(params=["tp_btf", "classic tracepoints"])
+def start(request, monkeypatch):
+    """gadgetbook.start for tcptop through its BTF tracepoints or its fallback (as on a kernel without them)."""
+    if request.param == "tp_btf":
+        return starter("tcptop", monkeypatch, attached=BTF)
+    return starter("tcptop", monkeypatch, attached=CLASSIC, avoid=BTF)
 
 
 def _pair(family=socket.AF_INET, addr="127.0.0.1"):
@@ -37,10 +51,10 @@ def _transfer(sender, receiver, nbytes, chunk=1 << 16):
     t.join()
 
 
-def test_totals_match_bytes_sent_each_way():
+def test_totals_match_bytes_sent_each_way(start):
     up, down = 30_000_000, 7_654_321
     client, server = _pair()
-    with gadgetbook.start("tcptop", pid=os.getpid(), interval=0.2) as r:
+    with start(pid=os.getpid(), interval=0.2) as r:
         _transfer(client, server, up)
         _transfer(server, client, down, chunk=4096)
         r.stop()
@@ -52,15 +66,16 @@ def test_totals_match_bytes_sent_each_way():
     for port, sent, received in ((cport, up, down), (sport, down, up)):
         assert totals.loc[port, "sent"] == pytest.approx(sent, rel=0.01)
         assert totals.loc[port, "received"] == pytest.approx(received, rel=0.01)
+    assert set(zip(df.sport, df.dport)) == {(cport, sport), (sport, cport)}
     assert (df.pid == os.getpid()).all() and set(df.ip) == {4}
     assert set(df.saddr) == {"127.0.0.1"} and set(df.daddr) == {"127.0.0.1"}
     assert df.timestamp.nunique() >= 1 and df.attrs["lost"] == {df.attrs["nodes"][0]: 0}
 
 
-def test_ipv6_and_the_last_partial_interval_are_counted():
+def test_ipv6_and_the_last_partial_interval_are_counted(start):
     client, server = _pair(socket.AF_INET6, "::1")
     # A long interval: everything arrives in the reading taken when the run stops.
-    with gadgetbook.start("tcptop", pid=os.getpid(), interval=60) as r:
+    with start(pid=os.getpid(), interval=60) as r:
         _transfer(client, server, 123_456)
         r.stop()
     df = r.result()
@@ -97,6 +112,10 @@ def test_bad_settings_are_one_sentence_and_load_nothing(kwargs, message):
     with pytest.raises(GadgetError, match=message) as info:
         gadgetbook.start("tcptop", **kwargs)
     assert "\n" not in str(info.value)
+    # In a process of its own under strace: not one bpf() call, so nothing was ever loaded.
+    sentence, calls = refusal(f"gadgetbook.start('tcptop', **{kwargs!r})")
+    assert sentence == str(info.value)
+    assert calls == []
 
 
 def test_cli_sort_flag_takes_a_descending_key():

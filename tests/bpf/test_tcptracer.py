@@ -8,6 +8,7 @@ import time
 
 import pytest
 from support.netns import NetnsPair
+from support.syscalls import refusal
 from support.workloads import stop_when
 
 import gadgetbook
@@ -147,3 +148,7 @@ def test_refused_connect_is_a_connect_and_a_close():
 def test_selector_matching_nothing_loads_nothing():
     with pytest.raises(gadgetbook.GadgetError, match="No running container on this host matches -l app=nobody-here"):
         gadgetbook.start("tcptracer", selector="app=nobody-here")
+    # In a process of its own under strace: not one bpf() call, so nothing was ever loaded.
+    sentence, calls = refusal("gadgetbook.start('tcptracer', selector='app=nobody-here')")
+    assert sentence.startswith("No running container on this host matches -l app=nobody-here")
+    assert calls == []

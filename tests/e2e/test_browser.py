@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from support.lab import lab_root, open_and_run, run_in_lab
-from support.leftovers import bpf_state
+from support.lab import descendants, lab_root, open_and_run, run_in_lab
+from support.leftovers import bpf_prog_ids, bpf_state
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -54,10 +54,29 @@ def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
     }
 
 
+class KernelPrograms:
+    """Watches the lab's kernels while the browser works: the BPF programs they hold, and whether they let
+    go of them (and the kernel freed them) while the kernels still ran."""
+
+    def __init__(self) -> None:
+        self.ids: set[int] = set()
+        self.freed_while_alive = False
+
+    def __call__(self, lab, done) -> None:
+        while not done.wait(0.05):
+            kernels = descendants(lab.pid)
+            held = set().union(*(bpf_prog_ids(pid) for pid in kernels))
+            if held:
+                self.ids |= held
+                self.freed_while_alive = False
+            elif self.ids and kernels and not bpf_state()[0] & self.ids:
+                self.freed_while_alive = True
+
+
 def run_live_cell(source: Path, tmp_path: Path, artifacts: Path, min_final_rows: int = 1,
-                  live_seconds: float = LIVE_RUN_SECONDS) -> dict:
+                  live_seconds: float = LIVE_RUN_SECONDS, programs: KernelPrograms | None = None) -> dict:
     root = lab_root(tmp_path, source, artifacts)
-    result, lab = run_in_lab(root, live_cell_plan(source.name, artifacts))
+    result, lab = run_in_lab(root, live_cell_plan(source.name, artifacts), during=programs)
     n = result["named"]
     run_started = n["run"]["ran"][-1]["start_ms"]  # the live cell's run was requested
     timings = {
@@ -91,19 +110,30 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path, min_final_rows:
     return result
 
 
+@pytest.mark.root
 def test_widget_smoke_live_table(tmp_path):
-    run_live_cell(SMOKE, tmp_path, ARTIFACTS / "widget_smoke", min_final_rows=3)
+    """gadgetbook's own live table and Stop button on a run fed by the notebook's kernel itself."""
+    programs = KernelPrograms()
+    result = run_live_cell(SMOKE, tmp_path, ARTIFACTS / "widget_smoke", min_final_rows=3, programs=programs)
+    final = result["named"]["final_text"]["text"]
+    assert final.startswith("opensnoop: ") and " events, 0 lost" in final
+    assert "gadgetbook-smoke-" in final and "marker" in final  # the rows are the kernel's own opens
+    assert programs.ids and programs.freed_while_alive
 
 
 @pytest.mark.root
 def test_quickstart_live_cell(tmp_path):
-    progs_before, _ = bpf_state()
     # The quickstart's live cell runs `execsnoop --timeout 10`: the final table must come from Stop.
-    result = run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart", live_seconds=10)
+    programs = KernelPrograms()
+    result = run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart", live_seconds=10, programs=programs)
     # The header names where it runs; so does the final summary.
     assert "execsnoop · this host ·" in result["named"]["header"]["text"]
     assert "· this host" in result["named"]["final_text"]["text"]
-    # The kernel that loaded the gadget is gone; the kernel frees its programs a moment later.
+    # The notebook's kernel loaded the gadget's programs, and they were gone from the kernel (not only
+    # closed by the process) while that notebook kernel still ran: Stop freed them, not its exit.
+    assert programs.ids, "the notebook's kernel never held a BPF program"
+    assert programs.freed_while_alive, f"programs {sorted(programs.ids)} outlived the run"
     deadline = time.monotonic() + 5
-    while bpf_state()[0] - progs_before and time.monotonic() < deadline:
+    while bpf_state()[0] & programs.ids and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert not bpf_state()[0] & programs.ids

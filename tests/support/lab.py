@@ -17,10 +17,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -361,11 +362,28 @@ def open_and_run(notebook: str, until_tag: str, *, wait_last: bool = True,
     ]
 
 
-def run_in_lab(root_dir: str | os.PathLike, plan: dict, timeout: float = 240.0) -> tuple[dict, Lab]:
-    """Start JupyterLab on root_dir, drive the browser through `plan`; a failure carries the server's log."""
+def run_in_lab(root_dir: str | os.PathLike, plan: dict, timeout: float = 240.0,
+               during: Callable[[Lab, threading.Event], None] | None = None) -> tuple[dict, Lab]:
+    """Start JupyterLab on root_dir, drive the browser through `plan`; a failure carries the server's log.
+
+    `during(lab, done)` runs on a thread of its own while the browser works (to watch the kernels), until
+    `done` is set."""
     with jupyter_lab(root_dir) as lab:
         plan.update(base_url=lab.url, token=lab.token)
+        done = threading.Event()
+        watcher = threading.Thread(target=during, args=(lab, done), daemon=True) if during else None
+        if watcher:
+            watcher.start()
         try:
-            return run_driver(plan, timeout=timeout), lab
+            result = run_driver(plan, timeout=timeout)
         except AssertionError as e:
             raise AssertionError(f"{e}\n--- JupyterLab log ---\n{lab.log_tail()}") from None
+        finally:
+            done.set()
+            if watcher:
+                watcher.join()
+    # An exception in a widget's JavaScript (the flame graph, the Stop button) leaves the page looking
+    # fine but broken: every browser test fails on one, and on an error the page logs.
+    assert not result["page_errors"], f"JavaScript exceptions in the page: {result['page_errors']}"
+    assert not result["console_errors"], f"errors logged in the page's console: {result['console_errors']}"
+    return result, lab

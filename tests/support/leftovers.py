@@ -80,3 +80,8 @@ def still_loaded(ids: tuple[set[int], set[int], set[int]]) -> tuple[set[int], se
     progs, links = bpf_state()
     maps = set(_show("map"))
     return ids[0] & progs, ids[1] & links, ids[2] & maps
+
+
+def bpf_prog_ids(pid: int | str = "self") -> set[int]:
+    """Ids of the BPF programs a process holds open."""
+    return bpf_ids(pid)[0]

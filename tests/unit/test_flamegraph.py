@@ -87,9 +87,27 @@ def test_widget_zoom_search_reset_without_a_browser(prof):
         assert css_class in js
 
 
+def _drawn_rgb(w, path: str) -> np.ndarray:
+    """The color the widget sends for the frame at `path` (root first), as 0..1 RGB."""
+    rec = np.frombuffer(w.nodes, dtype=NODE_DTYPE)
+    (color,) = rec["color"][rec["id"] == w.tree.find(path)]
+    return np.array([(int(color) >> shift) & 0xFF for shift in (16, 8, 0)]) / 255
+
+
+def _rgb(css: str) -> np.ndarray:
+    return np.array([int(css[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+
+
 def test_widget_colors_by_container_and_diff(prof):
     w = prof.flamegraph(color_by="container")
-    assert w.legend
+    # One entry per container (the host's frames under "(host)"), each with the hue its frames are drawn in.
+    assert w.legend == [["(host)", flamegraph.CONTAINER_HUES[0]], ["web", flamegraph.CONTAINER_HUES[1]]]
+    for (name, hue), path in zip(w.legend, ("app;main;cold", "app;main;hot_mid;entry_SYSCALL_64")):
+        drawn, legend = _drawn_rgb(w, path), _rgb(hue)
+        # a frame's shade varies by its name, between 85% and 100% of its container's hue
+        assert np.all(drawn <= legend + 1 / 255) and np.all(drawn >= 0.85 * legend - 1 / 255), (name, path)
+    assert prof.flamegraph().legend == [["user", "#e6591a"], ["kernel", "#40a6a6"], ["process", "#b2b2b2"]]
+
     before = profile([(10, "app", "", "main;hot_mid;hot_leaf", "", 50), (10, "app", "", "main;cold", "", 50)])
     d = prof.diff(before)
     tree = d.tree()
@@ -97,7 +115,11 @@ def test_widget_colors_by_container_and_diff(prof):
     assert tree.delta[tree.find("(host);app;main;hot_mid;hot_leaf")] > 0.3
     assert tree.delta[tree.find("(host);app;main;cold")] < -0.3
     assert d.frame.loc["app;main;cold", "delta"] == pytest.approx(0.1 - 0.5)
-    assert d.flamegraph().color_by == "diff"
+    dw = d.flamegraph()
+    assert dw.color_by == "diff" and dw.legend == [["grew", "#ff4040"], ["shrank", "#4040ff"]]
+    grew, shrank = _drawn_rgb(dw, "app;main;hot_mid;hot_leaf"), _drawn_rgb(dw, "app;main;cold")
+    assert grew[0] > 0.9 and grew[2] < 0.5  # red, as the legend says
+    assert shrank[2] > 0.9 and shrank[0] < 0.5  # blue
     assert d.flamegraph_image().png.startswith(b"\x89PNG")
 
 

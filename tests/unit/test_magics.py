@@ -9,6 +9,8 @@ from IPython import get_ipython as running_ipython
 from IPython.core.error import UsageError
 from IPython.testing.globalipapp import get_ipython
 
+NO_PID = int(open("/proc/sys/kernel/pid_max").read())  # process ids stay below pid_max: none has this one
+
 
 @pytest.fixture(scope="module")
 def ip():
@@ -32,6 +34,9 @@ def magic(ip, line):
     ("describe", "Name one gadget to describe"),
     ("replay /nonexistent/run.parquet", "No recording at /nonexistent/run.parquet"),
     ("opensnoop 'unclosed", "cannot split the line"),
+    ("opensnoop --pid -7", "--pid takes a process id, a positive whole number (got -7)."),
+    (f"opensnoop --pid {NO_PID}", f"No process {NO_PID} runs on this host"),
+    ("opensnoop --save /proc/nope/x.parquet", "Cannot save to /proc/nope/x.parquet: /proc does not take new files"),
     ("capabilities --caps sys_admn", "--caps: 'sys_admn' is not a capability name; use names such as CAP_CHOWN"),
     ("advise capabilties -l app=x", "Name what to advise: %gadget advise network-policy | capabilities"),
     ("advise capabilities", "name the workloads to watch with -l SELECTOR or -c NAME"),

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Test object for the loader: a hook this kernel lacks, one it has, and a program the verifier rejects. */
+/* Test object for the loader: a hook this kernel lacks, two it has, and a program the verifier rejects. */
 #include "gadget.h"
 
 struct event {

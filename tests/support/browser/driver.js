@@ -23,6 +23,7 @@
 //                    only cell `index`; with wait_last=false the last cell is only seen to start.
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
+//   wait_text        {selector, pattern}         innerText of the first match matches the RegExp pattern
 //   click            {selector}                  click the first (visible) match
 //   press            {keys}                      a key or chord on the page, e.g. "Control+s"
 //   drag             {selector, from, to}        press the mouse at a point of the first match and release
@@ -32,13 +33,14 @@
 //   count            {selector}                  number of matches now
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
 //                                                first match of CSS selector scroll_to into view
-//   sleep            {ms}
+//   sleep            {ms}                        (a fixed pause: wait for a condition instead where there is one)
 //   eval             {expr}                      evaluate a JS expression in the page (a Promise is awaited);
 //                                                its JSON-able value is recorded as "value"
 //   wait_eval        {expr}                      evaluate expr every 100 ms until it is truthy; records "value"
 //   box              {selector}                  bounding box of the first match: {x, y, width, height}
 // Output: one JSON line on stdout: {ok, error?, failed_step?, total_ms, steps: [...], named: {...},
-// screenshots: [...], dialogs: [...], page_errors: [...], console_errors: [...]}; each step record has start_ms/end_ms (since the run began)
+// screenshots: [...], dialogs: [...], page_errors: [...] (uncaught exceptions in the page),
+// console_errors: [...]}; each step record has start_ms/end_ms (since the run began)
 // and elapsed_ms plus what it found (count, text, path, cells run). Exit code 0 when every step
 // passed, 1 when one failed (a wait timed out: the message says which selector and how many were seen).
 'use strict';
@@ -132,10 +134,10 @@ async function main() {
     if (plan.pid_file) fs.writeFileSync(plan.pid_file, JSON.stringify(childPids(process.pid)));
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(defaultTimeout);
-    // Uncaught exceptions in the page, and what the page itself logs as an error.
-    page.on('pageerror', (e) => result.page_errors.push(String(e).slice(0, 500)));
+    // Uncaught exceptions in the page (with their stack), and what the page itself logs as an error.
+    page.on('pageerror', (e) => result.page_errors.push(String((e && e.stack) || e).slice(0, 1000)));
     page.on('console', (m) => {
-      if (m.type() === 'error') result.console_errors.push(m.text().slice(0, 500));
+      if (m.type() === 'error') result.console_errors.push(m.text().slice(0, 1000));
     });
     if (plan.accept_kernel_dialog !== false) {
       // JupyterLab sometimes asks which kernel to start even though the notebook names one (a race
@@ -327,6 +329,21 @@ async function main() {
           throw new StepError(`timed out after ${timeout} ms waiting for '${step.selector}' to go`);
         }
         return;
+      case 'wait_text': {
+        // innerText of the first match matches the regular expression `pattern`
+        rec.selector = step.selector;
+        try {
+          await page.waitForFunction(([s, p]) => {
+            const el = document.querySelector(s);
+            return !!el && new RegExp(p).test(el.innerText);
+          }, [step.selector, step.pattern], { timeout, polling: 50 });
+        } catch (e) {
+          const seen = await page.locator(step.selector).first().innerText({ timeout: 1000 }).catch(() => '(none)');
+          throw new StepError(`timed out after ${timeout} ms waiting for '${step.selector}' to read /${step.pattern}/; it reads: ${seen.slice(0, 200)}`);
+        }
+        rec.text = await page.locator(step.selector).first().innerText({ timeout });
+        return;
+      }
       case 'click':
         rec.selector = step.selector;
         try {
