@@ -100,9 +100,10 @@ def _rgb(css: str) -> np.ndarray:
 
 def test_widget_colors_by_container_and_diff(prof):
     w = prof.flamegraph(color_by="container")
-    # One entry per container (the host's frames under "(host)"), each with the hue its frames are drawn in.
+    # One entry per container (the host's frames under "(host)"), each with the hue its frames are drawn in;
+    # with several containers each is a root of its own.
     assert w.legend == [["(host)", flamegraph.CONTAINER_HUES[0]], ["web", flamegraph.CONTAINER_HUES[1]]]
-    for (name, hue), path in zip(w.legend, ("app;main;cold", "app;main;hot_mid;entry_SYSCALL_64")):
+    for (name, hue), path in zip(w.legend, ("(host);app;main;cold", "web;app;main;hot_mid;entry_SYSCALL_64")):
         drawn, legend = _drawn_rgb(w, path), _rgb(hue)
         # a frame's shade varies by its name, between 85% and 100% of its container's hue
         assert np.all(drawn <= legend + 1 / 255) and np.all(drawn >= 0.85 * legend - 1 / 255), (name, path)
@@ -117,7 +118,7 @@ def test_widget_colors_by_container_and_diff(prof):
     assert d.frame.loc["app;main;cold", "delta"] == pytest.approx(0.1 - 0.5)
     dw = d.flamegraph()
     assert dw.color_by == "diff" and dw.legend == [["grew", "#ff4040"], ["shrank", "#4040ff"]]
-    grew, shrank = _drawn_rgb(dw, "app;main;hot_mid;hot_leaf"), _drawn_rgb(dw, "app;main;cold")
+    grew, shrank = _drawn_rgb(dw, "(host);app;main;hot_mid;hot_leaf"), _drawn_rgb(dw, "(host);app;main;cold")
     assert grew[0] > 0.9 and grew[2] < 0.5  # red, as the legend says
     assert shrank[2] > 0.9 and shrank[0] < 0.5  # blue
     assert d.flamegraph_image().png.startswith(b"\x89PNG")
