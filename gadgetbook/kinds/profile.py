@@ -167,7 +167,7 @@ class ProfileSource(ThreadedSource):
         self._waiting: Counter[int] = Counter()
         self._refresh: set[int] = set()
         self._registered_at: dict[int, int] = {}  # pid -> CLOCK_BOOTTIME ns of its last registration
-        self._wake = threading.Event()
+        self._tables_wanted = threading.Event()
         self._registrar = threading.Thread(target=self._register_loop, name=f"gadgetbook-{name}-tables", daemon=True)
         self._interval = interval
         self._done = False
@@ -230,7 +230,7 @@ class ProfileSource(ThreadedSource):
                         self._refreshed[pid] = now
                         self._refresh.add(pid)
             if len(waiting[0]) or refresh:
-                self._wake.set()
+                self._tables_wanted.set()
         self._read_code_names(before)
 
     def _register_loop(self) -> None:
@@ -238,8 +238,8 @@ class ProfileSource(ThreadedSource):
         (decoding a large binary's CFI takes a while; the reader must keep draining meanwhile)."""
         try:
             while not self._stop.is_set():
-                self._wake.wait(0.2)
-                self._wake.clear()
+                self._tables_wanted.wait(0.2)
+                self._tables_wanted.clear()
                 while not self._stop.is_set():
                     with self._lock:
                         busiest = self._waiting.most_common(1)
@@ -286,6 +286,9 @@ class ProfileSource(ThreadedSource):
             if names is None:
                 names = self.code[pid] = CodeNames(pid, interp)
             names.resolve(sorted(wanted))
+
+    def _wake(self) -> None:
+        self._tables_wanted.set()  # the table builder sees the stop at once
 
     # -- the end: one batch of named samples --
 
