@@ -43,8 +43,8 @@ def venv(wheel, tmp_path_factory) -> Path:
     widget needs from the notebook extra (anywidget, and matplotlib for the copy a saved notebook keeps)."""
     env = tmp_path_factory.mktemp("venv") / "env"
     subprocess.run([sys.executable, "-m", "venv", str(env)], check=True)
-    done = subprocess.run([str(env / "bin/python"), "-m", "pip", "install", "-q", str(wheel), "anywidget", "matplotlib"],
-                          capture_output=True, text=True)
+    done = subprocess.run([str(env / "bin/python"), "-m", "pip", "install", "-q", str(wheel), "anywidget",
+                           "matplotlib"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     return env
 
