@@ -11,7 +11,7 @@ from gadgetbook.options import parse_duration, parse_size
 from gadgetbook.run_handle import Run
 
 _TARGET_KEYS = {"timeout", "pid", "container", "selector", "ring_size", "save", "local"}
-_CLUSTER_KEYS = {"namespace", "all_namespaces", "podname", "node", "context", "kubeconfig"}
+_CLUSTER_KEYS = {"namespace", "all_namespaces", "podname", "node", "context", "kubeconfig", "host", "include_self"}
 
 
 def start(gadget: str, **kwargs: Any) -> Run:
@@ -20,8 +20,10 @@ def start(gadget: str, **kwargs: Any) -> Run:
     Keywords: timeout (seconds or "10s"), pid, container (name), selector
     ("app=api"), ring_size, and the gadget's own params (see `describe`).
     In a cluster (a kubeconfig is found, or any of namespace, all_namespaces,
-    podname, node, context, kubeconfig is given, and not local=True) the
-    targets are pods, traced on their nodes by gadgetbook's node pods.
+    podname, node, context, kubeconfig, host is given, and not local=True) the
+    targets are pods, traced on their nodes by gadgetbook's node pods; host=True
+    traces every process of the nodes instead; include_self=True keeps
+    gadgetbook's own node pods in the results.
     """
     spec = catalog.get(gadget)
     opts = {k: kwargs.pop(k) for k in list(kwargs) if k in _TARGET_KEYS}
@@ -68,7 +70,10 @@ def _start_in_cluster(spec, params, opts, kube_opts, timeout) -> Run:
                      podname=kube_opts.get("podname"), container=opts.get("container"),
                      selector=opts.get("selector"), node=kube_opts.get("node"))
     ring = parse_size(opts["ring_size"]) if opts.get("ring_size") else None
-    run = start_cluster(kube, spec, params, query, timeout=timeout, ring_size=ring)
+    if kube_opts.get("host") and (opts.get("selector") or opts.get("container") or kube_opts.get("podname")):
+        raise GadgetError("--host traces every process of the nodes; it does not go with -l, -c or -p.")
+    run = start_cluster(kube, spec, params, query, timeout=timeout, ring_size=ring,
+                        host=bool(kube_opts.get("host")), include_self=bool(kube_opts.get("include_self")))
     run.save_path = opts.get("save")
     return run
 

@@ -68,12 +68,15 @@ class RunRequest:
     node: str | None = None
     context: str | None = None
     kubeconfig: str | None = None
+    host: bool = False
+    include_self: bool = False
 
     def run_kwargs(self) -> dict[str, Any]:
         keys = ("timeout", "pid", "container", "selector", "save", "ring_size", "namespace", "podname", "node",
                 "context", "kubeconfig")
         kw = {k: getattr(self, k) for k in keys}
-        kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None}
+        kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None,
+               "host": self.host or None, "include_self": self.include_self or None}
         return {k: v for k, v in kw.items() if v is not None} | self.params
 
 
@@ -111,6 +114,10 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
     k.add_argument("-A", "--all-namespaces", action="store_true", help="pods in every namespace")
     k.add_argument("-p", "--podname", help="only the pod with this name")
     k.add_argument("--node", help="only pods on this node")
+    k.add_argument("--host", action="store_true",
+                   help="every process of the nodes (with --node, of one), not pods; needs the right to trace a host")
+    k.add_argument("--include-self", action="store_true",
+                   help="also gadgetbook's own node pods and their processes (left out by default)")
     k.add_argument("--context", help="kubeconfig context")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
     if spec.params:
@@ -164,4 +171,6 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         node=ns.node,
         context=ns.context,
         kubeconfig=ns.kubeconfig,
+        host=ns.host,
+        include_self=ns.include_self,
     )

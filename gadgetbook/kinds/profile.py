@@ -44,7 +44,8 @@ class ProfileKind(Kind):
         if params.get("kernel_only") and params.get("user_only"):
             raise GadgetError("--kernel-only and --user-only exclude each other; give at most one of them.")
 
-    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> ProfileSource:
+    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
+             raw: bool = False) -> ProfileSource:
         self.check(params)
         frequency = int(params.get("frequency", 49))
         obj = load_gadget(str(self.spec.object_path), self.spec.hooks, self.spec.rodata(params),
@@ -60,10 +61,27 @@ class ProfileKind(Kind):
                     raise
                 perf_fds.append(pfd)  # the link owns the fd now: libbpf closes it with the link
             return ProfileSource(obj, perf_fds, self.spec.event_dtype, containers, node,
-                                 addresses=bool(params.get("addresses")))
+                                 addresses=bool(params.get("addresses")), raw=raw)
         except BaseException:
             obj.close()
             raise
+
+    def from_wire(self, frame, params, names, node):
+        """The node named the stacks (its processes, its files); here the rows get their pods."""
+        out: dict[str, np.ndarray | Coded] = {}
+        for key, value in frame.columns.items():
+            if isinstance(value, list):
+                arr = np.empty(len(value), dtype=object)
+                arr[:] = value
+                value = arr
+            out[key] = value
+        n = len(out["pid"])
+        out["node"] = Coded(np.zeros(n, dtype=np.int32), np.array([node], dtype=object))
+        uniq, inverse = np.unique(out["mntns_id"], return_inverse=True)
+        named = names.names(uniq.tolist())
+        for i, key in enumerate(("namespace", "pod", "container")):
+            out[key] = _coded([t[i] for t in named], inverse.reshape(-1))
+        return {c: out[c] for c in COLUMNS}
 
     def result(self, df):
         from gadgetbook.frames.profile import Profile
@@ -94,10 +112,11 @@ class ProfileSource(ThreadedSource):
     one batch of named stacks: one row per process and stack, with its count."""
 
     def __init__(self, obj, perf_fds: list[int], key: np.dtype, containers, name: str, addresses: bool = False,
-                 snapshot_interval: float = 0.2) -> None:
+                 snapshot_interval: float = 0.2, raw: bool = False) -> None:
         from gadgetbook.symbols.process import UserSymbols
 
         super().__init__(obj, name)
+        self.raw = raw  # a node: the named stacks go out as one frame, with the facts of the sampling
         self._perf_fds = perf_fds
         self._counts = MapReader(obj.map_fd(COUNTS_MAP), obj.map_max_entries(COUNTS_MAP), key, np.dtype(np.uint64),
                                  name="profile's counts")
@@ -149,9 +168,14 @@ class ProfileSource(ThreadedSource):
         stacks = self._read_stacks(sorted(ids))
         rows = StackNamer(self.user, kernel_symbols(), addresses=self.addresses).rows(keys, counts, stacks)
         self.samples = int(rows["count"].sum())
-        with self._lock:
-            self._items.append(self._columns(rows))
         self.symbolize_seconds = time.perf_counter() - t0
+        batch = self._columns(rows)
+        if self.raw:
+            from gadgetbook.protocol import Frame
+
+            batch = Frame({"attrs": self.attrs()}, batch, mntns=batch["mntns_id"])
+        with self._lock:
+            self._items.append(batch)
 
     def _stop_sampling(self) -> None:
         for fd in self._perf_fds:

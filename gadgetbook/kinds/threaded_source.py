@@ -15,10 +15,14 @@ class ThreadedSource:
     """Subclasses say how to read once (`_read`), how long to wait between reads (`_wait`), and how
     to turn what was read into one batch (`_combine`). The loaded object is freed by `close()`."""
 
-    def __init__(self, obj: BpfObject, name: str) -> None:
+    def __init__(self, obj: BpfObject, name: str, max_pending_bytes: int | None = None) -> None:
         self.obj = obj
         self.name = name
         self._items: list[Any] = []
+        self._pending_bytes = 0
+        # A node sets a bound: while this much waits for poll(), the thread leaves the kernel's data
+        # where it is, and the kernel counts what no longer fits as lost.
+        self._max_pending = max_pending_bytes
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -42,10 +46,16 @@ class ThreadedSource:
         if item is not None:
             with self._lock:
                 self._items.append(item)
+                self._pending_bytes += _nbytes(item)
+
+    def _full(self) -> bool:
+        return self._max_pending is not None and self._pending_bytes >= self._max_pending
 
     def _loop(self) -> None:
         try:
             while not self._wait():
+                while self._full() and not self._stop.wait(0.005):
+                    pass
                 self._take()
         except BaseException as exc:  # handed to the run through poll()
             self._error = exc
@@ -55,6 +65,7 @@ class ThreadedSource:
             raise self._error
         with self._lock:
             items, self._items = self._items, []
+            self._pending_bytes = 0
         return self._combine(items) if items else None
 
     def finish(self) -> None:
@@ -80,3 +91,13 @@ class ThreadedSource:
             self._thread.join()
         self._release()
         self.obj.close()
+
+
+def _nbytes(item: Any) -> int:
+    """Memory an item holds: an array's bytes, a frame's columns, a batch's arrays."""
+    if hasattr(item, "nbytes"):
+        n = item.nbytes
+        return n() if callable(n) else int(n)
+    if isinstance(item, dict):
+        return sum(_nbytes(v) for v in item.values())
+    return 0

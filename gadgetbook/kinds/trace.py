@@ -34,29 +34,39 @@ class TraceKind(Kind):
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
         return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
 
-    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
+    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
+             raw: bool = False) -> TraceSource:
         self.check(params)
+        ring = ring_bytes or DEFAULT_RING_BYTES
         obj = load_gadget(str(self.spec.object_path), self.spec.hooks, self.spec.rodata(params),
-                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes or DEFAULT_RING_BYTES)
+                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring)
         try:
-            return TraceSource(obj, ring_bytes or DEFAULT_RING_BYTES, Decoder(self.spec, node, containers), node)
+            if raw:
+                return TraceSource(obj, ring, None, node, event=self.spec.event_dtype, max_pending_bytes=2 * ring)
+            return TraceSource(obj, ring, Decoder(self.spec, node, containers), node)
         except BaseException:
             obj.close()
             raise
+
+    def from_wire(self, frame, params, names, node):
+        events = frame.columns["events"]
+        return Decoder(self.spec, node, names, offset_ns=int(frame.header["boot_to_wall_ns"])).decode(events)
 
 
 class TraceSource(ThreadedSource):
     """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
     large batch never keeps the ring from being emptied (that is when events get lost)."""
 
-    def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.002) -> None:
+    def __init__(self, obj, ring_bytes: int, decoder: Decoder | None, name: str, interval: float = 0.002,
+                 event: np.dtype | None = None, max_pending_bytes: int | None = None) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
 
-        super().__init__(obj, name)
-        self.decoder = decoder
+        super().__init__(obj, name, max_pending_bytes)
+        self.decoder = decoder  # None: hand over the raw records (a node ships them; the client decodes)
         self.ring_bytes = ring_bytes
         self._interval = interval
-        self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, decoder.spec.event_dtype)
+        dtype = event if decoder is None else decoder.spec.event_dtype
+        self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, dtype)
         self._busy = False
         self._start()
 
@@ -70,7 +80,13 @@ class TraceSource(ThreadedSource):
         return self._stop.is_set() if self._busy else self._stop.wait(self._interval)
 
     def _combine(self, items: list[np.ndarray]):
-        return self.decoder.decode(items[0] if len(items) == 1 else np.concatenate(items))
+        events = items[0] if len(items) == 1 else np.concatenate(items)
+        if self.decoder is None:
+            from gadgetbook.frames.decode import boot_to_wall_ns
+            from gadgetbook.protocol import Frame
+
+            return Frame({"boot_to_wall_ns": boot_to_wall_ns()}, {"events": events}, mntns=events["mntns_id"])
+        return self.decoder.decode(events)
 
     def _release(self) -> None:
         self._ring.close()
