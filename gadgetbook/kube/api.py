@@ -13,6 +13,7 @@ NAMESPACE = "gadgetbook"
 DAEMONSET = "gadgetbook-node"
 SECRET = "gadgetbook-node-token"
 NODE_PORT = 8765
+HEALTH_PORT = 8766
 NODE_LABELS = {"app.kubernetes.io/name": "gadgetbook-node"}
 
 

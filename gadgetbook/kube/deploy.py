@@ -26,6 +26,7 @@ def _apply(kube: Kube, obj: dict[str, Any]) -> str:
                            kube.core.patch_namespaced_service_account, True),
         "Secret": (kube.core.create_namespaced_secret, None, True),  # an existing token is kept
         "ClusterRole": (kube.rbac.create_cluster_role, kube.rbac.patch_cluster_role, False),
+        "ClusterRoleBinding": (kube.rbac.create_cluster_role_binding, kube.rbac.patch_cluster_role_binding, False),
         "Role": (kube.rbac.create_namespaced_role, kube.rbac.patch_namespaced_role, True),
         "DaemonSet": (kube.apps.create_namespaced_daemon_set, kube.apps.patch_namespaced_daemon_set, True),
     }
@@ -82,8 +83,11 @@ def undeploy(kube: Kube, wait: float = 120, progress: Progress = print) -> None:
     """Remove everything deploy made; waits until the namespace is gone."""
     from kubernetes.client.exceptions import ApiException
 
+    deletes = {"ClusterRole": kube.rbac.delete_cluster_role,
+               "ClusterRoleBinding": kube.rbac.delete_cluster_role_binding}
+    steps = [(f"deleting {kind.lower()} {name}", deletes[kind], (name,)) for kind, name in manifests.CLUSTER_OBJECTS]
     for doing, fn, args in (
-        ("deleting clusterrole gadgetbook-user", kube.rbac.delete_cluster_role, ("gadgetbook-user",)),
+        *steps,
         (f"deleting namespace {NAMESPACE}", kube.core.delete_namespace, (NAMESPACE,)),
     ):
         try:
@@ -108,11 +112,12 @@ def undeploy(kube: Kube, wait: float = 120, progress: Progress = print) -> None:
 def status(kube: Kube) -> list[dict[str, Any]]:
     """One row per node pod: node, pod, ready, restarts, image, and what the node says of itself."""
     from gadgetbook.client.node_link import NodeLink
-    from gadgetbook.kube.node_pods import node_pods, node_token
+    from gadgetbook.kube.api import bearer_token
+    from gadgetbook.kube.node_pods import node_pods
     from gadgetbook.kube.portforward import pod_connector
 
     ready = node_pods(kube)  # says clearly when nothing is deployed
-    token = node_token(kube)
+    token = bearer_token(kube)
     pods = call(f"listing pods in namespace {NAMESPACE}", kube.core.list_namespaced_pod, NAMESPACE,
                 label_selector=",".join(f"{k}={v}" for k, v in NODE_LABELS.items())).items
     rows = []

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-
 from gadgetbook.errors import GadgetError
-from gadgetbook.kube.api import DAEMONSET, NAMESPACE, NODE_LABELS, SECRET, Kube, call
+from gadgetbook.kube.api import DAEMONSET, NAMESPACE, NODE_LABELS, Kube, call
 
 
 def _selector() -> str:
@@ -34,8 +32,3 @@ def node_pods(kube: Kube) -> dict[str, str]:
         if pod.status.phase == "Running" and conditions.get("Ready") == "True" and alive:
             ready[pod.spec.node_name] = pod.metadata.name
     return ready
-
-
-def node_token(kube: Kube) -> str:
-    secret = call(f"reading secret {NAMESPACE}/{SECRET}", kube.core.read_namespaced_secret, SECRET, NAMESPACE)
-    return base64.b64decode(secret.data["token"]).decode()

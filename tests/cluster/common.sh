@@ -27,7 +27,7 @@ BRIDGE=gbk8s0
 NODE_NAME=localhost
 PAUSE_IMAGE=registry.k8s.io/pause:3.6
 TESTAPP_IMAGE=localhost/gadgetbook-testapp:1
-BASE_IMAGE=localhost/gadgetbook-base:bookworm
+BASE_IMAGE=localhost/gadgetbook-base:bookworm-slim
 
 # Dirs outside $STATE that are hard-coded: the kubelet's pod logs and device-plugin dir,
 # and /run/containerd/s where containerd 1.6 puts its shims' sockets. up.sh records

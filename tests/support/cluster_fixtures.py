@@ -22,7 +22,7 @@ def node_image(cluster):  # noqa: F811
     """The node pod image, built from this checkout (offline) and imported into the cluster."""
     env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tests" / "cluster" / "containers.conf")}
     subprocess.run(["bash", str(ROOT / "tests" / "cluster" / "images.sh"), "base"], check=True, env=env)
-    subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "--base", "localhost/gadgetbook-base:bookworm",
+    subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "--base", "localhost/gadgetbook-base:bookworm-slim",
                     "--tag", NODE_IMAGE], check=True, env=env, stdout=subprocess.DEVNULL)
     cluster.import_image(NODE_IMAGE)
     return NODE_IMAGE
