@@ -14,17 +14,20 @@ CTRD_SOCK=$CTRD/containerd.sock
 KUBECONFIG_ADMIN=$STATE/kubeconfig
 
 # Loopback ports, chosen away from the defaults so a packaged etcd or a real
-# control plane on the same host does not collide with the test cluster.
+# control plane on the same host does not collide with the test cluster. Every one
+# can be moved, so that two checkouts run a cluster each (see README.md).
 ETCD_PORT=${GADGETBOOK_ETCD_PORT:-23790}
 ETCD_PEER_PORT=${GADGETBOOK_ETCD_PEER_PORT:-23800}
 API_PORT=${GADGETBOOK_API_PORT:-16443}
-KCM_PORT=10257
-SCHED_PORT=10259
-KUBELET_PORT=10250
-KUBELET_HEALTHZ_PORT=10248
+KCM_PORT=${GADGETBOOK_KCM_PORT:-10257}
+SCHED_PORT=${GADGETBOOK_SCHED_PORT:-10259}
+KUBELET_PORT=${GADGETBOOK_KUBELET_PORT:-10250}
+KUBELET_HEALTHZ_PORT=${GADGETBOOK_KUBELET_HEALTHZ_PORT:-10248}
 
-BRIDGE=gbk8s0
+BRIDGE=${GADGETBOOK_BRIDGE:-gbk8s0}
 NODE_NAME=localhost
+# The kubelet's pods live under $CGROUP_ROOT/kubepods in every cgroup hierarchy ("" = the root).
+CGROUP_ROOT=${GADGETBOOK_CGROUP_ROOT:-}
 PAUSE_IMAGE=registry.k8s.io/pause:3.6
 TESTAPP_IMAGE=localhost/gadgetbook-testapp:1
 BASE_IMAGE=localhost/gadgetbook-base:bookworm-slim

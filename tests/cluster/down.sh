@@ -120,14 +120,35 @@ restore_sysctls() {
   rm -f "$STATE/sysctl.saved"
 }
 
-# The kubelet makes /kubepods cgroups in every hierarchy (cgroupfs driver); they are
+# The kubelet makes $CGROUP_ROOT/kubepods cgroups in every hierarchy (cgroupfs driver); they are
 # empty once the containers are gone.
 remove_cgroups() {
-  local d
-  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+  local d root=${CGROUP_ROOT#/}
+  for d in /sys/fs/cgroup/*/"${root:+$root/}"kubepods /sys/fs/cgroup/"${root:+$root/}"kubepods; do
     [[ -d $d ]] || continue
     find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || log "some cgroups under $d are still busy"
   done
+  if [[ -n $root ]]; then
+    for d in /sys/fs/cgroup/*/"$root" /sys/fs/cgroup/"$root"; do
+      [[ -d $d ]] && rmdir "$d" 2>/dev/null
+    done
+  fi
+  return 0
+}
+
+# socat forks a child per connection: stop the whole process group (it runs in its own session).
+stop_service_proxy() {
+  local pid
+  if pid=$(pid_of service-proxy); then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  fi
+  stop service-proxy
+  rm -f "$PIDS/service-proxy.lock"
+  if [[ -s $STATE/cluster.env ]]; then
+    # shellcheck source=/dev/null
+    source "$STATE/cluster.env"
+    ip addr del "$SERVICE_IP/32" dev lo 2>/dev/null || true
+  fi
 }
 
 remove_global_paths() {
@@ -152,7 +173,9 @@ main() {
   # The kubelet first so it does not restart what we stop; containerd last among the
   # container side so it can clean up the containers and their mounts itself.
   stop kubelet
-  stop kube-scheduler kube-controller-manager kube-apiserver
+  stop kube-scheduler kube-controller-manager
+  stop_service_proxy
+  stop kube-apiserver
   stop_containers
   stop containerd
   kill_shims

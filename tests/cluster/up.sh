@@ -7,7 +7,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 
-COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
+COMPONENTS=(containerd etcd kube-apiserver service-proxy kube-controller-manager kube-scheduler kubelet)
 TIMEOUT=${GADGETBOOK_UP_TIMEOUT:-180}
 T0=$SECONDS
 
@@ -291,6 +291,17 @@ start_apiserver() {
 
 api_ready() { [[ $(api GET /readyz) == ok ]]; }
 
+# No kube-proxy here: pods reach the API server at the `kubernetes` Service's address, as they
+# would in any cluster (in-cluster config), through socat on that address (added to lo) forwarding
+# to the API server on loopback. Node pods check callers' rights this way.
+start_service_proxy() {
+  ip addr show dev lo | grep -q " $SERVICE_IP/32 " || ip addr add "$SERVICE_IP/32" dev lo
+  # -L: a lock file under the state dir, which also puts $STATE in socat's command line (pid_of).
+  alive service-proxy || rm -f "$PIDS/service-proxy.lock"
+  start service-proxy socat -L "$PIDS/service-proxy.lock" "TCP-LISTEN:443,bind=$SERVICE_IP,fork,reuseaddr" \
+    "TCP:127.0.0.1:$API_PORT"
+}
+
 start_controllers() {
   mkdir -p "$STATE/flexvolume"
   # nodeipam: the bridge CNI allocates addresses itself. nodelifecycle: with one node it
@@ -356,12 +367,18 @@ YAML
     done >"$STATE/sysctl.saved.tmp"
     mv "$STATE/sysctl.saved.tmp" "$STATE/sysctl.saved"
   fi
+  if [[ -n $CGROUP_ROOT ]]; then
+    local h
+    for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do
+      [[ -e $h/cgroup.procs ]] && mkdir -p "$h${CGROUP_ROOT#/}"
+    done
+  fi
   start kubelet "$BIN/kubelet" --config="$k/config.yaml" \
     --kubeconfig="$STATE/kubelet.kubeconfig" \
     --container-runtime=remote --container-runtime-endpoint="unix://$CTRD_SOCK" \
     --pod-infra-container-image="$PAUSE_IMAGE" \
     --root-dir="$k/root" --cert-dir="$k/pki" --volume-plugin-dir="$k/volume-plugins" \
-    --hostname-override="$NODE_NAME" --v=1
+    --hostname-override="$NODE_NAME" ${CGROUP_ROOT:+--cgroup-root="$CGROUP_ROOT"} --v=1
 }
 
 node_json() { api GET "/api/v1/nodes/$NODE_NAME"; }
@@ -431,6 +448,7 @@ main() {
   "$HERE/images.sh" cluster
   start_etcd
   start_apiserver
+  start_service_proxy
   start_controllers
   start_kubelet
   wait_node_ready

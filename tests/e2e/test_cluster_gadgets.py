@@ -199,8 +199,8 @@ def test_unauthenticated_request_is_refused(shop):
 
     kube = connect(shop.kubeconfig)
     node, pod = next(iter(node_pods(kube).items()))
-    with pytest.raises(GadgetError, match="refused the token"):
-        NodeLink(node, pod_connector(kube, NAMESPACE, pod, NODE_PORT), "not-the-token").get("/node")
+    with pytest.raises(GadgetError, match="refused the request: The API server did not accept your token"):
+        NodeLink(node, pod_connector(kube, NAMESPACE, pod, NODE_PORT), "not-a-kubernetes-token").get("/node")
 
 
 def test_killed_client_leaves_no_bpf_objects_on_the_node(shop):
