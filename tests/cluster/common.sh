@@ -38,6 +38,10 @@ BASE_IMAGE=localhost/gadgetbook-base:bookworm-slim
 GLOBAL_PATHS=(/var/log/pods /var/log/containers /var/lib/kubelet /run/containerd)
 # Sysctls the kubelet sets at start-up; saved before and restored by down.sh.
 KUBELET_SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
+# What several clusters on one host share (the global paths above, the sysctls, subnets in use):
+# the first up.sh records the host as it was, the last down.sh puts it back.
+SHARED=/run/gadgetbook-clusters
+SHARED_ID=$(printf '%s' "$STATE" | sha1sum | cut -c1-16)
 
 log() { printf '[%s] %s\n' "${0##*/}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

@@ -111,13 +111,22 @@ remove_interfaces() {
   fi
 }
 
+# Other clusters still up on this host (their own state dirs): they keep the shared things.
+others_up() {
+  local f
+  for f in "$SHARED"/users/*; do
+    [[ -e $f && ${f##*/} != "$SHARED_ID" ]] && return 0
+  done
+  return 1
+}
+
 restore_sysctls() {
-  [[ -s $STATE/sysctl.saved ]] || return 0
+  [[ -s $SHARED/sysctl.saved ]] || return 0
   local line
   while read -r line; do
     sysctl -q -w "$line" >/dev/null || log "could not restore $line"
-  done <"$STATE/sysctl.saved"
-  rm -f "$STATE/sysctl.saved"
+  done <"$SHARED/sysctl.saved"
+  rm -f "$SHARED/sysctl.saved"
 }
 
 # The kubelet makes $CGROUP_ROOT/kubepods cgroups in every hierarchy (cgroupfs driver); they are
@@ -152,7 +161,7 @@ stop_service_proxy() {
 }
 
 remove_global_paths() {
-  [[ -s $STATE/created-paths ]] || return 0
+  [[ -s $SHARED/created-paths ]] || return 0
   local p
   while read -r p; do
     [[ -e $p ]] || continue
@@ -160,8 +169,8 @@ remove_global_paths() {
       unmount_below "$p"
     fi
     rm -rf --one-file-system "$p"
-  done <"$STATE/created-paths"
-  : >"$STATE/created-paths"
+  done <"$SHARED/created-paths"
+  rm -f "$SHARED/created-paths"
 }
 
 main() {
@@ -183,9 +192,22 @@ main() {
 
   unmount_below "$STATE"
   remove_interfaces
-  restore_sysctls
-  remove_global_paths
   remove_cgroups
+  # A cluster started by an older checkout's up.sh kept these in its state dir only.
+  mkdir -p "$SHARED"
+  local f
+  for f in sysctl.saved created-paths; do
+    [[ -s $SHARED/$f || ! -s $STATE/$f ]] || cp "$STATE/$f" "$SHARED/$f"
+    rm -f "$STATE/$f"
+  done
+  rm -f "$SHARED/users/$SHARED_ID"
+  if others_up; then
+    log "another cluster is up on this host: sysctls and shared paths stay until its down.sh"
+  else
+    restore_sysctls
+    remove_global_paths
+    rm -rf "$SHARED"
+  fi
 
   # Delete the state (etcd data, images, certificates) so the next up.sh starts from a
   # clean cluster; keep logs/ for a look after a failed run. Refuse if anything is still

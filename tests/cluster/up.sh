@@ -101,9 +101,12 @@ pick_subnet() {
     ip -4 route show table all | awk '{ if ($1 ~ /^(local|broadcast|unreachable|prohibit|blackhole|throw)$/) print $2; else print $1 }'
     ip -4 -o addr show | awk '{print $4}'
   } | grep -E '^[0-9.]+(/[0-9]+)?$' | sort -u)
+  local taken=""
+  [[ -d $SHARED/users ]] && taken=$(cat "$SHARED"/users/* 2>/dev/null | awk '{print $2}')
   for n in $(seq 213 250); do
     cand=10.$n.0.0/16
     ok=1
+    if grep -qxF "10.$n" <<<"$taken"; then continue; fi
     for p in "${used[@]}"; do
       if overlaps "$cand" "$p"; then ok=0 && break; fi
     done
@@ -129,14 +132,18 @@ ENV
   # shellcheck source=/dev/null
   source "$STATE/cluster.env"
 
-  # Paths outside $STATE that the kubelet and containerd create: remember which were
-  # absent, once, so down.sh removes only those.
-  if [[ ! -e $STATE/created-paths ]]; then
+  # Paths outside $STATE that the kubelet and containerd create: remember which were absent,
+  # once for all the clusters up on this host, so the last down.sh removes only those.
+  mkdir -p "$SHARED/users"
+  if [[ ! -e $SHARED/created-paths ]]; then
     local p
     for p in "${GLOBAL_PATHS[@]}"; do
       [[ -e $p ]] || echo "$p"
-    done >"$STATE/created-paths"
+    done >"$SHARED/created-paths"
   fi
+  echo "$STATE ${POD_SUBNET%.*.*}" >"$SHARED/users/$SHARED_ID"
+  # Also where scripts of an older checkout look for it (they may stop this cluster).
+  [[ -e $STATE/created-paths ]] || cp "$SHARED/created-paths" "$STATE/created-paths"
 
   if [[ ! -s $PKI/apiserver.crt ]]; then
     log "generating CA, API server certificate and service-account keys"
@@ -358,15 +365,16 @@ serializeImagePulls: false
 nodeStatusUpdateFrequency: 2s
 nodeStatusReportFrequency: 1m
 YAML
-  # The kubelet rewrites these sysctls at start; keep the host's values for down.sh.
-  # Saved once: after a crash the current values may already be the kubelet's.
-  if [[ ! -s $STATE/sysctl.saved ]]; then
+  # The kubelet rewrites these sysctls at start; keep the host's values for the last down.sh.
+  # Saved once: after a crash, or with another cluster up, the current values may be a kubelet's.
+  if [[ ! -s $SHARED/sysctl.saved ]]; then
     local s
     for s in "${KUBELET_SYSCTLS[@]}"; do
       echo "$s=$(sysctl -n "$s")"
-    done >"$STATE/sysctl.saved.tmp"
-    mv "$STATE/sysctl.saved.tmp" "$STATE/sysctl.saved"
+    done >"$SHARED/sysctl.saved.tmp"
+    mv "$SHARED/sysctl.saved.tmp" "$SHARED/sysctl.saved"
   fi
+  [[ -s $STATE/sysctl.saved ]] || cp "$SHARED/sysctl.saved" "$STATE/sysctl.saved"
   if [[ -n $CGROUP_ROOT ]]; then
     local h
     for h in /sys/fs/cgroup/*/ /sys/fs/cgroup/; do

@@ -1,6 +1,7 @@
 """Every notebook in notebooks/ runs top to bottom on this kernel (as root), and shows what it should."""
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,6 +59,26 @@ def test_notebook_runs_top_to_bottom(path, jupyter_env, request, monkeypatch):
     nb = execute(path, jupyter_env)
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    if path.stem in SHOWS:
+        SHOWS[path.stem]([outputs(c) for c in nb.cells if c.cell_type == "code"])
+
+
+def _cluster_shows_the_shop(text: list[str]) -> None:
+    """Not only no error: every cell shows what the shop did, named by pod."""
+    status, shop, live, opens, execs = text[0], text[1], text[2], text[3], text[4]
+    assert " ready " in status and "BTF yes" in status, status
+    ns = shop.strip().strip("'")
+    assert ns.startswith("shop-"), shop
+    assert "opensnoop: " in live and "<table" in live, live[:2000]
+    # Both api pods opened the missing file, and only api pods are in the table.
+    api_pods = set(re.findall(r"api-[0-9a-z]+-[0-9a-z]+", opens))
+    assert len(api_pods) == 2 and "/data/config.yaml" in opens and "ENOENT" in opens, opens[:2000]
+    assert "db-" not in opens
+    assert re.search(r"db-[0-9a-z]+-[0-9a-z]+", execs) and "hello from" in execs, execs[:2000]
+
+
+# What a notebook must show beyond running without errors, by name.
+SHOWS = {"cluster": _cluster_shows_the_shop}
 
 
 def test_quickstart_shows_the_workload(jupyter_env):
