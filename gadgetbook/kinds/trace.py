@@ -42,7 +42,7 @@ class TraceKind(Kind):
                           mntns_ids=mntns_ids, pid=pid, ring_bytes=ring)
         try:
             if raw:
-                return TraceSource(obj, ring, None, node, event=self.spec.event_dtype, max_pending_bytes=2 * ring)
+                return TraceSource(obj, ring, None, node, event=self.spec.event_dtype, max_pending_bytes=ring)
             return TraceSource(obj, ring, Decoder(self.spec, node, containers), node)
         except BaseException:
             obj.close()

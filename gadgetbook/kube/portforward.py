@@ -74,13 +74,13 @@ class _Bridge:
                     break
                 if opcode != ABNF.OPCODE_BINARY or not frame.data:
                     continue
-                data = memoryview(frame.data)
-                channel = data[0]
+                channel = frame.data[0]
                 if channel > _ERROR:
                     break
-                if not started[channel]:  # each channel's first frame names the port
+                data = memoryview(frame.data)[1:]  # after the channel byte
+                if not started[channel]:  # each channel's first frame names the port (two bytes)
                     started[channel] = True
-                    data = data[3:]
+                    data = data[2:]
                     if not len(data):
                         continue
                 if channel == _ERROR:
