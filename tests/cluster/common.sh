@@ -9,8 +9,11 @@ STATE=${GADGETBOOK_CLUSTER_DIR:-/var/lib/gadgetbook-cluster}
 PIDS=$STATE/pids
 LOGS=$STATE/logs
 PKI=$STATE/pki
-CTRD=$STATE/containerd
+# The first node's containerd (GADGETBOOK_CONTAINERD_DIR points the image scripts at another node's).
+CTRD=${GADGETBOOK_CONTAINERD_DIR:-$STATE/containerd}
 CTRD_SOCK=$CTRD/containerd.sock
+CTRD_NAME=containerd
+CNI=$STATE/cni
 KUBECONFIG_ADMIN=$STATE/kubeconfig
 
 # Loopback ports, chosen away from the defaults so a packaged etcd or a real
@@ -28,6 +31,10 @@ BRIDGE=${GADGETBOOK_BRIDGE:-gbk8s0}
 NODE_NAME=localhost
 # The kubelet's pods live under $CGROUP_ROOT/kubepods in every cgroup hierarchy ("" = the root).
 CGROUP_ROOT=${GADGETBOOK_CGROUP_ROOT:-}
+KUBELET_NAME=kubelet
+KUBELET_DIR=$STATE/kubelet
+KUBELET_ADDRESS=127.0.0.1
+KUBELET_KUBECONFIG=$STATE/kubelet.kubeconfig
 PAUSE_IMAGE=registry.k8s.io/pause:3.6
 TESTAPP_IMAGE=localhost/gadgetbook-testapp:1
 BASE_IMAGE=localhost/gadgetbook-base:bookworm-slim

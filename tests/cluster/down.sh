@@ -179,6 +179,11 @@ main() {
     log "nothing to stop ($STATE does not exist)"
     return
   fi
+  # Extra nodes (node.sh) first, each with its own kubelet and containerd.
+  local n
+  for n in "$STATE"/nodes/*; do
+    [[ -d $n ]] && "$HERE/node.sh" down "${n##*/}"
+  done
   # The kubelet first so it does not restart what we stop; containerd last among the
   # container side so it can clean up the containers and their mounts itself.
   stop kubelet

@@ -114,3 +114,35 @@ def test_bad_start_is_one_sentence(node_server):
     _, port, token = node_server
     with pytest.raises(GadgetError, match="Unknown gadget 'nope'"):
         RemoteSource(_link(port, token), {"gadget": "nope"}, {})
+
+
+def test_the_node_decodes_nothing_and_loads_neither_pandas_nor_arrow(node_server):
+    """A run's events leave the node as the kernel wrote them (compressed); the client decodes them."""
+    proc, port, token = node_server
+    src = RemoteSource(_link(port, token), {"gadget": "execsnoop", "pid": os.getpid()}, {})
+    run = Run("execsnoop", {}, [src], src.columns)
+    subprocess.run(["/bin/true"], check=True)
+    time.sleep(0.3)
+    run.stop()
+    with open(f"/proc/{proc.pid}/maps") as f:
+        libraries = {line.split()[-1] for line in f if ".so" in line}
+    assert not [p for p in libraries if "/pandas/" in p or "libarrow" in p or "/pyarrow/" in p], libraries
+    assert any("zstandard" in p for p in libraries)  # what it does load: the compressor
+
+
+def test_frames_carry_the_nodes_clock_not_the_clients():
+    """Boot time differs between hosts: timestamps use the offset the node sent with its frame."""
+    import numpy as np
+
+    from gadgetbook import catalog, protocol
+    from gadgetbook.frames.decode import NoContainers
+    from gadgetbook.kinds import kind_of
+
+    spec = catalog.get("opensnoop")
+    events = np.zeros(2, spec.event_dtype)
+    events["timestamp_raw"] = [1_000, 2_000]
+    events["path"] = [b"/a", b"/b"]
+    frame = protocol.unpack(protocol.pack(protocol.Frame({"boot_to_wall_ns": 10**18}, {"events": events})))
+    batch = kind_of(spec).from_wire(frame, {}, NoContainers(), "node-a")
+    assert batch["timestamp"].astype("int64").tolist() == [10**18 + 1_000, 10**18 + 2_000]
+    assert batch["path"].values().tolist() == ["/a", "/b"] and batch["node"].values().tolist() == ["node-a"] * 2
