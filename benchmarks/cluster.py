@@ -129,7 +129,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deploy", action="store_true", help="build, import and deploy this checkout's node image")
     parser.add_argument("--seconds", type=float, default=10, help="length of the flood run")
-    parser.add_argument("--per-call", type=int, default=16, help="flood events per getppid(2)")
+    parser.add_argument("--per-call", type=int, nargs="+", default=[2, 4, 8, 16],
+                        help="flood events per getppid(2), one run each")
     args = parser.parse_args()
 
     from support.kube import namespace, ready_pods, wait_for
@@ -179,22 +180,28 @@ def main() -> None:
             print(f"time to first row: {first - t0:.2f} s (start returned after {t_started - t0:.2f} s)")
         print(f"node pod memory after runs: {rss_mb(node_pids):.1f} MB RSS")
 
+        # One producer (a getppid loop) and more events per call each round: the rate grows until the
+        # link and the two ends fall behind; the kernel counts what they could not take.
         peak = 0.0
-        run = gadgetbook.start("flood", kubeconfig=KUBECONFIG, namespace=ns, selector="app=flood",
-                               per_call=args.per_call)
-        t0 = time.monotonic()
-        while time.monotonic() - t0 < args.seconds:
-            time.sleep(0.25)
-            peak = max(peak, rss_mb(node_pids))
-        run.stop()
-        elapsed = run.counters.elapsed
-        df = run.result()
-        lost = sum(df.attrs["lost"].values())
-        produced = len(df) + lost
-        print(f"one node session over port-forward (flood, {args.per_call} events per getppid): {len(df):,} "
-              f"events in {elapsed:.1f} s = {len(df) / elapsed / 1e6:.2f} M ev/s into the DataFrame; the producer "
-              f"made {produced / elapsed / 1e6:.2f} M ev/s, {lost:,} lost ({lost / max(produced, 1):.1%}); "
-              f"node pod peak {peak:.1f} MB RSS")
+        for per_call in args.per_call:
+            run = gadgetbook.start("flood", kubeconfig=KUBECONFIG, namespace=ns, selector="app=flood",
+                                   per_call=per_call)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < args.seconds:
+                time.sleep(0.25)
+                peak = max(peak, rss_mb(node_pids))
+            run.stop()
+            elapsed = run.counters.elapsed
+            df = run.result()
+            lost = sum(df.attrs["lost"].values())
+            produced = len(df) + lost
+            wire = sum(getattr(src, "wire_bytes", 0) for src in run.sources) / max(len(df), 1)
+            print(f"one node session over port-forward, flood {per_call:>2} events per getppid: {len(df):,} events "
+                  f"in {elapsed:.1f} s = {len(df) / elapsed / 1e6:.2f} M ev/s into the DataFrame, "
+                  f"{lost:,} lost ({lost / max(produced, 1):.1%} of {produced / elapsed / 1e6:.2f} M ev/s made), "
+                  f"{wire:.1f} bytes per event on the wire; "
+                  f"node pod peak so far {peak:.1f} MB RSS")
+            del df, run
         time.sleep(2)
         print(f"node pod memory at rest after the flood: {rss_mb(node_pids):.1f} MB RSS")
         port_forward_download(kube, core, ns)

@@ -94,6 +94,7 @@ class RemoteSource:
         self._lost = 0
         self._attrs: dict = {}
         self.warnings: list[str] = []
+        self.wire_bytes = 0  # binary frames as received (compressed)
         self._ended = threading.Event()
         self._error: str | None = None
         self.columns: list[str] = []
@@ -127,6 +128,7 @@ class RemoteSource:
             while True:
                 opcode, data = self._ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_BINARY:
+                    self.wire_bytes += len(data)
                     frame = protocol.unpack(data)
                     self._attrs.update(frame.header.get("attrs") or {})
                     batch = self._enrich(self.kind.from_wire(frame, self.params, self._names, self.name))
