@@ -237,5 +237,6 @@ def _load_jupyter_server_extension(serverapp) -> None:
     if health_port:
         # On the pod's own address (the kubelet's probe comes from outside the pod's loopback); it
         # answers this one path and nothing else.
-        web.Application([(protocol.HEALTH_PATH, HealthHandler)]).listen(int(health_port))
+        web.Application([(protocol.HEALTH_PATH, HealthHandler)], log_function=lambda handler: None).listen(
+            int(health_port))
     serverapp.log.info("gadgetbook node API at %s%s (%s)", base, protocol.API, type(access).__name__)

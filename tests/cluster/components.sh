@@ -62,11 +62,12 @@ start_containerd() {
   "plugins": [
     {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false,
      "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]],
-              "dataDir": "$CNI/ipam"}},
+              "routes": [{"dst": "$SERVICE_SUBNET"}], "dataDir": "$CNI/ipam"}},
     {"type": "loopback"}
   ]
 }
 CNI
+  # The one route out of a pod: to the Services' range (the API server's address, up.sh), nothing else.
   # Everything containerd writes stays under $CTRD: root, state, socket, the "opt"
   # plugin dir (default /opt/containerd) and the pods' network-namespace mounts.
   cat >"$CTRD/config.toml" <<TOML

@@ -42,7 +42,7 @@ pause_archive() {
   out=$IMAGES/pause-$key.oci.tar
   if [[ ! -s $out ]]; then
     log "building $PAUSE_IMAGE"
-    rm -f "$IMAGES"/pause-*.oci.tar # archives from older inputs
+    # Archives of other inputs stay: another checkout (other scripts) may be importing them now.
     local tmp
     tmp=$(mktemp -d)
     # Static so the image needs nothing but this one file.
@@ -61,7 +61,7 @@ testapp_archive() {
   out=$IMAGES/testapp-$key.oci.tar
   if [[ ! -s $out ]]; then
     log "building $TESTAPP_IMAGE from busybox-static $bbver"
-    rm -f "$IMAGES"/testapp-*.oci.tar # archives from older inputs
+    # Archives of other inputs stay: another checkout (other scripts) may be importing them now.
     local tmp root applet
     tmp=$(mktemp -d)
     root=$tmp/root

@@ -26,7 +26,7 @@ def test_deploy_status_undeploy_redeploy(deployed, node_image, cluster):
     assert {r["pod"] for r in dep.status(kube)} == pods_before
 
     done = cli("undeploy", "--timeout", "2m", *kc)
-    assert done.returncode == 0 and "gadgetbook removed" in done.stdout, done.stderr
+    assert done.returncode == 0 and "gadgetbook removed" in done.stdout, (done.stdout, done.stderr)
     assert not [r for r in kube.rbac.list_cluster_role().items if r.metadata.name.startswith("gadgetbook-")]
     done = cli("status", *kc)
     assert done.returncode != 0
