@@ -134,8 +134,9 @@ class TopSource(ThreadedSource):
             from gadgetbook.protocol import Frame
 
             columns = {k: np.concatenate([i[k] for i in items]) for k in items[0]}
-            keys = columns["keys"]
-            mntns = keys["mntns_id"] if "mntns_id" in (keys.dtype.names or ()) else None
+            # The mount namespace is a field of the key or of the value, as the gadget declares.
+            mntns = next((columns[part]["mntns_id"] for part in ("keys", "values")
+                          if "mntns_id" in (columns[part].dtype.names or ())), None)
             return Frame({}, columns, mntns=mntns)
         return concat(items, self.decoder.names())
 
