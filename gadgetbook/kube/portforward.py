@@ -1,9 +1,9 @@
 """Sockets to a port inside a pod, through the API server's port-forward (never a NodePort).
 
 The Kubernetes client's own port-forward appends every frame to one growing bytes object and slices it
-again after each send: downloads crawl (7-14 MB/s here) while the pod sends fast. This bridge hands
-each websocket frame's payload straight to a socket pair and lets the socket's buffer be the only
-queue, so a slow reader holds back the pod (TCP backpressure) instead of growing memory.
+again after each send: downloads crawl (7-14 MB/s here) while the pod sends fast. This bridge queues
+each websocket frame's payload as it came and hands it to a socket pair; past a bound it stops reading
+the websocket, so a slow reader holds back the pod (TCP backpressure) instead of growing memory.
 """
 
 from __future__ import annotations
@@ -50,7 +50,12 @@ def open_port_forward(kube: Kube, namespace: str, pod: str, port: int) -> socket
 
 
 class _Bridge:
-    """Two threads: websocket frames -> socket pair (download), socket pair -> websocket (upload)."""
+    """One thread moves bytes both ways: websocket frames -> socket pair (download), socket pair ->
+    websocket (upload). One thread, because an SSL connection must not be read and written by two
+    threads at once; a queue of frame payloads (never one growing bytes object) holds what the
+    socket pair has not taken yet, and while it is full the websocket is not read (backpressure)."""
+
+    HIGH_WATER = 8 << 20
 
     def __init__(self, ws, port: int) -> None:
         self.ws = ws
@@ -58,68 +63,89 @@ class _Bridge:
         ours, self.app = socket.socketpair()
         self.ours = ours
         self.error: str | None = None
-        self._running = 2
-        self._lock = threading.Lock()
-        for target, name in ((self._download, "down"), (self._upload, "up")):
-            threading.Thread(target=target, daemon=True, name=f"gadgetbook-port-forward-{name}").start()
+        threading.Thread(target=self._pump, daemon=True, name="gadgetbook-port-forward").start()
 
-    def _download(self) -> None:
+    def _pump(self) -> None:
+        import collections
+        import select
+
+        pending: collections.deque[memoryview] = collections.deque()
+        queued = 0
+        started = [False, False]
+        self.ours.setblocking(False)
+        try:
+            while True:
+                readers = [self.ours] + ([self.ws.sock] if queued < self.HIGH_WATER else [])
+                writers = [self.ours] if pending else []
+                readable, writable, _ = select.select(readers, writers, [])
+                if self.ours in writable:
+                    while pending:
+                        try:
+                            sent = self.ours.send(pending[0])
+                        except BlockingIOError:
+                            break
+                        queued -= sent
+                        if sent == len(pending[0]):
+                            pending.popleft()
+                        else:
+                            pending[0] = pending[0][sent:]
+                if self.ours in readable:
+                    try:
+                        data = self.ours.recv(1 << 20)
+                    except BlockingIOError:
+                        data = None
+                    if data == b"":
+                        return  # the application closed its end
+                    if data:
+                        self.ws.send_binary(b"\x00" + data)
+                if self.ws.sock in readable:
+                    # Every frame TLS has already decrypted, not only the first: select would not wake for them.
+                    while True:
+                        payload = self._frame(started)
+                        if payload is None:
+                            return
+                        if len(payload):
+                            pending.append(payload)
+                            queued += len(payload)
+                        more = getattr(self.ws.sock, "pending", None)
+                        if not (more and more()):
+                            break
+        except Exception:  # noqa: S110 - the connection ended either way
+            pass
+        finally:
+            self._close()
+
+    def _frame(self, started: list[bool]) -> memoryview | None:
+        """The data of one websocket frame from the API server; None when the connection ends."""
         from websocket import ABNF
 
-        started = [False, False]
-        try:
-            while True:
-                opcode, frame = self.ws.recv_data_frame(True)
-                if opcode == ABNF.OPCODE_CLOSE:
-                    break
-                if opcode != ABNF.OPCODE_BINARY or not frame.data:
-                    continue
-                channel = frame.data[0]
-                if channel > _ERROR:
-                    break
-                data = memoryview(frame.data)[1:]  # after the channel byte
-                if not started[channel]:  # each channel's first frame names the port (two bytes)
-                    started[channel] = True
-                    data = data[2:]
-                    if not len(data):
-                        continue
-                if channel == _ERROR:
-                    self.error = bytes(data).decode(errors="replace")
-                    break
-                self.ours.sendall(data)
-        except Exception:  # noqa: S110 - the connection ended either way
-            pass
-        finally:
-            self._close_ours()
+        opcode, frame = self.ws.recv_data_frame(True)
+        if opcode == ABNF.OPCODE_CLOSE:
+            return None
+        if opcode != ABNF.OPCODE_BINARY or not frame.data:
+            return memoryview(b"")
+        channel = frame.data[0]
+        if channel > _ERROR:
+            return None
+        data = memoryview(frame.data)[1:]  # after the channel byte
+        if not started[channel]:  # each channel's first frame names the port (two bytes)
+            started[channel] = True
+            data = data[2:]
+        if channel == _ERROR:
+            if len(data):
+                self.error = bytes(data).decode(errors="replace")
+                return None
+            return memoryview(b"")
+        return data
 
-    def _upload(self) -> None:
-        try:
-            while True:
-                data = self.ours.recv(1 << 20)
-                if not data:
-                    break
-                self.ws.send_binary(b"\x00" + data)
-        except Exception:  # noqa: S110 - the connection ended either way
-            pass
-        finally:
-            try:
-                self.ws.shutdown()  # the download thread's recv returns
-            except Exception:  # noqa: S110 - closing a connection that is gone
-                pass
-            self._close_ours()
-
-    def _close_ours(self) -> None:
-        """Each thread, as it ends: the other sees the end too; the last one closes the socket."""
+    def _close(self) -> None:
+        """The application sees the end; the websocket and our end of the pair are closed."""
         try:
             self.ours.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-        with self._lock:
-            self._running -= 1
-            last = self._running == 0
-        if last:
-            self.ours.close()
-            try:
-                self.ws.close(timeout=1)
-            except Exception:  # noqa: S110 - closing a connection that is gone
-                pass
+        self.ours.close()
+        try:
+            self.ws.close(timeout=1)
+        except Exception:  # noqa: S110 - closing a connection that is gone
+            pass

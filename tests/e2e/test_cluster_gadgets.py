@@ -165,7 +165,12 @@ def test_pods_that_start_during_the_run_are_picked_up(shop):
         shop.apps.patch_namespaced_deployment_scale("api", shop.ns, {"spec": {"replicas": 3}})
         pods = wait_for(lambda: ready_pods(shop.core, shop.ns, "app=api", 3), 120, "a third api pod")
         new = {p.metadata.name for p in pods} - {p.metadata.name for p in shop.api}
-        wait_for(lambda: new <= set(run.result().pod), 30, "rows from the new pod")
+        try:
+            wait_for(lambda: new <= set(run.result().pod), 30, "rows from the new pod")
+        except AssertionError as exc:  # say what the run knew
+            warnings = [w for s in run.sources for w in getattr(s, "warnings", [])]
+            raise AssertionError(f"{exc}; errors {run.counters.errors}, warnings {warnings}, "
+                                 f"pods {set(run.result().pod)}") from None
     finally:
         run.stop()
         shop.apps.patch_namespaced_deployment_scale("api", shop.ns, {"spec": {"replicas": 2}})
