@@ -53,8 +53,8 @@ def objects(image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
              # see that the node pods are deployed and ready
              {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
              {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-             # reach a node pod's API through the API server
-             {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
+             # reach a node pod's API through the API server (a websocket port-forward is a GET)
+             {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
          ]},
         # Runs over every process of a node (`--host`): a separate right, for the few who need it.
         {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": _meta(HOST_TRACER, namespaced=False),

@@ -18,7 +18,7 @@ from gadgetbook import catalog, protocol
 from gadgetbook.errors import GadgetError
 from gadgetbook.kinds import kind_of
 from gadgetbook.node.access import Access, Caller
-from gadgetbook.targets.local import LocalContainers, mntns_of
+from gadgetbook.targets.local import LocalContainers, mntns_of, own_container
 
 Send = Callable[[Any], None]  # a dict goes as JSON text, bytes as a binary message
 
@@ -51,8 +51,7 @@ class NodeRun:
         self.include_self = bool(msg.get("include_self"))
         # The node pod's own mount namespace, left out of whole-host runs; a node serving straight from a
         # host (a test, a lab VM) shares the host's and leaves nothing out.
-        own = mntns_of("self")
-        self._self_mntns = own if own != self.containers.host_mntns and pid is None else None
+        self._self_mntns = mntns_of("self") if own_container() and pid is None else None
         self._named: set[int] = set()
         self._stop = threading.Event()
         self._frame_interval, self._stats_interval = frame_interval, stats_interval

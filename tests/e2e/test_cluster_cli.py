@@ -35,8 +35,13 @@ def _node_pod(core):
     return core.list_namespaced_pod(NAMESPACE).items[0]
 
 
-def _exec_during(core, ns: str, pod: str, container: str, marker: str, delay: float = 4.0) -> threading.Thread:
-    """Execs `echo MARKER` in a pod once the CLI had time to attach (it prints nothing until rows come)."""
+def _exec_during(cluster, ns: str, pod: str, container: str, marker: str, delay: float = 4.0) -> threading.Thread:
+    """Execs `echo MARKER` in a pod once the CLI had time to attach (it prints nothing until rows come);
+    on a client of its own: the Kubernetes client's exec swaps its API client's transport while it runs."""
+    from kubernetes import client, config
+
+    core = client.CoreV1Api(config.new_client_from_config(config_file=cluster.kubeconfig))
+
     def go():
         threading.Event().wait(delay)
         exec_in(core, ns, pod, ["/bin/echo", marker] if container == "app" else ["echo", marker], container=container)
@@ -49,7 +54,7 @@ def _exec_during(core, ns: str, pod: str, container: str, marker: str, delay: fl
 def test_all_namespaces_leaves_the_node_pods_out_and_their_probe_starts_no_process(app, cluster):
     ns, pod, core = app
     node_pod = _node_pod(core)
-    t = _exec_during(core, ns, pod.metadata.name, "app", "gb-cli-all")
+    t = _exec_during(cluster, ns, pod.metadata.name, "app", "gb-cli-all")
     # 12 s: more than two readiness periods (5 s), so an exec probe would show at least twice.
     done = cli("execsnoop", "-A", "--timeout", "12", "-o", "json", "--kubeconfig", cluster.kubeconfig)
     t.join()
@@ -70,8 +75,8 @@ def test_a_whole_host_run_leaves_the_node_pods_own_processes_out_unless_asked(ap
     from gadgetbook.kube.api import NAMESPACE
 
     for include_self, marker in ((False, "gb-cli-host"), (True, "gb-cli-self")):
-        t1 = _exec_during(core, ns, pod.metadata.name, "app", marker)
-        t2 = _exec_during(core, NAMESPACE, node_pod.metadata.name, "node", marker)
+        t1 = _exec_during(cluster, ns, pod.metadata.name, "app", marker)
+        t2 = _exec_during(cluster, NAMESPACE, node_pod.metadata.name, "node", marker)
         flags = ["--include-self"] if include_self else []
         done = cli("execsnoop", "--host", *flags, "--timeout", "8", "-o", "json", "--kubeconfig", cluster.kubeconfig)
         t1.join()
