@@ -13,7 +13,7 @@ def test_deploy_status_undeploy_redeploy(deployed, node_image, cluster):
     rows = dep.status(kube)
     assert rows and all(r["ready"] for r in rows)
     assert {r["node"] for r in rows} == {n.metadata.name for n in kube.core.list_node().items}
-    assert all(r["btf"] is True and r["version"] and r["image"].endswith("gadgetbook-node:e2e") for r in rows)
+    assert all(r["btf"] is True and r["version"] and r["image"].endswith(node_image.split("/")[-1]) for r in rows)
 
     # Twice is the same as once: nothing is recreated, the pods stay.
     pods_before = {r["pod"] for r in rows}

@@ -24,8 +24,17 @@ def node_image(cluster):  # noqa: F811
     subprocess.run(["bash", str(ROOT / "tests" / "cluster" / "images.sh"), "base"], check=True, env=env)
     subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "--base", "localhost/gadgetbook-base:bookworm-slim",
                     "--tag", NODE_IMAGE], check=True, env=env, stdout=subprocess.DEVNULL)
-    cluster.import_image(NODE_IMAGE)
-    return NODE_IMAGE
+    # A tag per content: a cluster left up with older node pods rolls them to this build on deploy.
+    image_id = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", NODE_IMAGE], check=True, env=env,
+                              capture_output=True, text=True).stdout.strip()
+    image = f"{NODE_IMAGE}-{image_id[:12]}"
+    subprocess.run(["podman", "tag", NODE_IMAGE, image], check=True, env=env)
+    tags = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], check=True, env=env,
+                          capture_output=True, text=True).stdout.split()
+    for old in [t for t in tags if t.startswith(f"{NODE_IMAGE}-") and t != image]:  # earlier builds' tags
+        subprocess.run(["podman", "rmi", old], env=env, capture_output=True)
+    cluster.import_image(image)
+    return image
 
 
 @pytest.fixture(scope="session")
