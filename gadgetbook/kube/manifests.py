@@ -33,7 +33,8 @@ def objects(image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
     """Namespace, node ServiceAccount and its rights, user roles, and the node DaemonSet."""
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(NAMESPACE, namespaced=False)},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NODE_SA)},
+        # Its token is mounted (said explicitly: deploy patches over older versions that had it off).
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NODE_SA), "automountServiceAccountToken": True},
         # The node asks the API server who calls (TokenReview) and what they may do (SubjectAccessReview)...
         _cluster_binding("gadgetbook-node-auth", "system:auth-delegator"),
         # ...and which namespace a container it is asked to trace belongs to (its node's pods).
@@ -105,6 +106,7 @@ def daemonset(image: str) -> dict[str, Any]:
                 "metadata": {"labels": {**MANAGED, **NODE_LABELS}},
                 "spec": {
                     "serviceAccountName": NODE_SA,  # its token asks the API server about callers
+                    "automountServiceAccountToken": True,
                     "hostPID": True,  # the node's processes, for container -> mount namespace
                     "tolerations": [{"operator": "Exists"}],  # every node, tainted ones too
                     "containers": [container],

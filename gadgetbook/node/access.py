@@ -106,7 +106,7 @@ class KubernetesAccess:
             server = f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
         self.server = server
         self._sa_dir = sa_dir
-        self._ctx = ssl.create_default_context(cafile=os.path.join(sa_dir, "ca.crt"))
+        self._ctx: ssl.SSLContext | None = None  # made at the first request: a missing file is one sentence then
         self._callers = _TTLCache(ttl)
         self._allowed = _TTLCache(ttl)
         self._pods = _TTLCache(2.0)
@@ -114,8 +114,14 @@ class KubernetesAccess:
     # -- talking to the API server --
 
     def _request(self, method: str, path: str, body: dict | None = None) -> dict:
-        with open(os.path.join(self._sa_dir, "token")) as f:  # kubelet rotates it: read it each time
-            token = f.read().strip()
+        try:
+            if self._ctx is None:
+                self._ctx = ssl.create_default_context(cafile=os.path.join(self._sa_dir, "ca.crt"))
+            with open(os.path.join(self._sa_dir, "token")) as f:  # kubelet rotates it: read it each time
+                token = f.read().strip()
+        except OSError as exc:
+            raise GadgetError(f"The node has no service account token to check rights with ({exc}); "
+                              "redeploy with `gadgetbook deploy`.") from None
         req = urllib.request.Request(self.server + path, method=method,
                                      data=json.dumps(body).encode() if body is not None else None,
                                      headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json",
