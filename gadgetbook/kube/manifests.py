@@ -34,7 +34,8 @@ def objects(image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(NAMESPACE, namespaced=False)},
         # Its token is mounted (said explicitly: deploy patches over older versions that had it off).
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NODE_SA), "automountServiceAccountToken": True},
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NODE_SA),
+         "automountServiceAccountToken": True},
         # The node asks the API server who calls (TokenReview) and what they may do (SubjectAccessReview)...
         _cluster_binding("gadgetbook-node-auth", "system:auth-delegator"),
         # ...and which namespace a container it is asked to trace belongs to (its node's pods).
