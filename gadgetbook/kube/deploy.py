@@ -50,11 +50,33 @@ def _apply(kube: Kube, obj: dict[str, Any]) -> str:
 
 def deploy(kube: Kube, image: str = manifests.DEFAULT_IMAGE, wait: float = 180, progress: Progress = print) -> dict:
     """Apply the manifests (twice is the same as once) and wait until every node pod is ready."""
+    _wait_namespace_gone_if_terminating(kube, wait, progress)
     objs = manifests.objects(image)
     for obj in objs[:1] + [manifests.secret(secrets.token_hex(24))] + objs[1:]:
         what = _apply(kube, obj)
         progress(f"{obj['kind'].lower()}/{obj['metadata']['name']} {what}")
     return wait_ready(kube, wait, progress)
+
+
+def _wait_namespace_gone_if_terminating(kube: Kube, wait: float, progress: Progress) -> None:
+    """A namespace still being deleted (a recent undeploy) takes no new objects: wait for it to go."""
+    from kubernetes.client.exceptions import ApiException
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            ns = kube.core.read_namespace(NAMESPACE, _request_timeout=15)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise explain(exc, f"reading namespace {NAMESPACE}") from None
+        if ns.metadata.deletion_timestamp is None:
+            return
+        if time.monotonic() > deadline:
+            raise GadgetError(f"Namespace {NAMESPACE} is still being deleted after {wait:.0f}s; deploy again once "
+                              "it is gone (`kubectl get namespace gadgetbook`).")
+        progress(f"namespace/{NAMESPACE} is being deleted; waiting")
+        time.sleep(1)
 
 
 def wait_ready(kube: Kube, timeout: float, progress: Progress = print) -> dict:
