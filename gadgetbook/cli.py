@@ -16,7 +16,10 @@ USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
        gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
        gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
-       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
+       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]
+       gadgetbook investigate GADGET,GADGET,... [flags]  (several gadgets on the same targets; --help for flags)
+       gadgetbook diff BEFORE AFTER               (what is new or gone per workload between two recordings)
+       gadgetbook check network-policy POLICY.yaml RECORDING   (the connections the policies would refuse)"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -124,6 +127,73 @@ def run_gadget(argv: Sequence[str]) -> int:
     return 1 if run.counters.errors else 0
 
 
+def run_investigate(argv: Sequence[str]) -> int:
+    """Several gadgets on the same targets: rows as JSON lines with -o json, a summary per gadget at the end."""
+    from gadgetbook.investigation import start_investigation
+    from gadgetbook.options import parse_investigate
+
+    try:
+        req, params = parse_investigate(list(argv))
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code or 0)
+    stop_requested = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop_requested.set())
+    live = start_investigation(req.gadget, params=params, **req.run_kwargs())
+    printers = {g: _Printer(r.columns, "json") for g, r in live.runs.items()} if req.output == "json" else {}
+    streams = {g: r.batches(wait=0.02) for g, r in live.runs.items()}
+    try:
+        while streams:
+            for g, stream in list(streams.items()):
+                batch = next(stream, StopIteration)
+                if batch is StopIteration:
+                    del streams[g]
+                elif batch is not None and g in printers:
+                    for col in ("gadget",):
+                        batch = {col: _constant(g, batch), **batch}
+                    printers[g].columns = ["gadget", *live.runs[g].columns]
+                    printers[g].batch(batch)
+            if stop_requested.is_set():
+                live.stop()
+    finally:
+        live.stop()
+    inv = live.conclude()
+    print(inv.summary(), file=sys.stderr)
+    return 1 if inv.failed else 0
+
+
+def _constant(value: str, batch):
+    import numpy as np
+
+    from gadgetbook.frames.coded import Coded
+
+    n = len(next(iter(batch.values())))
+    return Coded(np.zeros(n, np.int32), np.array([value], dtype=object))
+
+
+def run_diff(argv: Sequence[str]) -> int:
+    from gadgetbook.compare.diff import diff
+
+    if len(argv) != 2 or argv[0].startswith("-"):
+        raise GadgetError("Name two recordings to compare: gadgetbook diff BEFORE AFTER.")
+    result = diff(argv[0], argv[1])
+    print(result.summary())
+    return 0
+
+
+def run_check(argv: Sequence[str]) -> int:
+    from gadgetbook.policy.network import check_network_policy
+
+    if len(argv) != 3 or argv[0] != "network-policy":
+        raise GadgetError("Check policies against a recording: gadgetbook check network-policy POLICY.yaml RECORDING.")
+    check = check_network_policy(argv[1], argv[2])
+    for row in check.refused.itertuples(index=False):
+        print(f"{row.timestamp}  {row.client} -> {row.server}:{row.port}  refused by {row.refused_by} "
+              f"({row.policies})")
+    print(check.summary(), file=sys.stderr)
+    return 1 if len(check.refused) else 0
+
+
 def run_advise(argv: Sequence[str]) -> int:
     from gadgetbook.advise.request import advise, parse_advise
 
@@ -165,6 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if argv[0] == "advise":
             return run_advise(argv[1:])
+        if argv[0] == "investigate":
+            return run_investigate(argv[1:])
+        if argv[0] == "diff":
+            return run_diff(argv[1:])
+        if argv[0] == "check":
+            return run_check(argv[1:])
         return run_gadget(argv)
     except GadgetError as exc:
         print(f"gadgetbook: {exc}", file=sys.stderr)

@@ -39,6 +39,10 @@ class GadgetMagics(Magics):
             %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
             %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
                                                   NetworkPolicies allowing exactly the connections seen
+            %gadget investigate G1,G2,... [flags] several gadgets on the same targets: an Investigation
+            %gadget diff BEFORE AFTER             what is new or gone per workload between two recordings
+            %gadget check network-policy POLICY.yaml RECORDING
+                                                  the recorded connections the policies would refuse
 
         Examples::
 
@@ -96,6 +100,9 @@ class GadgetMagics(Magics):
             from gadgetbook.views.live import final_html
 
             result = gadgetbook.replay(argv[1], show=False)
+            if not hasattr(result, "attrs"):  # a saved investigation shows itself
+                self._show_investigation(result)
+                return result
             kind = recorded_kind(result.attrs)
             if kind.live_view() is None:  # a result that shows itself (a Profile)
                 kind.show(result)
@@ -104,7 +111,49 @@ class GadgetMagics(Magics):
             return result
         if argv[0] == "advise":
             return self._advise(argv[1:])
+        if argv[0] == "investigate":
+            return self._investigate(argv[1:])
+        if argv[0] in ("diff", "check"):
+            from gadgetbook.compare.diff import diff
+            from gadgetbook.policy.network import check_network_policy
+
+            if argv[0] == "diff" and len(argv) == 3:
+                return diff(argv[1], argv[2])
+            if argv[0] == "check" and len(argv) == 4 and argv[1] == "network-policy":
+                return check_network_policy(argv[2], argv[3])
+            raise GadgetError("Use %gadget diff BEFORE AFTER, or %gadget check network-policy POLICY.yaml RECORDING.")
         return self._run(argv)
+
+    def _investigate(self, argv: list[str]):
+        """Counters per gadget while it runs, then the Investigation (timeline, tables) is shown and returned."""
+        from gadgetbook.investigation import investigate
+        from gadgetbook.options import parse_investigate
+
+        try:
+            req, params = parse_investigate(argv, prog="%gadget investigate")
+        except SystemExit:  # --help printed its text
+            return None
+        kwargs = req.run_kwargs()
+        if req.timeout is None and self.timeout:
+            kwargs["timeout"] = self.timeout
+
+        def on_start(live):
+            if getattr(self.shell, "kernel", None) is not None:
+                from gadgetbook.views.investigation_live import watch_investigation
+
+                watch_investigation(live, refresh=self.refresh)
+            else:
+                live.wait()
+
+        inv = investigate(req.gadget, params=params, on_start=on_start, **kwargs)
+        self._show_investigation(inv)
+        return inv
+
+    def _show_investigation(self, inv) -> None:
+        if getattr(self.shell, "kernel", None) is not None:
+            inv.show()
+        else:
+            print(inv.summary())
 
     def _advise(self, argv: list[str]):
         """Watch with the live table, then show the policies (YAML with a download link) and return them."""

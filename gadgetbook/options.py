@@ -60,6 +60,7 @@ class RunRequest:
     selector: str | None = None
     output: str = "columns"
     save: str | None = None
+    tail: int | None = None
     ring_size: int | None = None
     local: bool = False
     namespace: str | None = None
@@ -72,7 +73,7 @@ class RunRequest:
     include_self: bool = False
 
     def run_kwargs(self) -> dict[str, Any]:
-        keys = ("timeout", "pid", "container", "selector", "save", "ring_size", "namespace", "podname", "node",
+        keys = ("timeout", "pid", "container", "selector", "save", "tail", "ring_size", "namespace", "podname", "node",
                 "context", "kubeconfig")
         kw = {k: getattr(self, k) for k in keys}
         kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None,
@@ -87,19 +88,17 @@ class _Parser(argparse.ArgumentParser):
         raise GadgetError(f"{self.prog}: {message}; see `{self.prog} --help`.")
 
 
-def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.ArgumentParser:
-    p = _Parser(
-        prog=prog or f"gadgetbook {spec.name}",
-        description=spec.description,
-        epilog="\n".join(spec.examples) or None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    """The run, target and Kubernetes flags every gadget takes (an investigation too)."""
     g = p.add_argument_group("run")
     g.add_argument("--timeout", "-t", metavar="DURATION",
                    help="stop after this long (10, 10s, 2m, 500ms); default: until Ctrl-C")
     g.add_argument("-o", "--output", choices=OUTPUTS, default="columns",
                    help="terminal output: aligned columns (default) or one JSON object per line")
-    g.add_argument("--save", metavar="PATH.parquet", help="also record the events to a Parquet file")
+    g.add_argument("--save", metavar="PATH", help="also record the events: PATH.parquet is one file written at the "
+                   "end; any other PATH is a folder the events stream to as they come (a Parquet dataset by node "
+                   "and hour), and only the newest --tail rows stay in memory")
+    g.add_argument("--tail", metavar="ROWS", type=int, help="with --save FOLDER: rows kept in memory (default 100000)")
     g.add_argument("--ring-size", metavar="BYTES",
                    help="ring buffer size, a power of two (default 4M); larger loses fewer events in bursts")
     t = p.add_argument_group("targets")
@@ -120,6 +119,16 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
                    help="also gadgetbook's own node pods and their processes (left out by default)")
     k.add_argument("--context", help="kubeconfig context")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+
+
+def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.ArgumentParser:
+    p = _Parser(
+        prog=prog or f"gadgetbook {spec.name}",
+        description=spec.description,
+        epilog="\n".join(spec.examples) or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_flags(p)
     if spec.params:
         gp = p.add_argument_group(f"{spec.name} parameters")
         for prm in spec.params.values():
@@ -154,8 +163,12 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
     spec = catalog.get(argv[0])
     ns = gadget_parser(spec, prog).parse_args(_attach_dash_values(spec, argv[1:]))
     params = {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in spec.params.items()}
+    return _request(spec.name, params, ns)
+
+
+def _request(gadget: str, params: dict[str, Any], ns: argparse.Namespace) -> RunRequest:
     return RunRequest(
-        gadget=spec.name,
+        gadget=gadget,
         params=params,
         timeout=parse_duration(ns.timeout),
         pid=ns.pid,
@@ -163,6 +176,7 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         selector=ns.selector,
         output=ns.output,
         save=ns.save,
+        tail=ns.tail,
         ring_size=parse_size(ns.ring_size) if ns.ring_size else None,
         local=ns.local,
         namespace=ns.namespace,
@@ -174,3 +188,23 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         host=ns.host,
         include_self=ns.include_self,
     )
+
+
+def parse_investigate(argv: list[str], prog: str = "gadgetbook investigate") -> tuple[RunRequest, dict]:
+    """Parse `GADGET,GADGET,... [flags] [--param GADGET.NAME=VALUE ...]`: the shared targets, and params per gadget."""
+    p = _Parser(prog=prog, description="Run several gadgets together on the same targets and join what they see "
+                "(the DNS names of peers, the process behind each row).",
+                epilog="gadgetbook investigate execsnoop,opensnoop,tcptracer,dns -l app=api --timeout 60")
+    p.add_argument("gadgets", metavar="GADGET,GADGET,...", help="the gadgets, comma-separated")
+    p.add_argument("--param", action="append", default=[], metavar="GADGET.NAME=VALUE",
+                   help="a param of one gadget (opensnoop.failed=true); repeat for more")
+    _run_flags(p)
+    ns = p.parse_args(argv)
+    params: dict[str, dict[str, Any]] = {}
+    for item in ns.param:
+        key, eq, value = item.partition("=")
+        gadget, dot, name = key.partition(".")
+        if not (eq and dot and gadget and name):
+            raise GadgetError(f"{prog}: --param takes GADGET.NAME=VALUE (opensnoop.failed=true), not {item!r}.")
+        params.setdefault(gadget, {})[name.replace("-", "_")] = value
+    return _request(ns.gadgets, {}, ns), params

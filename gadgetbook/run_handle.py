@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
@@ -91,6 +92,14 @@ class Run:
         # long the run); the client keeps them for the DataFrame.
         self.keep_batches = keep_batches
         self.batches_seen: list[Batch] = []
+        # A run saved as a dataset (`stream_to`): batches go to disk as they come, and only a bounded
+        # tail stays in memory, for the live view and the result.
+        self.writer = None
+        self.tail_rows = 0
+        self._tail: collections.deque[Batch] = collections.deque()
+        self._tail_count = 0
+        self.live_skipped = 0  # batches a slow consumer of a streamed run never took (they are on disk)
+        self._sink_lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, name=f"gadgetbook-{gadget}", daemon=True)
         self._thread.start()
 
@@ -157,9 +166,35 @@ class Run:
             batch = {k: v.take(order) for k, v in batch.items()}
         pending.clear()
         self.counters.events += rows(batch)
-        if self.keep_batches:
-            self.batches_seen.append(batch)
+        with self._sink_lock:
+            if self.writer is not None:
+                self.writer.write(batch)
+                self._keep_tail(batch)
+                # Nobody may be reading live (a run started and left alone): keep the queue short.
+                while self._queue.qsize() > 16:
+                    try:
+                        self._queue.get_nowait()
+                        self.live_skipped += 1
+                    except queue.Empty:
+                        break
+            elif self.keep_batches:
+                self.batches_seen.append(batch)
         self._queue.put(batch)
+
+    def stream_to(self, writer, tail_rows: int = 100_000) -> None:
+        """Send every batch to `writer` (a DatasetWriter) and keep only the newest `tail_rows` rows in memory."""
+        with self._sink_lock:
+            self.writer, self.tail_rows = writer, tail_rows
+            seen, self.batches_seen, self.keep_batches = self.batches_seen, [], False
+            for batch in seen:  # what arrived before the writer was set
+                writer.write(batch)
+                self._keep_tail(batch)
+
+    def _keep_tail(self, batch: Batch) -> None:
+        self._tail.append(batch)
+        self._tail_count += rows(batch)
+        while self._tail and self._tail_count - rows(self._tail[0]) >= self.tail_rows:
+            self._tail_count -= rows(self._tail.popleft())
 
     def _close_sources(self) -> None:
         for src in self.sources:
@@ -207,8 +242,12 @@ class Run:
         """All events of the run as a pandas DataFrame, with the run's facts in `.attrs`."""
         from gadgetbook.frames.dataframe import to_dataframe
 
-        batches = self.batches_seen or ([self.schema] if self.schema is not None else [])
-        return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
+        kept = list(self._tail) if self.writer is not None else self.batches_seen
+        batches = kept or ([self.schema] if self.schema is not None else [])
+        df = to_dataframe(batches, self.columns, self.attrs(), self.categorical)
+        if self.writer is not None and len(df) > self.tail_rows:
+            df = df.iloc[len(df) - self.tail_rows:].reset_index(drop=True)
+        return df
 
     def result(self):
         """The run's result: its DataFrame, or the kind's own type built from it (a Profile)."""
@@ -219,10 +258,12 @@ class Run:
         """What follows every run, whoever started it: the result, saved where --save asked, with the
         files the gadget's params asked for written. A terminal that printed the rows already passes
         `want_result=False`: no DataFrame is built unless one is saved."""
-        if not (want_result or self.save_path):
+        if self.writer is not None:
+            self.writer.close(self.attrs())
+        if not (want_result or (self.save_path and self.writer is None)):
             return None
         df = self.frame()
-        if self.save_path:
+        if self.save_path and self.writer is None:
             from gadgetbook.frames.recording import save
 
             save(df, self.save_path)
@@ -237,9 +278,12 @@ class Run:
         extra: dict[str, Any] = {}
         for src in self.sources:  # facts a source adds about itself (seconds sampled, ...)
             extra.update(getattr(src, "attrs", dict)())
-        return extra | {
+        saved = {"dataset": str(self.writer.path), "tail_rows": self.tail_rows} if self.writer is not None else {}
+        return extra | saved | {
+            "version": gadgetbook_version(),
             "gadget": self.gadget,
             "kind": self.kind.name if self.kind is not None else "trace",
+            "behaviour": list(self.kind.spec.behaviour) if self.kind is not None and self.kind.spec else [],
             "params": dict(self.params),
             "targets": self.targets,
             "nodes": [s.name for s in self.sources],
@@ -261,6 +305,15 @@ class Run:
     def __exit__(self, *exc: object) -> None:
         if self._thread.is_alive():
             self.stop()
+
+
+def gadgetbook_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gadgetbook")
+    except PackageNotFoundError:
+        return "0"
 
 
 def rows(batch: Batch) -> int:

@@ -77,6 +77,8 @@ class GadgetSpec:
     hooks: tuple[HookGroup, ...]
     column_meta: dict[str, dict[str, Any]]
     examples: tuple[str, ...] = ()
+    # What identifies a workload's behaviour in the rows (for diffs): [{what, columns, where}], see gadgetbook.compare
+    behaviour: tuple[dict[str, Any], ...] = ()
 
     @functools.cached_property
     def layout(self) -> tuple[Any, tuple[Column, ...], tuple[str, ...]]:
@@ -143,6 +145,7 @@ def load_spec(toml_path: Path) -> GadgetSpec:
             hooks=hooks,
             column_meta=meta.get("columns", {}),
             examples=tuple(meta.get("examples", ())),
+            behaviour=tuple(dict(b) for b in meta.get("behaviour", ())),
         )
     except (KeyError, TypeError) as exc:
         raise GadgetError(f"The metadata of {toml_path.stem} is malformed ({exc}); reinstall gadgetbook.") from None

@@ -75,6 +75,10 @@ class RemoteSource:
     """A gadget running on one node, fed to a Run: frames arrive on a reader thread and are decoded
     here by the gadget's kind (the node ships what its kernel wrote)."""
 
+    # Rows received and not yet taken by the run past which the reader stops reading the connection: the
+    # node then waits to send, and this process's memory stays bounded however slow the run's writer.
+    max_backlog = 2_000_000
+
     def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
                  timeout: float = 30.0, peers=None) -> None:
         import websocket
@@ -90,6 +94,7 @@ class RemoteSource:
         self._names = _PodNames(pods)
         self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
+        self._backlog = 0
         self._lock = threading.Lock()
         self._lost = 0
         self._attrs: dict = {}
@@ -134,6 +139,9 @@ class RemoteSource:
                     batch = self._enrich(self.kind.from_wire(frame, self.params, self._names, self.name))
                     with self._lock:
                         self._batches.append(batch)
+                        self._backlog += len(next(iter(batch.values()), ()))
+                    while self._backlog >= self.max_backlog and not self._ended.wait(0.01):
+                        pass
                 elif opcode == websocket.ABNF.OPCODE_TEXT:
                     msg = json.loads(data)
                     op = msg.get("op")
@@ -178,7 +186,7 @@ class RemoteSource:
 
     def poll(self):
         with self._lock:
-            batches, self._batches = self._batches, []
+            batches, self._batches, self._backlog = self._batches, [], 0
         if self._error and not batches:
             raise GadgetError(f"{self.name}: {self._error}")
         if not batches:

@@ -22,6 +22,7 @@ _OPEN_FLAGS = [
     )
 ]
 _TCP_EVENT_TYPES = {1: "connect", 2: "accept", 3: "close"}
+_DIRECTIONS = {1: "sent", 2: "received"}
 _IP_PROTOCOLS = {0: "", 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP", 136: "UDPLITE", 262: "MPTCP"}
 
 
@@ -124,8 +125,41 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
         return per_unique(values, lambda v: _TCP_EVENT_TYPES.get(v, str(v)))
     if fmt == "argv":
         return argv(values, events[col.options.get("size", "args_size")])
+    if fmt == "duration":  # nanoseconds; 0 means none
+        out = values.astype("<i8").view("timedelta64[ns]").copy()
+        out[values == 0] = np.timedelta64("NaT")
+        return out
+    if fmt == "direction":
+        return per_unique(values, lambda v: _DIRECTIONS.get(v, str(v)))
+    if fmt in EXPANDING:
+        return EXPANDING[fmt].decode(events, col)
     raise ValueError(f"unknown column format {fmt!r}")
 
 
+class Expanding:
+    """A format that makes several columns of one raw field: their names, docs and categoricals, and the decoder."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    @property
+    def _m(self):
+        import importlib
+
+        return importlib.import_module(self.module)
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        return self._m.COLUMNS
+
+    @property
+    def categorical(self) -> frozenset[str]:
+        return self._m.CATEGORICAL
+
+    def decode(self, events: np.ndarray, col) -> dict:
+        return self._m.dns_columns(events, col)
+
+
+EXPANDING = {"dns_message": Expanding("gadgetbook.frames.dns")}
 FORMATS = ("errno", "open_flags", "octal", "bool", "address_family", "ip_protocol", "ip_address",
-           "bind_options", "argv", "tcp_event_type")
+           "bind_options", "argv", "tcp_event_type", "duration", "direction", *EXPANDING)

@@ -111,7 +111,9 @@ class TopSource(ThreadedSource):
     a node, the keys and values as read, with the time of the reading)."""
 
     def __init__(self, obj, reader: MapReader, decoder: TopDecoder | None, settings: TopSettings, name: str) -> None:
-        super().__init__(obj, name, max_pending_bytes=None if decoder is not None else 16 << 20)
+        super().__init__(obj, name)
+        if decoder is None:
+            self.max_backlog = 64  # a node's readings not yet sent (one map each)
         self.reader = reader
         self.decoder = decoder
         self.settings = settings

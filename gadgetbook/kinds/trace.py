@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers
+from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers, column_docs
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.threaded_source import ThreadedSource
@@ -32,7 +32,8 @@ class TraceKind(Kind):
 
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(COMMON_COLUMNS)} (common to all trace gadgets), then:"]
-        return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.event_columns if not c.hidden]
+        return lines + [f"  {name:<22} {doc}" for name, doc in column_docs(c for c in self.spec.event_columns
+                                                                          if not c.hidden)]
 
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
              raw: bool = False) -> TraceSource:
@@ -42,7 +43,9 @@ class TraceKind(Kind):
                           mntns_ids=mntns_ids, pid=pid, ring_bytes=ring)
         try:
             if raw:
-                return TraceSource(obj, ring, None, node, event=self.spec.event_dtype, max_pending_bytes=ring)
+                # A node holds at most one ring's worth of records it has not sent: memory stays flat.
+                return TraceSource(obj, ring, None, node, event=self.spec.event_dtype,
+                                   max_backlog=ring // self.spec.event_dtype.itemsize)
             return TraceSource(obj, ring, Decoder(self.spec, node, containers), node)
         except BaseException:
             obj.close()
@@ -57,11 +60,18 @@ class TraceSource(ThreadedSource):
     """Drains the ring buffer every few milliseconds on a thread of its own, so decoding a
     large batch never keeps the ring from being emptied (that is when events get lost)."""
 
+    max_backlog = 2_000_000  # events read and not yet decoded by the run
+
+    def _size(self, item: np.ndarray) -> int:
+        return len(item)
+
     def __init__(self, obj, ring_bytes: int, decoder: Decoder | None, name: str, interval: float = 0.002,
-                 event: np.dtype | None = None, max_pending_bytes: int | None = None) -> None:
+                 event: np.dtype | None = None, max_backlog: int | None = None) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
 
-        super().__init__(obj, name, max_pending_bytes)
+        super().__init__(obj, name)
+        if max_backlog is not None:
+            self.max_backlog = max_backlog
         self.decoder = decoder  # None: hand over the raw records (a node ships them; the client decodes)
         self.ring_bytes = ring_bytes
         self._interval = interval

@@ -57,7 +57,7 @@ def test_columns_output_has_a_header_and_rows(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["nope"], "Unknown gadget 'nope'; known gadgets: bindsnoop, execsnoop, flood, opensnoop"),
+    (["nope"], "Unknown gadget 'nope'; known gadgets: bindsnoop, dns, execsnoop, flood, opensnoop"),
     (["opensnoop", "--timeout", "soon"], "Cannot read the duration 'soon'"),
     (["opensnoop", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["opensnoop", "-l", "app in api"], "Cannot read the selector"),

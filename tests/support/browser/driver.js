@@ -24,6 +24,8 @@
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
 //   click            {selector}                  click the first (visible) match
+//   drag             {selector, from: [fx, fy], to: [tx, ty]}  press the mouse at a point of the first
+//                                                match (fractions of its box), move, release (a brush)
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
@@ -331,6 +333,19 @@ async function main() {
           throw new StepError(`could not fill '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
         }
         return;
+      case 'drag': {
+        rec.selector = step.selector;
+        const loc = page.locator(step.selector).first();
+        await loc.scrollIntoViewIfNeeded({ timeout });
+        const box = await loc.boundingBox({ timeout });
+        if (!box) throw new StepError(`'${step.selector}' has no box to drag on`);
+        const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
+        await page.mouse.move(...at(step.from));
+        await page.mouse.down();
+        await page.mouse.move(...at(step.to), { steps: 8 });
+        await page.mouse.up();
+        return;
+      }
       case 'text': {
         rec.selector = step.selector;
         await waitCount(step.selector, 1, timeout);
