@@ -28,7 +28,9 @@ def _apply(kube: Kube, obj: dict[str, Any]) -> str:
         "ClusterRole": (kube.rbac.create_cluster_role, kube.rbac.patch_cluster_role, False),
         "ClusterRoleBinding": (kube.rbac.create_cluster_role_binding, kube.rbac.patch_cluster_role_binding, False),
         "Role": (kube.rbac.create_namespaced_role, kube.rbac.patch_namespaced_role, True),
-        "DaemonSet": (kube.apps.create_namespaced_daemon_set, kube.apps.patch_namespaced_daemon_set, True),
+        # Replaced, not patched: a merge would keep fields this version dropped (an older exec readiness
+        # probe next to the HTTP one is refused as two handlers).
+        "DaemonSet": (kube.apps.create_namespaced_daemon_set, kube.apps.replace_namespaced_daemon_set, True),
     }
     create, patch, namespaced = fns[kind]
     doing = f"creating {kind.lower()} {name}"
