@@ -134,8 +134,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deploy", action="store_true", help="build, import and deploy this checkout's node image")
     parser.add_argument("--seconds", type=float, default=10, help="length of the flood run")
-    parser.add_argument("--per-call", type=int, nargs="+", default=[2, 4, 8, 16],
-                        help="flood events per getppid(2), one run each")
+    parser.add_argument("--per-call", type=int, nargs="+", default=[2, 16],
+                        help="flood events per getppid(2), one run each (the producer as fast as it goes)")
+    parser.add_argument("--paced", type=float, default=1.0, help="M events per second of the paced producer")
     args = parser.parse_args()
 
     from support.kube import namespace, ready_pods, wait_for
@@ -170,7 +171,10 @@ def main() -> None:
 
         pod("slow", "while true; do cat /etc/passwd >/dev/null; sleep 0.01; done")
         pod("flood", "while true; do echo go | /bin/loop getppid 20000000 >/dev/null; done")
-        wait_for(lambda: ready_pods(core, ns, "app in (slow, flood)", 2), 120, "bench pods")
+        # Paced: 16 events per call at RATE calls per second, the rate the node is asked to carry.
+        calls = int(args.paced * 1e6 / 16)
+        pod("paced", f"while true; do echo go | /bin/loop getppid {calls * 60} /dev/null {calls} >/dev/null; done")
+        wait_for(lambda: ready_pods(core, ns, "app in (slow, flood, paced)", 3), 120, "bench pods")
 
         for _ in range(3):
             t0 = time.monotonic()
@@ -188,8 +192,8 @@ def main() -> None:
         # One producer (a getppid loop) and more events per call each round: the rate grows until the
         # link and the two ends fall behind; the kernel counts what they could not take.
         peak = 0.0
-        for per_call in args.per_call:
-            run = gadgetbook.start("flood", kubeconfig=KUBECONFIG, namespace=ns, selector="app=flood",
+        for app, per_call in [("paced", 16), *(("flood", n) for n in args.per_call)]:
+            run = gadgetbook.start("flood", kubeconfig=KUBECONFIG, namespace=ns, selector=f"app={app}",
                                    per_call=per_call)
             t0 = time.monotonic()
             while time.monotonic() - t0 < args.seconds:
@@ -201,7 +205,8 @@ def main() -> None:
             lost = sum(df.attrs["lost"].values())
             produced = len(df) + lost
             wire = sum(getattr(src, "wire_bytes", 0) for src in run.sources) / max(len(df), 1)
-            print(f"one node session over port-forward, flood {per_call:>2} events per getppid: {len(df):,} events "
+            what = f"paced at {args.paced:.1f} M ev/s" if app == "paced" else f"{per_call:>2} events per getppid"
+            print(f"one node session over port-forward, flood {what}: {len(df):,} events "
                   f"in {elapsed:.1f} s = {len(df) / elapsed / 1e6:.2f} M ev/s into the DataFrame, "
                   f"{lost:,} lost ({lost / max(produced, 1):.1%} of {produced / elapsed / 1e6:.2f} M ev/s made), "
                   f"{wire:.1f} bytes per event on the wire; "
