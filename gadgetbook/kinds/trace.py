@@ -43,9 +43,10 @@ class TraceKind(Kind):
                           mntns_ids=mntns_ids, pid=pid, ring_bytes=ring)
         try:
             if raw:
-                # A node holds at most one ring's worth of records it has not sent: memory stays flat.
+                # A node holds at most two rings' worth of records it has not sent: memory stays flat, and a
+                # sender late by a few tens of milliseconds costs no events.
                 return TraceSource(obj, ring, None, node, event=self.spec.event_dtype,
-                                   max_backlog=ring // self.spec.event_dtype.itemsize)
+                                   max_backlog=2 * ring // self.spec.event_dtype.itemsize)
             return TraceSource(obj, ring, Decoder(self.spec, node, containers), node)
         except BaseException:
             obj.close()

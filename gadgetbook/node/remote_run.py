@@ -32,7 +32,7 @@ class NodeRun:
     """One client's gadget on this host, from the START message to END or ERROR."""
 
     def __init__(self, msg: dict[str, Any], caller: Caller, access: Access, node: str,
-                 frame_interval: float = 0.05, stats_interval: float = 0.5) -> None:
+                 frame_interval: float = 0.025, stats_interval: float = 0.5) -> None:
         self.spec = catalog.get(str(msg.get("gadget", "")))
         self.kind = kind_of(self.spec)
         self.params = self.spec.checked_params(msg.get("params") or {})
