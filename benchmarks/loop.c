@@ -2,7 +2,8 @@
 /* Benchmark workload: waits for a line on stdin, then runs N iterations of
  * getppid(), open()+close() of PATH, or kill(CHILD, 0) and prints the ns per iteration, wall
  * clock then CPU time (the CPU time leaves out waiting for a CPU on a busy machine; a BPF program
- * on the syscall path runs in the task, and counts).
+ * on the syscall path runs in the task, and counts). With RATE, at most RATE iterations per second
+ * (paced every 256 iterations).
  *
  * kill mode (as root): a child first drops to user 65534, so each kill(child, 0)
  * of the root parent makes exactly one capability check (CAP_KILL, allowed). */
@@ -18,11 +19,12 @@
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: loop getppid|open|kill N [PATH]\n");
+		fprintf(stderr, "usage: loop getppid|open|kill N [PATH [RATE]]\n");
 		return 2;
 	}
 	long n = atol(argv[2]);
 	const char *path = argc > 3 ? argv[3] : "/dev/null";
+	double rate = argc > 4 ? atof(argv[4]) : 0;
 	int open_mode = strcmp(argv[1], "open") == 0;
 	int kill_mode = strcmp(argv[1], "kill") == 0;
 	pid_t child = 0;
@@ -50,6 +52,13 @@ int main(int argc, char **argv)
 			kill(child, 0);
 		else
 			getppid();
+		if (rate > 0 && (i & 255) == 255) {
+			/* Sleep until iteration i is due: the average rate holds, bursts stay small. */
+			double due = a.tv_sec + a.tv_nsec / 1e9 + (i + 1) / rate;
+			struct timespec t = { (time_t)due, (long)((due - (time_t)due) * 1e9) };
+
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &t, NULL);
+		}
 	}
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cb);
 	clock_gettime(CLOCK_MONOTONIC, &b);

@@ -13,7 +13,7 @@ from gadgetbook.options import parse_duration, parse_size
 from gadgetbook.run_handle import Run
 
 _TARGET_KEYS = {"timeout", "pid", "container", "selector", "ring_size", "save", "local", "tail"}
-_CLUSTER_KEYS = {"namespace", "all_namespaces", "podname", "node", "context", "kubeconfig"}
+_CLUSTER_KEYS = {"namespace", "all_namespaces", "podname", "node", "context", "kubeconfig", "host", "include_self"}
 DEFAULT_TAIL_ROWS = 100_000
 
 
@@ -70,8 +70,10 @@ def start(gadget: str, **kwargs: Any) -> Run:
     a Parquet dataset streamed while the run goes, of which only the newest
     `tail` rows stay in memory), and the gadget's own params (see `describe`).
     In a cluster (a kubeconfig is found, or any of namespace, all_namespaces,
-    podname, node, context, kubeconfig is given, and not local=True) the
-    targets are pods, traced on their nodes by gadgetbook's node pods.
+    podname, node, context, kubeconfig, host is given, and not local=True) the
+    targets are pods, traced on their nodes by gadgetbook's node pods; host=True
+    traces every process of the nodes instead; include_self=True keeps
+    gadgetbook's own node pods in the results.
     """
     spec = catalog.get(gadget)
     where = Where.split(kwargs)
@@ -112,7 +114,10 @@ def start_in_cluster(spec: GadgetSpec, params: dict[str, Any], where: Where) -> 
     query = PodQuery(namespace=kube_opts.get("namespace"), all_namespaces=bool(kube_opts.get("all_namespaces")),
                      podname=kube_opts.get("podname"), container=opts.get("container"),
                      selector=opts.get("selector"), node=kube_opts.get("node"))
-    run = start_cluster(kube, spec, params, query, timeout=where.timeout, ring_size=where.ring_bytes)
+    if kube_opts.get("host") and (opts.get("selector") or opts.get("container") or kube_opts.get("podname")):
+        raise GadgetError("--host traces every process of the nodes; it does not go with -l, -c or -p.")
+    run = start_cluster(kube, spec, params, query, timeout=where.timeout, ring_size=where.ring_bytes,
+                        host=bool(kube_opts.get("host")), include_self=bool(kube_opts.get("include_self")))
     return saved_as_asked(run, where)
 
 

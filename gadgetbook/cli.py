@@ -131,7 +131,7 @@ def run_verbs(argv: Sequence[str]) -> int | None:
     from gadgetbook import catalog
     from gadgetbook.kinds import kind_of
 
-    if argv[0] not in catalog.names():
+    if not catalog.carries(argv[0]):
         return None
     kind = kind_of(catalog.get(argv[0]))
     if not kind.verbs:

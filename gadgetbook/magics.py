@@ -142,7 +142,7 @@ class GadgetMagics(Magics):
         from gadgetbook import catalog
         from gadgetbook.kinds import kind_of
 
-        return gadget in catalog.names() and bool(kind_of(catalog.get(gadget)).verbs)
+        return catalog.carries(gadget) and bool(kind_of(catalog.get(gadget)).verbs)
 
     def _verbs(self, argv: list[str]):
         """A recorder's verb: carried out, then shown by its kind (table, summary, timeline)."""

@@ -63,11 +63,14 @@ class TargetFlags:
     node: str | None = None
     context: str | None = None
     kubeconfig: str | None = None
+    host: bool = False
+    include_self: bool = False
 
     def cluster_flags(self) -> dict[str, Any]:
         """The Kubernetes flags given (any of them means a cluster, unless --local)."""
         kw = {k: getattr(self, k) for k in ("namespace", "podname", "node", "context", "kubeconfig")}
-        kw["all_namespaces"] = self.all_namespaces or None
+        kw |= {"all_namespaces": self.all_namespaces or None, "host": self.host or None,
+               "include_self": self.include_self or None}
         return {k: v for k, v in kw.items() if v is not None}
 
     def wants_cluster(self) -> bool:
@@ -97,7 +100,7 @@ class RunRequest(TargetFlags):
 def target_flags(ns: argparse.Namespace) -> dict[str, Any]:
     """The target flags parsed by `_target_flags`, as TargetFlags' keywords."""
     return {k: getattr(ns, k) for k in ("container", "selector", "local", "namespace", "all_namespaces", "podname",
-                                        "node", "context", "kubeconfig")}
+                                        "node", "context", "kubeconfig", "host", "include_self")}
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -147,6 +150,10 @@ def _target_flags(p: argparse.ArgumentParser, t=None, verb: str = "trace") -> No
                    help="pods in every namespace (gadgetbook's own node pods are left out)")
     k.add_argument("-p", "--podname", help="only the pod with this name")
     k.add_argument("--node", help="only pods on this node")
+    k.add_argument("--host", action="store_true",
+                   help="every process of the nodes (with --node, of one), not pods; needs the right to trace a host")
+    k.add_argument("--include-self", action="store_true",
+                   help="also gadgetbook's own node pods and their processes (left out by default)")
     k.add_argument("--context", help="kubeconfig context")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
 
@@ -225,7 +232,7 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
     """Parse `GADGET [flags]`; GadgetError with one sentence on anything wrong."""
     if not argv:
         raise GadgetError(f"Name a gadget: {', '.join(catalog.names())}.")
-    if argv[0] not in catalog.names():
+    if not catalog.carries(argv[0]):
         from gadgetbook.usage import COMMAND_WORDS
 
         hint = did_you_mean(argv[0], [*catalog.names(), *COMMAND_WORDS])

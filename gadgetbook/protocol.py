@@ -1,6 +1,14 @@
-"""The node API's wire shapes, imported by both ends: paths, message ops, and batch frames (Arrow IPC, zstd)."""
+"""The node API's wire shapes, imported by both ends: paths, message ops, and binary frames.
+
+A node ships what it read from the kernel, compressed, and the client decodes it: the node needs
+numpy and a compressor, never pandas or Arrow, and its memory stays small at any event rate.
+"""
 
 from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -10,70 +18,117 @@ API = "/gadgetbook/api/v1"
 NODE_PATH, CONTAINERS_PATH, RUNS_PATH = "/node", "/containers", "/runs"
 # Recorders (a node pod's, or a local recorder process's, on a unix socket): GET RECORDERS_PATH lists
 # the recordings (JSON), POST starts one (JSON: gadget, params, target), GET RECORDERS_PATH/ID shows what
-# it holds and DELETE RECORDERS_PATH/ID stops it (both: a batch frame whose metadata is the recording's
-# facts, `RECORDING_META`). Errors: HTTP 4xx with JSON {"message": one sentence}.
+# it holds and DELETE RECORDERS_PATH/ID stops it (both: a packed Frame whose header is the recording's
+# facts). Errors: HTTP 4xx with JSON {"message": one sentence}.
 RECORDERS_PATH = "/recorders"
-RECORDING_META = b"gadgetbook-recording"
+FRAME_TYPE = "application/vnd.gadgetbook.frame"
+# A readiness check the kubelet makes itself (an HTTP GET, no process started in the pod), on a
+# port of its own that answers nothing else.
+HEALTH_PATH = "/healthz"
 
-# A run over one websocket. Client -> node: START (gadget, params, container_ids, ring_size), ADD
-# (container_ids that joined), STOP. Node -> client: STARTED (columns), STATS (events, lost), then END
-# or ERROR (message, lost); batches travel as binary frames in between.
+# A run over one websocket. Client -> node: START (gadget, params, container_ids or host, ring_size,
+# include_self), ADD (container_ids that joined), STOP. Node -> client: STARTED (node, clock), STATS
+# (events, lost), NAMES (mount namespace -> container id, before the frames that need them), then END
+# or ERROR (message, lost); frames travel as binary messages in between.
 START, ADD, STOP = "start", "add", "stop"
-STARTED, STATS, END, ERROR = "started", "stats", "end", "error"
-# The column a node adds to every batch: the client turns container ids into pod names.
-CONTAINER_ID = "container_id"
+STARTED, STATS, NAMES, END, ERROR = "started", "stats", "names", "end", "error"
+# Who asks: the caller's own Kubernetes bearer token, which the node checks with the API server.
+AUTHORIZATION = "Authorization"
+
+_LEN = struct.Struct("<I")
 
 
 def auth_header(token: str) -> str:
-    return f"token {token}"
+    return f"Bearer {token}"
 
 
-def encode(batch: dict, columns: list[str], meta: dict[bytes, bytes] | None = None) -> bytes:
-    """One batch as a self-contained Arrow IPC stream (schema + one record batch), with optional
-    schema metadata."""
-    import pyarrow as pa
+def bearer(header: str | None) -> str:
+    """The token of an `Authorization: Bearer ...` (or `token ...`) header; "" when there is none."""
+    scheme, _, value = (header or "").strip().partition(" ")
+    return value.strip() if scheme.lower() in ("bearer", "token") else ""
 
-    arrays = []
-    for name in columns:
-        v = batch[name]
-        if isinstance(v, Coded):
-            arrays.append(pa.DictionaryArray.from_arrays(pa.array(v.codes, pa.int32()), pa.array(v.categories)))
-        elif v.dtype.kind == "M":
-            arrays.append(pa.array(v.astype("datetime64[ns]"), pa.timestamp("ns")))
-        elif v.dtype.kind == "m":
-            arrays.append(pa.array(v.astype("timedelta64[ns]"), pa.duration("ns")))
+
+@dataclass
+class Frame:
+    """One binary message: a small JSON header and named columns (numpy arrays, Coded, or lists of text)."""
+
+    header: dict = field(default_factory=dict)
+    columns: dict[str, np.ndarray | Coded | list] = field(default_factory=dict)
+    # The mount namespace of each row (not sent): the node names the containers behind them first.
+    mntns: np.ndarray | None = field(default=None, compare=False)
+
+    def nbytes(self) -> int:
+        return sum(getattr(v, "nbytes", 0) for v in self.columns.values())
+
+    def take(self, index: np.ndarray) -> Frame:
+        """The rows at index (a mask or positions) of a frame whose columns are all one row each."""
+        pick = np.flatnonzero(index) if index.dtype == bool else index
+        cols = {k: v.take(pick) if hasattr(v, "take") else [v[i] for i in pick.tolist()]
+                for k, v in self.columns.items()}
+        return Frame(self.header, cols, None if self.mntns is None else self.mntns[pick])
+
+
+def pack(frame: Frame, level: int = 1) -> bytes:
+    """The frame as bytes: [u32 length][JSON: header, column layouts][zstd of the columns' bytes].
+
+    Arrays travel as their raw memory with numpy's own dtype description (structured event records
+    too), so the receiver rebuilds them without copying field by field."""
+    import zstandard
+
+    layout = []
+    buffers = []
+    for name, value in frame.columns.items():
+        if isinstance(value, Coded):
+            codes = np.ascontiguousarray(value.codes)
+            layout.append({"name": name, "coded": [str(c) for c in value.categories.tolist()],
+                           "dtype": np.lib.format.dtype_to_descr(codes.dtype), "shape": list(codes.shape)})
+            buffers.append(codes)
+        elif isinstance(value, np.ndarray) and value.dtype != object:
+            arr = np.ascontiguousarray(value)
+            layout.append({"name": name, "dtype": np.lib.format.dtype_to_descr(arr.dtype), "shape": list(arr.shape)})
+            buffers.append(arr)
+        else:  # text (profile's named stacks): small, as JSON
+            layout.append({"name": name, "text": [str(v) for v in list(value)]})
+    head = json.dumps({"header": frame.header, "columns": layout}, separators=(",", ":")).encode()
+    compressor = zstandard.ZstdCompressor(level=level).compressobj()
+    body = [compressor.compress(memoryview(b).cast("B")) for b in buffers if b.nbytes]
+    body.append(compressor.flush())
+    return b"".join([_LEN.pack(len(head)), head, *body])
+
+
+def unpack(data: bytes | memoryview) -> Frame:
+    """The frame `pack` made; arrays are views of one decompressed buffer."""
+    import zstandard
+
+    view = memoryview(data)
+    (n,) = _LEN.unpack_from(view)
+    meta = json.loads(bytes(view[_LEN.size:_LEN.size + n]))
+    rest = view[_LEN.size + n:]
+    raw = zstandard.ZstdDecompressor().decompressobj().decompress(rest) if len(rest) else b""
+    columns: dict[str, np.ndarray | Coded | list] = {}
+    pos = 0
+    for col in meta["columns"]:
+        if "text" in col:
+            text = np.empty(len(col["text"]), dtype=object)
+            text[:] = col["text"]
+            columns[col["name"]] = text
+            continue
+        dtype = np.lib.format.descr_to_dtype(_tuples(col["dtype"]))
+        shape = tuple(col["shape"])
+        count = int(np.prod(shape, dtype=np.int64))
+        arr = np.frombuffer(raw, dtype=dtype, count=count, offset=pos).reshape(shape)
+        pos += count * dtype.itemsize
+        if "coded" in col:
+            categories = np.empty(len(col["coded"]), dtype=object)
+            categories[:] = col["coded"]
+            columns[col["name"]] = Coded(arr.astype(np.int32, copy=False), categories)
         else:
-            arrays.append(pa.array(v))
-    record = pa.RecordBatch.from_arrays(arrays, names=columns)
-    if meta:
-        record = record.replace_schema_metadata(meta)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, record.schema, options=pa.ipc.IpcWriteOptions(compression="zstd")) as writer:
-        writer.write_batch(record)
-    return sink.getvalue().to_pybytes()
+            columns[col["name"]] = arr
+    return Frame(meta["header"], columns)
 
 
-def decode(data: bytes) -> dict:
-    """The batch an encoded message holds, with strings as Coded columns again."""
-    return decode_with_meta(data)[0]
-
-
-def decode_with_meta(data: bytes) -> tuple[dict, dict[bytes, bytes]]:
-    """The batch and the schema metadata an encoded message holds."""
-    import pyarrow as pa
-
-    reader = pa.ipc.open_stream(pa.py_buffer(data))
-    table = reader.read_all()
-    out: dict = {}
-    for name, column in zip(table.column_names, table.columns):
-        chunk = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-        if pa.types.is_dictionary(chunk.type):
-            categories = np.array(chunk.dictionary.to_pylist(), dtype="O")
-            out[name] = Coded(chunk.indices.to_numpy(zero_copy_only=False).astype(np.int32), categories)
-        elif pa.types.is_timestamp(chunk.type):
-            out[name] = chunk.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
-        elif pa.types.is_duration(chunk.type):
-            out[name] = chunk.to_numpy(zero_copy_only=False).astype("timedelta64[ns]")
-        else:
-            out[name] = chunk.to_numpy(zero_copy_only=False)
-    return out, dict(table.schema.metadata or {})
+def _tuples(descr):
+    """JSON turned the dtype description's tuples into lists: numpy wants them back."""
+    if isinstance(descr, list):
+        return [tuple(_tuples(x) for x in field) if isinstance(field, list) else field for field in descr]
+    return descr

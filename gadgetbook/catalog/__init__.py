@@ -10,7 +10,7 @@ from gadgetbook.errors import GadgetError
 
 OBJECT_DIR = Path(__file__).resolve().parent.parent / "_bpf"
 
-__all__ = ["Column", "GadgetSpec", "Param", "get", "names"]
+__all__ = ["Column", "GadgetSpec", "Param", "carries", "get", "names"]
 
 
 @functools.cache
@@ -23,8 +23,14 @@ def _specs() -> dict[str, GadgetSpec]:
 
 
 def names() -> list[str]:
-    """Names of the gadgets this installation carries."""
-    return sorted(_specs())
+    """Names of the gadgets this installation offers (benchmark producers, `listed = false`, run by name
+    but are not offered)."""
+    return sorted(name for name, spec in _specs().items() if spec.listed)
+
+
+def carries(name: str) -> bool:
+    """True when a gadget of that name can be run here, offered or not."""
+    return name in _specs()
 
 
 def get(name: str) -> GadgetSpec:
@@ -35,6 +41,6 @@ def get(name: str) -> GadgetSpec:
     if name not in specs:
         from gadgetbook.hints import did_you_mean
 
-        raise GadgetError(f"Unknown gadget {name!r}.{did_you_mean(name, specs)} "
-                          f"Known gadgets: {', '.join(sorted(specs))}.")
+        raise GadgetError(f"Unknown gadget {name!r}.{did_you_mean(name, names())} "
+                          f"Known gadgets: {', '.join(names())}.")
     return specs[name]

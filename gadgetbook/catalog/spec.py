@@ -101,6 +101,7 @@ class GadgetSpec:
     # What identifies a workload's behaviour in the rows (for diffs): [{what, columns, where}], see gadgetbook.compare
     behaviour: tuple[dict[str, Any], ...] = ()
     empty_hint: str = ""  # why a run may see nothing, said when one does (gadget.toml `empty_hint`)
+    listed: bool = True  # offered in lists and hints; a benchmark producer says `listed = false`
 
     @functools.cached_property
     def layout(self) -> tuple[Any, tuple[Column, ...], tuple[str, ...]]:
@@ -173,6 +174,7 @@ def load_spec(toml_path: Path) -> GadgetSpec:
             examples=tuple(meta.get("examples", ())),
             behaviour=tuple(dict(b) for b in meta.get("behaviour", ())),
             empty_hint=meta.get("empty_hint", ""),
+            listed=bool(meta.get("listed", True)),
         )
     except (KeyError, TypeError) as exc:
         raise GadgetError(f"The metadata of {toml_path.stem} is malformed ({exc}); reinstall gadgetbook.") from None

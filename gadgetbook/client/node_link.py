@@ -45,8 +45,7 @@ class NodeLink:
         finally:
             conn.close()
         if resp.status in (401, 403):
-            raise GadgetError(f"The node API on {self.node} refused the token (HTTP {resp.status}); "
-                              "redeploy with `gadgetbook deploy` to renew it.")
+            raise GadgetError(f"The node API on {self.node} refused the request: {_message(body)}")
         if resp.status != 200:
             try:
                 message = json.loads(data)["message"]
@@ -59,41 +58,77 @@ class NodeLink:
         return json.loads(self.request("GET", path, timeout=timeout))
 
 
+def _message(body: bytes) -> str:
+    try:
+        return str(json.loads(body).get("message"))
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace")[:200]
+
+
+def _refusal(exc) -> str:
+    """The node's one sentence from a refused websocket handshake."""
+    body = getattr(exc, "resp_body", None) or b""
+    return _message(body) if body else f"HTTP {exc.status_code}"
+
+
+class _PodNames:
+    """Names for the client's decoder: mount namespace -> container id (the node says) -> pod (we know)."""
+
+    def __init__(self, pods: dict[str, tuple[str, str, str]]) -> None:
+        self.pods = pods  # container id -> (namespace, pod, container)
+        self.ids: dict[int, str] = {}  # mount namespace -> container id
+
+    def names(self, mntns_ids: list[int]) -> list[tuple[str, str, str]]:
+        return [self.pods.get(self.ids.get(m, ""), ("", "", "")) for m in mntns_ids]
+
+
 class RemoteSource:
-    """A gadget running on one node, fed to a Run: batches arrive on a reader thread."""
+    """A gadget running on one node, fed to a Run: frames arrive on a reader thread and are decoded
+    here by the gadget's kind (the node ships what its kernel wrote)."""
 
     # Rows received and not yet taken by the run past which the reader stops reading the connection: the
     # node then waits to send, and this process's memory stays bounded however slow the run's writer.
     max_backlog = 2_000_000
 
     def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
-                 timeout: float = 20.0, peers=None) -> None:
+                 timeout: float = 30.0, peers=None) -> None:
         import websocket
 
+        from gadgetbook import catalog
+        from gadgetbook.kinds import kind_of
+
         self.name = link.node
+        self.spec = catalog.get(str(start.get("gadget", "")))
+        self.kind = kind_of(self.spec)
+        self.params = dict(start.get("params") or {})
         self.pods = pods  # container id -> (namespace, pod, container)
+        self._names = _PodNames(pods)
         self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
         self._backlog = 0
         self._lock = threading.Lock()
         self._lost = 0
+        self._attrs: dict = {}
+        self.warnings: list[str] = []
+        self.wire_bytes = 0  # binary frames as received (compressed)
         self._ended = threading.Event()
         self._error: str | None = None
         self.columns: list[str] = []
         try:
             self._ws = websocket.create_connection(
                 "ws://localhost" + protocol.API + protocol.RUNS_PATH, socket=link.connect(), timeout=timeout,
-                header=[f"Authorization: {protocol.auth_header(link.token)}"],
+                header=[f"{protocol.AUTHORIZATION}: {protocol.auth_header(link.token)}"],
             )
         except websocket.WebSocketBadStatusException as exc:
-            if exc.status_code in (401, 403):
-                raise GadgetError(f"The node API on {link.node} refused the token (HTTP {exc.status_code}); "
-                                  "redeploy with `gadgetbook deploy` to renew it.") from None
-            raise GadgetError(f"The node API on {link.node} refused the run: {exc}.") from None
+            raise GadgetError(f"The node API on {link.node} refused the run: {_refusal(exc)}") from None
         except (OSError, websocket.WebSocketException) as exc:
             raise GadgetError(f"Cannot reach the node API on {link.node}: {exc}.") from None
         self._ws.send(json.dumps({**start, "op": protocol.START, "node": link.node}))
-        first = json.loads(self._ws.recv())
+        try:
+            first = json.loads(self._ws.recv())
+        except (OSError, websocket.WebSocketException, ValueError) as exc:
+            self._ws.close()
+            raise GadgetError(f"The node API on {link.node} closed the run before it started ({exc}).") from None
         if first.get("op") != protocol.STARTED:
             self._ws.close()
             raise GadgetError(f"{link.node}: {first.get('message', first)}")
@@ -109,7 +144,10 @@ class RemoteSource:
             while True:
                 opcode, data = self._ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_BINARY:
-                    batch = self._enrich(protocol.decode(data))
+                    self.wire_bytes += len(data)
+                    frame = protocol.unpack(data)
+                    self._attrs.update(frame.header.get("attrs") or {})
+                    batch = self._enrich(self.kind.from_wire(frame, self.params, self._names, self.name))
                     with self._lock:
                         self._batches.append(batch)
                         self._backlog += len(next(iter(batch.values()), ()))
@@ -117,30 +155,39 @@ class RemoteSource:
                         pass
                 elif opcode == websocket.ABNF.OPCODE_TEXT:
                     msg = json.loads(data)
+                    op = msg.get("op")
                     self._lost = int(msg.get("lost", self._lost))
-                    if msg.get("op") == protocol.ERROR:
+                    if op == protocol.NAMES:
+                        self._names.ids.update({int(m): cid for m, cid in msg["names"].items()})
+                    if msg.get("warning"):
+                        self.warnings.append(msg["warning"])
+                    if op == protocol.ERROR:
                         self._error = msg.get("message", "error")
-                    if msg.get("op") in (protocol.END, protocol.ERROR):
+                    if op in (protocol.END, protocol.ERROR):
                         break
                 elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                    if not self._ended.is_set() and self._error is None:
+                        self._error = "the node closed the run without a last word"
                     break
         except (OSError, websocket.WebSocketException) as exc:
             if not self._ended.is_set():
                 self._error = f"connection to the node lost ({exc})"
+        except Exception as exc:  # a frame this client cannot read: say so instead of going quiet
+            self._error = f"cannot read the node's data ({exc})"
         finally:
             self._ended.set()
 
     def _enrich(self, batch: dict) -> dict:
-        ids = batch.pop(protocol.CONTAINER_ID)
-        names = [self.pods.get(i, ("", "", "")) for i in ids.categories.tolist()]
-        for k, key in enumerate(("namespace", "pod", "container")):
-            batch[key] = coded(np.arange(len(names)), lambda j, k=k: names[j][k]).take(ids.codes)
         if self.peers is not None and "daddr" in batch:
             remote = batch["daddr"]
             owners = self.peers.lookup(remote.categories.tolist())
             for k, key in enumerate(REMOTE_COLUMNS):
                 batch[key] = coded(np.arange(len(owners)), lambda j, k=k: owners[j][k]).take(remote.codes)
         return batch
+
+    def attrs(self) -> dict:
+        """Facts the node sent about the run (a profile's seconds and samples)."""
+        return dict(self._attrs)
 
     def add_containers(self, container_ids: list[str], pods: dict[str, tuple[str, str, str]]) -> None:
         self.pods.update(pods)

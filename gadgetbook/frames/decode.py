@@ -55,11 +55,12 @@ def column_docs(columns) -> list[tuple[str, str]]:
 class Decoder:
     """Turns batches of one gadget's raw events into ordered columns (numpy arrays)."""
 
-    def __init__(self, spec: GadgetSpec, node: str, containers: ContainerNames) -> None:
+    def __init__(self, spec: GadgetSpec, node: str, containers: ContainerNames, offset_ns: int | None = None) -> None:
         self.spec = spec
         self.node = node
         self.containers = containers
-        self.offset_ns = boot_to_wall_ns()
+        # The traced host's clock: a client decoding a node's events uses the offset the node sent.
+        self.offset_ns = boot_to_wall_ns() if offset_ns is None else offset_ns
         self.columns = [c for c in spec.event_columns if not c.hidden]
         self.categorical = frozenset(c.name for c in self.columns if c.format in CATEGORICAL_FORMATS).union(
             *(EXPANDING[c.format].categorical for c in self.columns if c.format in EXPANDING))

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from gadgetbook.catalog.spec import GadgetSpec
+    from gadgetbook.frames.decode import ContainerNames
+    from gadgetbook.protocol import Frame
     from gadgetbook.run_handle import Batch, Source
     from gadgetbook.targets.local import LocalContainers
 
@@ -73,8 +75,16 @@ class Kind:
     # -- on a host --
 
     def open(self, params: dict[str, Any], *, mntns_ids: Iterable[int] | None, pid: int | None,
-             ring_bytes: int | None, containers: LocalContainers, node: str) -> Source:
-        """Load and attach the gadget on this host and return the source that feeds a Run."""
+             ring_bytes: int | None, containers: LocalContainers, node: str, raw: bool = False) -> Source:
+        """Load and attach the gadget on this host and return the source that feeds a Run.
+
+        `raw`: a node pod's source, whose poll() hands over `protocol.Frame`s of what it read from the
+        kernel (decoded by the client with `from_wire`), and which stops reading the kernel while too
+        much waits to be sent (the kernel then counts what it cannot keep: memory stays bounded)."""
+        raise NotImplementedError
+
+    def from_wire(self, frame: Frame, params: dict[str, Any], names: ContainerNames, node: str) -> Batch:
+        """A batch of this kind's columns from a frame its raw source made on a node."""
         raise NotImplementedError
 
     # -- after the run --

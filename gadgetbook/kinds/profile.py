@@ -63,7 +63,8 @@ class ProfileKind(Kind):
         if params.get("kernel_only") and params.get("user_only"):
             raise GadgetError("--kernel-only and --user-only exclude each other; give at most one of them.")
 
-    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> ProfileSource:
+    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
+             raw: bool = False) -> ProfileSource:
         self.check(params)
         frequency = int(params.get("frequency", 49))
         cpus = perf.online_cpus()
@@ -74,7 +75,7 @@ class ProfileKind(Kind):
         try:
             source = ProfileSource(obj, perf_fds, self.spec.event_dtype, containers, node, ring,
                                    addresses=bool(params.get("addresses")), python=not params.get("no_python"),
-                                   user=not params.get("kernel_only"))
+                                   user=not params.get("kernel_only"), raw=raw)
             # Targets known now get their unwind tables before the first sample.
             source.register_now([pid] if pid else _pids_in(mntns_ids) if mntns_ids is not None else [])
             for cpu in cpus:
@@ -91,6 +92,23 @@ class ProfileKind(Kind):
         except BaseException:
             obj.close()
             raise
+
+    def from_wire(self, frame, params, names, node):
+        """The node named the stacks (its processes, its files); here the rows get their pods."""
+        out: dict[str, np.ndarray | Coded] = {}
+        for key, value in frame.columns.items():
+            if isinstance(value, list):
+                arr = np.empty(len(value), dtype=object)
+                arr[:] = value
+                value = arr
+            out[key] = value
+        n = len(out["pid"])
+        out["node"] = Coded(np.zeros(n, dtype=np.int32), np.array([node], dtype=object))
+        uniq, inverse = np.unique(out["mntns_id"], return_inverse=True)
+        named = names.names(uniq.tolist())
+        for i, key in enumerate(("namespace", "pod", "container")):
+            out[key] = _coded([t[i] for t in named], inverse.reshape(-1))
+        return {c: out[c] for c in COLUMNS}
 
     def result(self, df):
         from gadgetbook.frames.profile import Profile
@@ -146,12 +164,14 @@ class ProfileSource(ThreadedSource):
     stops sampling and hands over one batch: one row per sample, stacks named."""
 
     def __init__(self, obj, perf_fds: list[int], event: np.dtype, containers, name: str, ring_bytes: int,
-                 addresses: bool = False, python: bool = True, user: bool = True, interval: float = 0.1) -> None:
+                 addresses: bool = False, python: bool = True, user: bool = True, interval: float = 0.1,
+                 raw: bool = False) -> None:
         from gadgetbook.symbols.process import UserSymbols
         from gadgetbook.symbols.stacks import SampleStacks
         from gadgetbook.symbols.unwinding import KernelUnwinding
 
         super().__init__(obj, name)
+        self.raw = raw  # a node: the named stacks go out as one frame, with the facts of the sampling
         self._perf_fds = perf_fds
         self.containers = containers
         self.user = UserSymbols()
@@ -313,11 +333,18 @@ class ProfileSource(ThreadedSource):
         samples = self.stacks.samples()
         self.samples = len(samples)
         self.warnings = self._warnings(samples, named)
-        with self._lock:
-            self._items.append(self._columns(samples, named))
+        batch = self._columns(samples, named)
         for names in self.code.values():
             names.close()
         self.symbolize_seconds = time.perf_counter() - t0
+        if self.raw:
+            # A node names the stacks where the binaries are and sends them with the sampling's facts;
+            # the client names the pods.
+            from gadgetbook.protocol import Frame
+
+            batch = Frame({"attrs": self.attrs()}, batch, mntns=batch["mntns_id"])
+        with self._lock:
+            self._items.append(batch)
 
     def _warnings(self, samples: np.ndarray, named: dict[str, np.ndarray]) -> list[str]:
         """One sentence per process whose stacks could not be read in full: how many samples ended early

@@ -7,6 +7,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.decode import NoContainers
 from gadgetbook.frames.top import TOP_COMMON, TopDecoder, order_rows, wall_now_ns
@@ -82,7 +84,8 @@ class TopKind(Kind):
     def check(self, params: dict[str, Any]) -> None:
         self.settings(params)
 
-    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TopSource:
+    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
+             raw: bool = False) -> TopSource:
         settings = self.settings(params)  # bad settings fail before anything loads
         # The shared header's ring buffer goes unused by top gadgets: it stays at one page.
         obj = load_gadget(str(self.spec.object_path), self.spec.hooks, self.spec.rodata(params),
@@ -91,10 +94,20 @@ class TopKind(Kind):
             layout = self.spec.top_layout
             reader = MapReader(obj.map_fd(TOP_MAP), obj.map_max_entries(TOP_MAP), layout.key, layout.value,
                                delete=True, name=f"{self.spec.name}'s")
-            return TopSource(obj, reader, TopDecoder(self.spec, node, containers), settings, node)
+            decoder = None if raw else TopDecoder(self.spec, node, containers)
+            return TopSource(obj, reader, decoder, settings, node)
         except BaseException:
             obj.close()
             raise
+
+    def from_wire(self, frame, params, names, node) -> Batch:
+        """Each interval's map reading decoded, sorted and cut here: the node ships the keys as read."""
+        settings = self.settings(params)
+        decoder = TopDecoder(self.spec, node, names)
+        keys, values, wall = frame.columns["keys"], frame.columns["values"], frame.columns["wall_ns"]
+        parts = [order_rows(decoder.decode(keys[wall == t], values[wall == t], int(t)), settings.sort,
+                            settings.max_rows) for t in np.unique(wall).tolist()]
+        return concat(parts, decoder.names()) if parts else decoder.empty()
 
     def live_view(self) -> type:
         from gadgetbook.views.top import TopTable
@@ -103,28 +116,41 @@ class TopKind(Kind):
 
 
 class TopSource(ThreadedSource):
-    """One batch per interval: each key's counts since the previous reading, sorted and cut."""
+    """One batch per interval: each key's counts since the previous reading, sorted and cut (or, for
+    a node, the keys and values as read, with the time of the reading)."""
 
-    def __init__(self, obj, reader: MapReader, decoder: TopDecoder, settings: TopSettings, name: str) -> None:
+    def __init__(self, obj, reader: MapReader, decoder: TopDecoder | None, settings: TopSettings, name: str) -> None:
         super().__init__(obj, name)
+        if decoder is None:
+            self.max_backlog = 64  # a node's readings not yet sent (one map each)
         self.reader = reader
         self.decoder = decoder
         self.settings = settings
         self.intervals = 0
         self._start()
 
-    def _read(self) -> Batch | None:
+    def _read(self):
         keys, values = self.reader.read()
         self.intervals += 1
         if not len(keys):
             return None
+        if self.decoder is None:
+            return {"keys": keys, "values": values, "wall_ns": np.full(len(keys), wall_now_ns(), dtype=np.int64)}
         batch = self.decoder.decode(keys, values, wall_now_ns())
         return order_rows(batch, self.settings.sort, self.settings.max_rows)
 
     def _wait(self) -> bool:
         return self._stop.wait(self.settings.interval)
 
-    def _combine(self, items: list[Batch]) -> Batch:
+    def _combine(self, items: list[Batch]):
+        if self.decoder is None:
+            from gadgetbook.protocol import Frame
+
+            columns = {k: np.concatenate([i[k] for i in items]) for k in items[0]}
+            # The mount namespace is a field of the key or of the value, as the gadget declares.
+            mntns = next((columns[part]["mntns_id"] for part in ("keys", "values")
+                          if "mntns_id" in (columns[part].dtype.names or ())), None)
+            return Frame({}, columns, mntns=mntns)
         return concat(items, self.decoder.names())
 
     def attrs(self) -> dict[str, object]:

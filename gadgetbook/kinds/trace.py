@@ -57,20 +57,30 @@ class TraceKind(Kind):
         if unique is not None and unique.rodata != REPEATS_RODATA:
             raise GadgetError(f"{self.spec.name}'s --unique must set {REPEATS_RODATA}; its metadata is malformed.")
 
-    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> TraceSource:
+    def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
+             raw: bool = False) -> TraceSource:
         self.check(params)
         repeats = bool(params.get(UNIQUE_PARAM))
+        ring = ring_bytes or DEFAULT_RING_BYTES
         # The repeats map is preallocated: without --unique it shrinks to one entry.
         sizes = {REPEATS_MAP: 1} if UNIQUE_PARAM in self.spec.params and not repeats else None
         obj = load_gadget(str(self.spec.object_path), self.spec.hooks, self.spec.rodata(params),
-                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring_bytes or DEFAULT_RING_BYTES,
-                          max_entries=sizes)
+                          mntns_ids=mntns_ids, pid=pid, ring_bytes=ring, max_entries=sizes)
         try:
-            return TraceSource(obj, ring_bytes or DEFAULT_RING_BYTES, Decoder(self.spec, node, containers), node,
-                               repeats=repeats)
+            if raw:
+                # A node holds at most two rings' worth of records it has not sent: memory stays flat, and a
+                # sender late by a few tens of milliseconds costs no events.
+                return TraceSource(obj, ring, None, node, event=self.spec.event_dtype, repeats=repeats,
+                                   max_backlog=2 * ring // self.spec.event_dtype.itemsize)
+            return TraceSource(obj, ring, Decoder(self.spec, node, containers), node, repeats=repeats)
         except BaseException:
             obj.close()
             raise
+
+    def from_wire(self, frame, params, names, node):
+        """A node's raw records decoded here, on the node's clock."""
+        events = frame.columns["events"]
+        return Decoder(self.spec, node, names, offset_ns=int(frame.header["boot_to_wall_ns"])).decode(events)
 
     def result(self, df):
         """The DataFrame; a run that counted repeats has one row per key, with the exact count."""
@@ -105,16 +115,19 @@ class TraceSource(ThreadedSource):
     def _size(self, item: np.ndarray) -> int:
         return len(item)
 
-    def __init__(self, obj, ring_bytes: int, decoder: Decoder, name: str, interval: float = 0.02,
-                 repeats: bool = False) -> None:
+    def __init__(self, obj, ring_bytes: int, decoder: Decoder | None, name: str, interval: float = 0.02,
+                 repeats: bool = False, event: np.dtype | None = None, max_backlog: int | None = None) -> None:
         from gadgetbook.kernel.ring import RingReader  # numpy's import waits until the programs are attached
 
         super().__init__(obj, name)
-        self.decoder = decoder
+        if max_backlog is not None:
+            self.max_backlog = max_backlog
+        self.decoder = decoder  # None: hand over the raw records (a node ships them; the client decodes)
+        self.event = event if decoder is None else decoder.spec.event_dtype
         self.ring_bytes = ring_bytes
         self.repeats = repeats
         self._interval = interval
-        self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, decoder.spec.event_dtype)
+        self._ring = RingReader(obj.map_fd(EVENTS_MAP), ring_bytes, self.event)
         # Edge-triggered: epoll reports the kernel's wakeups only, not every record that is waiting.
         self._epoll = select.epoll()
         self._epoll.register(obj.map_fd(EVENTS_MAP), select.EPOLLIN | select.EPOLLET)
@@ -141,7 +154,7 @@ class TraceSource(ThreadedSource):
         """The repeats the ring buffer did not carry, as events whose count says how many."""
         size = self.obj.map_key_size(REPEATS_MAP)
         reader = MapReader(self.obj.map_fd(REPEATS_MAP), self.obj.map_max_entries(REPEATS_MAP),
-                           np.dtype((np.void, size)), self.decoder.spec.event_dtype, name=f"{self.name} repeats")
+                           np.dtype((np.void, size)), self.event, name=f"{self.name} repeats")
         _, events = reader.read()
         left = events[COUNT_COLUMN] - events["_reported"]
         events = events[left > 0]
@@ -173,7 +186,13 @@ class TraceSource(ThreadedSource):
             self._take()
 
     def _combine(self, items: list[np.ndarray]):
-        return self.decoder.decode(items[0] if len(items) == 1 else np.concatenate(items))
+        events = items[0] if len(items) == 1 else np.concatenate(items)
+        if self.decoder is None:
+            from gadgetbook.frames.decode import boot_to_wall_ns
+            from gadgetbook.protocol import Frame
+
+            return Frame({"boot_to_wall_ns": boot_to_wall_ns()}, {"events": events}, mntns=events["mntns_id"])
+        return self.decoder.decode(events)
 
     def _release(self) -> None:
         self._ring.close()

@@ -13,6 +13,7 @@ NAMESPACE = "gadgetbook"
 DAEMONSET = "gadgetbook-node"
 SECRET = "gadgetbook-node-token"
 NODE_PORT = 8765
+HEALTH_PORT = 8766
 NODE_LABELS = {"app.kubernetes.io/name": "gadgetbook-node"}
 
 
@@ -52,6 +53,17 @@ class Kube:
         from kubernetes import client
 
         return client.RbacAuthorizationV1Api(self.client)
+
+
+def bearer_token(kube: Kube) -> str:
+    """The caller's own bearer token (refreshed if the kubeconfig's plugin says so): node pods check who
+    asks with it; "" when the kubeconfig authenticates otherwise (a client certificate)."""
+    cfg = kube.client.configuration
+    if cfg.refresh_api_key_hook is not None:
+        cfg.refresh_api_key_hook(cfg)
+    value = cfg.auth_settings().get("BearerToken", {}).get("value") or ""
+    scheme, _, token = value.partition(" ")
+    return token if scheme.lower() == "bearer" else value
 
 
 def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:

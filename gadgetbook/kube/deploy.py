@@ -26,8 +26,11 @@ def _apply(kube: Kube, obj: dict[str, Any]) -> str:
                            kube.core.patch_namespaced_service_account, True),
         "Secret": (kube.core.create_namespaced_secret, None, True),  # an existing token is kept
         "ClusterRole": (kube.rbac.create_cluster_role, kube.rbac.patch_cluster_role, False),
+        "ClusterRoleBinding": (kube.rbac.create_cluster_role_binding, kube.rbac.patch_cluster_role_binding, False),
         "Role": (kube.rbac.create_namespaced_role, kube.rbac.patch_namespaced_role, True),
-        "DaemonSet": (kube.apps.create_namespaced_daemon_set, kube.apps.patch_namespaced_daemon_set, True),
+        # Replaced, not patched: a merge would keep fields this version dropped (an older exec readiness
+        # probe next to the HTTP one is refused as two handlers).
+        "DaemonSet": (kube.apps.create_namespaced_daemon_set, kube.apps.replace_namespaced_daemon_set, True),
     }
     create, patch, namespaced = fns[kind]
     doing = f"creating {kind.lower()} {name}"
@@ -49,11 +52,33 @@ def _apply(kube: Kube, obj: dict[str, Any]) -> str:
 
 def deploy(kube: Kube, image: str = manifests.DEFAULT_IMAGE, wait: float = 180, progress: Progress = print) -> dict:
     """Apply the manifests (twice is the same as once) and wait until every node pod is ready."""
+    _wait_namespace_gone_if_terminating(kube, wait, progress)
     objs = manifests.objects(image)
     for obj in objs[:1] + [manifests.secret(secrets.token_hex(24))] + objs[1:]:
         what = _apply(kube, obj)
         progress(f"{obj['kind'].lower()}/{obj['metadata']['name']} {what}")
     return wait_ready(kube, wait, progress)
+
+
+def _wait_namespace_gone_if_terminating(kube: Kube, wait: float, progress: Progress) -> None:
+    """A namespace still being deleted (a recent undeploy) takes no new objects: wait for it to go."""
+    from kubernetes.client.exceptions import ApiException
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            ns = kube.core.read_namespace(NAMESPACE, _request_timeout=15)
+        except ApiException as exc:
+            if exc.status == 404:
+                return
+            raise explain(exc, f"reading namespace {NAMESPACE}") from None
+        if ns.metadata.deletion_timestamp is None:
+            return
+        if time.monotonic() > deadline:
+            raise GadgetError(f"Namespace {NAMESPACE} is still being deleted after {wait:.0f}s; deploy again once "
+                              "it is gone (`kubectl get namespace gadgetbook`).")
+        progress(f"namespace/{NAMESPACE} is being deleted; waiting")
+        time.sleep(1)
 
 
 def wait_ready(kube: Kube, timeout: float, progress: Progress = print) -> dict:
@@ -82,8 +107,11 @@ def undeploy(kube: Kube, wait: float = 120, progress: Progress = print) -> None:
     """Remove everything deploy made; waits until the namespace is gone."""
     from kubernetes.client.exceptions import ApiException
 
+    deletes = {"ClusterRole": kube.rbac.delete_cluster_role,
+               "ClusterRoleBinding": kube.rbac.delete_cluster_role_binding}
+    steps = [(f"deleting {kind.lower()} {name}", deletes[kind], (name,)) for kind, name in manifests.CLUSTER_OBJECTS]
     for doing, fn, args in (
-        ("deleting clusterrole gadgetbook-user", kube.rbac.delete_cluster_role, ("gadgetbook-user",)),
+        *steps,
         (f"deleting namespace {NAMESPACE}", kube.core.delete_namespace, (NAMESPACE,)),
     ):
         try:
@@ -108,11 +136,12 @@ def undeploy(kube: Kube, wait: float = 120, progress: Progress = print) -> None:
 def status(kube: Kube) -> list[dict[str, Any]]:
     """One row per node pod: node, pod, ready, restarts, image, and what the node says of itself."""
     from gadgetbook.client.node_link import NodeLink
-    from gadgetbook.kube.node_pods import node_pods, node_token
+    from gadgetbook.kube.api import bearer_token
+    from gadgetbook.kube.node_pods import node_pods
     from gadgetbook.kube.portforward import pod_connector
 
     ready = node_pods(kube)  # says clearly when nothing is deployed
-    token = node_token(kube)
+    token = bearer_token(kube)
     pods = call(f"listing pods in namespace {NAMESPACE}", kube.core.list_namespaced_pod, NAMESPACE,
                 label_selector=",".join(f"{k}={v}" for k, v in NODE_LABELS.items())).items
     rows = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gadgetbook.kube.api import DAEMONSET, NAMESPACE, NODE_LABELS, NODE_PORT, SECRET
+from gadgetbook.kube.api import DAEMONSET, HEALTH_PORT, NAMESPACE, NODE_LABELS, NODE_PORT, SECRET
 
 DEFAULT_IMAGE = "localhost/gadgetbook-node:0.1.0"
 MANAGED = {"app.kubernetes.io/part-of": "gadgetbook"}
@@ -17,31 +17,57 @@ def _meta(name: str, namespaced: bool = True, labels: dict[str, str] | None = No
     return meta
 
 
+RBAC = "rbac.authorization.k8s.io"
+NODE_SA = "gadgetbook-node"
+# The right a whole-host run asks for (`gadgetbook.node.access`): no built-in role grants it.
+HOST_TRACER = "gadgetbook-host-tracer"
+
+
+def _cluster_binding(name: str, role: str) -> dict[str, Any]:
+    return {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": _meta(name, namespaced=False),
+            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": NODE_SA, "namespace": NAMESPACE}]}
+
+
 def objects(image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
-    """Namespace, node ServiceAccount (no API rights), user roles, and the node DaemonSet."""
+    """Namespace, node ServiceAccount and its rights, user roles, and the node DaemonSet."""
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(NAMESPACE, namespaced=False)},
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta("gadgetbook-node"),
-         "automountServiceAccountToken": False},
+        # Its token is mounted (said explicitly: deploy patches over older versions that had it off).
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NODE_SA),
+         "automountServiceAccountToken": True},
+        # The node asks the API server who calls (TokenReview) and what they may do (SubjectAccessReview)...
+        _cluster_binding("gadgetbook-node-auth", "system:auth-delegator"),
+        # ...and which namespace a container it is asked to trace belongs to (its node's pods).
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": _meta("gadgetbook-node", namespaced=False),
+         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]},
+        _cluster_binding("gadgetbook-node", "gadgetbook-node"),
         # What a user of gadgetbook needs, to bind to people or groups (see images/k8s/RBAC.md).
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole",
          "metadata": _meta("gadgetbook-user", namespaced=False),
          "rules": [
-             # find the pods to trace, in any namespace the user may target, and follow new ones
+             # find the pods to trace, in any namespace the user may target, and follow new ones; the node
+             # pods trace a pod's containers only for whoever may get pods in its namespace
              {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
          ]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": _meta("gadgetbook-user"),
+        {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": _meta("gadgetbook-user"),
          "rules": [
              # see that the node pods are deployed and ready
              {"apiGroups": ["apps"], "resources": ["daemonsets"], "verbs": ["get"]},
              {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
-             # reach a node pod's API through the API server
-             {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["create"]},
-             # the token the node API asks for
-             {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [SECRET], "verbs": ["get"]},
+             # reach a node pod's API through the API server (a websocket port-forward is a GET)
+             {"apiGroups": [""], "resources": ["pods/portforward"], "verbs": ["get", "create"]},
          ]},
+        # Runs over every process of a node (`--host`): a separate right, for the few who need it.
+        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": _meta(HOST_TRACER, namespaced=False),
+         "rules": [{"apiGroups": ["gadgetbook.io"], "resources": ["nodes"], "verbs": ["trace"]}]},
         daemonset(image),
     ]
+
+
+CLUSTER_OBJECTS = [("ClusterRoleBinding", "gadgetbook-node-auth"), ("ClusterRoleBinding", "gadgetbook-node"),
+                   ("ClusterRole", "gadgetbook-node"), ("ClusterRole", "gadgetbook-user"),
+                   ("ClusterRole", HOST_TRACER)]
 
 
 def daemonset(image: str) -> dict[str, Any]:
@@ -49,10 +75,14 @@ def daemonset(image: str) -> dict[str, Any]:
         {"name": "GADGETBOOK_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
         {"name": "GADGETBOOK_TOKEN", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "token"}}},
         {"name": "GADGETBOOK_PORT", "value": str(NODE_PORT)},
-        # Busy runs allocate and free large batches on three threads: fewer malloc arenas and Arrow
-        # on the system allocator give the memory back instead of keeping a high-water mark.
+        {"name": "GADGETBOOK_HEALTH_PORT", "value": str(HEALTH_PORT)},
+        # Callers are who their own Kubernetes token says, with the rights the API server gives them.
+        {"name": "GADGETBOOK_ACCESS", "value": "kubernetes"},
+        # Busy runs allocate and free large batches on a few threads: fewer malloc arenas, and large
+        # blocks always mapped on their own (glibc would otherwise raise that threshold after the first
+        # frees and keep later blocks on its heap), give the memory back after a burst.
         {"name": "MALLOC_ARENA_MAX", "value": "2"},
-        {"name": "ARROW_DEFAULT_MEMORY_POOL", "value": "system"},
+        {"name": "MALLOC_MMAP_THRESHOLD_", "value": "131072"},
     ]
     container = {
         "name": "node",
@@ -62,9 +92,11 @@ def daemonset(image: str) -> dict[str, Any]:
         "env": env,
         # Loading BPF programs, reading every process's /proc and mounting tracefs.
         "securityContext": {"privileged": True},
-        "readinessProbe": {"exec": {"command": ["gadgetbook-node", "check"]}, "periodSeconds": 5,
+        # An HTTP GET the kubelet makes itself: no process starts in the pod (an exec probe that started
+        # Python every 5 s cost a quarter of a CPU).
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": HEALTH_PORT}, "periodSeconds": 5,
                            "timeoutSeconds": 5},
-        "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "1Gi"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
         "volumeMounts": [{"name": "bpffs", "mountPath": "/sys/fs/bpf"}],
     }
     return {
@@ -74,8 +106,8 @@ def daemonset(image: str) -> dict[str, Any]:
             "template": {
                 "metadata": {"labels": {**MANAGED, **NODE_LABELS}},
                 "spec": {
-                    "serviceAccountName": "gadgetbook-node",
-                    "automountServiceAccountToken": False,
+                    "serviceAccountName": NODE_SA,  # its token asks the API server about callers
+                    "automountServiceAccountToken": True,
                     "hostPID": True,  # the node's processes, for container -> mount namespace
                     "tolerations": [{"operator": "Exists"}],  # every node, tainted ones too
                     "containers": [container],

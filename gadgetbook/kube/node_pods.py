@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-
 from gadgetbook.errors import GadgetError
-from gadgetbook.kube.api import DAEMONSET, NAMESPACE, NODE_LABELS, SECRET, Kube, call
+from gadgetbook.kube.api import DAEMONSET, NAMESPACE, NODE_LABELS, Kube, call
 
 
 def _selector() -> str:
@@ -15,6 +13,9 @@ def _selector() -> str:
 def node_pods(kube: Kube) -> dict[str, str]:
     """node name -> name of its ready gadgetbook node pod."""
     from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    from gadgetbook.kube.api import explain
 
     try:
         kube.apps.read_namespaced_daemon_set(DAEMONSET, NAMESPACE, _request_timeout=15)
@@ -22,8 +23,8 @@ def node_pods(kube: Kube) -> dict[str, str]:
         if exc.status == 404:
             raise GadgetError("gadgetbook is not deployed in this cluster; run `gadgetbook deploy` "
                               "(or `%gadget deploy`) first.") from None
-        from gadgetbook.kube.api import explain
-
+        raise explain(exc, f"reading daemonset {NAMESPACE}/{DAEMONSET}") from None
+    except (Urllib3Error, OSError) as exc:
         raise explain(exc, f"reading daemonset {NAMESPACE}/{DAEMONSET}") from None
     pods = call(f"listing pods in namespace {NAMESPACE}", kube.core.list_namespaced_pod, NAMESPACE,
                 label_selector=_selector()).items
@@ -34,8 +35,3 @@ def node_pods(kube: Kube) -> dict[str, str]:
         if pod.status.phase == "Running" and conditions.get("Ready") == "True" and alive:
             ready[pod.spec.node_name] = pod.metadata.name
     return ready
-
-
-def node_token(kube: Kube) -> str:
-    secret = call(f"reading secret {NAMESPACE}/{SECRET}", kube.core.read_namespaced_secret, SECRET, NAMESPACE)
-    return base64.b64decode(secret.data["token"]).decode()

@@ -20,23 +20,11 @@ def server_argv(port: int, token: str, root_dir: str = "/") -> list[str]:
     ]
 
 
-def check(port: int) -> int:
-    """Readiness: 0 when the server accepts connections on loopback."""
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=3).close()
-        return 0
-    except OSError:
-        return 1
-
-
 def main() -> None:
-    """Serve (port and token from the environment, set by the DaemonSet from its Secret), or `check`."""
+    """Serve (port and token from the environment, set by the DaemonSet from its Secret; the kubelet
+    checks readiness with an HTTP GET on GADGETBOOK_HEALTH_PORT, which starts no process)."""
     from jupyter_server.serverapp import ServerApp
 
-    if sys.argv[1:] == ["check"]:
-        sys.exit(check(int(os.environ.get("GADGETBOOK_PORT", "8765"))))
     token = os.environ.get("GADGETBOOK_TOKEN") or _read(os.environ.get("GADGETBOOK_TOKEN_FILE", ""))
     if not token:
         sys.exit("gadgetbook-node: set GADGETBOOK_TOKEN or GADGETBOOK_TOKEN_FILE; refusing to serve without a token.")

@@ -32,5 +32,5 @@ class RecorderLink:
 
 
 def _frame(data: bytes) -> tuple[dict, dict[str, Any]]:
-    batch, meta = protocol.decode_with_meta(data)
-    return batch, json.loads(meta[protocol.RECORDING_META])
+    frame = protocol.unpack(data)
+    return frame.columns, frame.header

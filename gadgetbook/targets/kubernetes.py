@@ -83,11 +83,17 @@ def list_pods(kube: Kube, q: PodQuery):
     return call(f"listing pods in namespace {ns}", kube.core.list_namespaced_pod, ns, **kwargs).items
 
 
-def resolve(kube: Kube, q: PodQuery) -> PodTargets:
-    """Running containers of the matching pods; a GadgetError when there are none."""
+def is_node_pod(pod) -> bool:
+    """One of gadgetbook's own node pods."""
+    return all(pod.metadata.labels and pod.metadata.labels.get(k) == v for k, v in NODE_LABELS.items())
+
+
+def resolve(kube: Kube, q: PodQuery, include_self: bool = False) -> PodTargets:
+    """Running containers of the matching pods; a GadgetError when there are none. gadgetbook's own
+    node pods are left out unless `include_self`."""
     found = []
     for pod in list_pods(kube, q):
-        if all(pod.metadata.labels and pod.metadata.labels.get(k) == v for k, v in NODE_LABELS.items()):
+        if is_node_pod(pod) and not include_self:
             continue  # never trace gadgetbook's own node pods by accident
         found.extend(running_containers(pod, q.container))
     if not found:

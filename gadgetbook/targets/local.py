@@ -66,6 +66,16 @@ def container_of_pid(pid: int) -> tuple[str, str] | None:
         return None
 
 
+def own_container() -> str | None:
+    """The id of the container this process runs in (a node pod's), None on a host."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            hit = _container_of(f.read())
+    except OSError:
+        return None
+    return hit[1] if hit else None
+
+
 def scan_proc() -> dict[str, Container]:
     """Container id -> Container with the pids and mount namespaces seen in /proc now."""
     found: dict[str, Container] = {}

@@ -9,25 +9,35 @@ STATE=${GADGETBOOK_CLUSTER_DIR:-/var/lib/gadgetbook-cluster}
 PIDS=$STATE/pids
 LOGS=$STATE/logs
 PKI=$STATE/pki
-CTRD=$STATE/containerd
+# The first node's containerd (GADGETBOOK_CONTAINERD_DIR points the image scripts at another node's).
+CTRD=${GADGETBOOK_CONTAINERD_DIR:-$STATE/containerd}
 CTRD_SOCK=$CTRD/containerd.sock
+CTRD_NAME=containerd
+CNI=$STATE/cni
 KUBECONFIG_ADMIN=$STATE/kubeconfig
 
 # Loopback ports, chosen away from the defaults so a packaged etcd or a real
-# control plane on the same host does not collide with the test cluster.
+# control plane on the same host does not collide with the test cluster. Every one
+# can be moved, so that two checkouts run a cluster each (see README.md).
 ETCD_PORT=${GADGETBOOK_ETCD_PORT:-23790}
 ETCD_PEER_PORT=${GADGETBOOK_ETCD_PEER_PORT:-23800}
 API_PORT=${GADGETBOOK_API_PORT:-16443}
-KCM_PORT=10257
-SCHED_PORT=10259
-KUBELET_PORT=10250
-KUBELET_HEALTHZ_PORT=10248
+KCM_PORT=${GADGETBOOK_KCM_PORT:-10257}
+SCHED_PORT=${GADGETBOOK_SCHED_PORT:-10259}
+KUBELET_PORT=${GADGETBOOK_KUBELET_PORT:-10250}
+KUBELET_HEALTHZ_PORT=${GADGETBOOK_KUBELET_HEALTHZ_PORT:-10248}
 
-BRIDGE=gbk8s0
+BRIDGE=${GADGETBOOK_BRIDGE:-gbk8s0}
 NODE_NAME=localhost
+# The kubelet's pods live under $CGROUP_ROOT/kubepods in every cgroup hierarchy ("" = the root).
+CGROUP_ROOT=${GADGETBOOK_CGROUP_ROOT:-}
+KUBELET_NAME=kubelet
+KUBELET_DIR=$STATE/kubelet
+KUBELET_ADDRESS=127.0.0.1
+KUBELET_KUBECONFIG=$STATE/kubelet.kubeconfig
 PAUSE_IMAGE=registry.k8s.io/pause:3.6
 TESTAPP_IMAGE=localhost/gadgetbook-testapp:1
-BASE_IMAGE=localhost/gadgetbook-base:bookworm
+BASE_IMAGE=localhost/gadgetbook-base:bookworm-slim
 
 # Dirs outside $STATE that are hard-coded: the kubelet's pod logs and device-plugin dir,
 # and /run/containerd/s where containerd 1.6 puts its shims' sockets. up.sh records
@@ -35,6 +45,10 @@ BASE_IMAGE=localhost/gadgetbook-base:bookworm
 GLOBAL_PATHS=(/var/log/pods /var/log/containers /var/lib/kubelet /run/containerd)
 # Sysctls the kubelet sets at start-up; saved before and restored by down.sh.
 KUBELET_SYSCTLS=(vm.overcommit_memory kernel.panic kernel.panic_on_oops)
+# What several clusters on one host share (the global paths above, the sysctls, subnets in use):
+# the first up.sh records the host as it was, the last down.sh puts it back.
+SHARED=/run/gadgetbook-clusters
+SHARED_ID=$(printf '%s' "$STATE" | sha1sum | cut -c1-16)
 
 log() { printf '[%s] %s\n' "${0##*/}" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }

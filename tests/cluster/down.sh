@@ -111,27 +111,57 @@ remove_interfaces() {
   fi
 }
 
+# Other clusters still up on this host (their own state dirs): they keep the shared things.
+others_up() {
+  local f
+  for f in "$SHARED"/users/*; do
+    [[ -e $f && ${f##*/} != "$SHARED_ID" ]] && return 0
+  done
+  return 1
+}
+
 restore_sysctls() {
-  [[ -s $STATE/sysctl.saved ]] || return 0
+  [[ -s $SHARED/sysctl.saved ]] || return 0
   local line
   while read -r line; do
     sysctl -q -w "$line" >/dev/null || log "could not restore $line"
-  done <"$STATE/sysctl.saved"
-  rm -f "$STATE/sysctl.saved"
+  done <"$SHARED/sysctl.saved"
+  rm -f "$SHARED/sysctl.saved"
 }
 
-# The kubelet makes /kubepods cgroups in every hierarchy (cgroupfs driver); they are
+# The kubelet makes $CGROUP_ROOT/kubepods cgroups in every hierarchy (cgroupfs driver); they are
 # empty once the containers are gone.
 remove_cgroups() {
-  local d
-  for d in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+  local d root=${CGROUP_ROOT#/}
+  for d in /sys/fs/cgroup/*/"${root:+$root/}"kubepods /sys/fs/cgroup/"${root:+$root/}"kubepods; do
     [[ -d $d ]] || continue
     find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || log "some cgroups under $d are still busy"
   done
+  if [[ -n $root ]]; then
+    for d in /sys/fs/cgroup/*/"$root" /sys/fs/cgroup/"$root"; do
+      [[ -d $d ]] && rmdir "$d" 2>/dev/null
+    done
+  fi
+  return 0
+}
+
+# socat forks a child per connection: stop the whole process group (it runs in its own session).
+stop_service_proxy() {
+  local pid
+  if pid=$(pid_of service-proxy); then
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  fi
+  stop service-proxy
+  rm -f "$PIDS/service-proxy.lock"
+  if [[ -s $STATE/cluster.env ]]; then
+    # shellcheck source=/dev/null
+    source "$STATE/cluster.env"
+    ip addr del "$SERVICE_IP/32" dev lo 2>/dev/null || true
+  fi
 }
 
 remove_global_paths() {
-  [[ -s $STATE/created-paths ]] || return 0
+  [[ -s $SHARED/created-paths ]] || return 0
   local p
   while read -r p; do
     [[ -e $p ]] || continue
@@ -139,8 +169,8 @@ remove_global_paths() {
       unmount_below "$p"
     fi
     rm -rf --one-file-system "$p"
-  done <"$STATE/created-paths"
-  : >"$STATE/created-paths"
+  done <"$SHARED/created-paths"
+  rm -f "$SHARED/created-paths"
 }
 
 main() {
@@ -149,10 +179,17 @@ main() {
     log "nothing to stop ($STATE does not exist)"
     return
   fi
+  # Extra nodes (node.sh) first, each with its own kubelet and containerd.
+  local n
+  for n in "$STATE"/nodes/*; do
+    [[ -d $n ]] && "$HERE/node.sh" down "${n##*/}"
+  done
   # The kubelet first so it does not restart what we stop; containerd last among the
   # container side so it can clean up the containers and their mounts itself.
   stop kubelet
-  stop kube-scheduler kube-controller-manager kube-apiserver
+  stop kube-scheduler kube-controller-manager
+  stop_service_proxy
+  stop kube-apiserver
   stop_containers
   stop containerd
   kill_shims
@@ -160,9 +197,22 @@ main() {
 
   unmount_below "$STATE"
   remove_interfaces
-  restore_sysctls
-  remove_global_paths
   remove_cgroups
+  # A cluster started by an older checkout's up.sh kept these in its state dir only.
+  mkdir -p "$SHARED"
+  local f
+  for f in sysctl.saved created-paths; do
+    [[ -s $SHARED/$f || ! -s $STATE/$f ]] || cp "$STATE/$f" "$SHARED/$f"
+    rm -f "$STATE/$f"
+  done
+  rm -f "$SHARED/users/$SHARED_ID"
+  if others_up; then
+    log "another cluster is up on this host: sysctls and shared paths stay until its down.sh"
+  else
+    restore_sysctls
+    remove_global_paths
+    rm -rf "$SHARED"
+  fi
 
   # Delete the state (etcd data, images, certificates) so the next up.sh starts from a
   # clean cluster; keep logs/ for a look after a failed run. Refuse if anything is still

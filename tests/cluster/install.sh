@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   etcd-server containerd runc containernetworking-plugins iptables iproute2 conntrack
   golang-go make rsync dpkg-dev gcc libc6-dev golang-github-modern-go-reflect2-dev
-  podman debootstrap busybox-static openssl ca-certificates curl
+  podman debootstrap busybox-static openssl ca-certificates curl socat
 )
 
 K8S_VERSION=1.20.2

@@ -7,8 +7,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=common.sh
 source "$HERE/common.sh"
 
-COMPONENTS=(containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet)
-TIMEOUT=${GADGETBOOK_UP_TIMEOUT:-180}
+COMPONENTS=(containerd etcd kube-apiserver service-proxy kube-controller-manager kube-scheduler kubelet)
 T0=$SECONDS
 
 if [[ ${1-} == --check ]]; then
@@ -23,54 +22,9 @@ for c in kube-apiserver kube-controller-manager kube-scheduler kubelet; do
 done
 
 mkdir -p "$PIDS" "$LOGS" "$PKI"
+# shellcheck source-path=SCRIPTDIR source=components.sh
+source "$HERE/components.sh"
 
-# ---- show the tail of a component's log and fail -------------------------------------
-fail_with_log() {
-  local name=$1
-  shift
-  log "ERROR: $*"
-  if [[ -f $LOGS/$name.log ]]; then
-    log "last lines of $LOGS/$name.log:"
-    tail -n 25 "$LOGS/$name.log" >&2
-  fi
-  exit 1
-}
-
-# wait_for NAME SECONDS CMD...: poll CMD once a second; the component must stay alive.
-wait_for() {
-  local name=$1 limit=$2 start=$SECONDS
-  shift 2
-  until "$@" >/dev/null 2>&1; do
-    alive "$name" || fail_with_log "$name" "$name exited during start-up"
-    ((SECONDS - start < limit)) || fail_with_log "$name" "$name not ready after ${limit}s"
-    sleep 0.5
-  done
-}
-
-# start NAME CMD...: run CMD in its own session (so a Ctrl-C in the calling test run does
-# not reach it) with output to $LOGS/NAME.log, and record its pid.
-start() {
-  local name=$1
-  shift
-  if alive "$name"; then
-    log "$name already running (pid $(pid_of "$name"))"
-    return
-  fi
-  log "starting $name"
-  # Without job control a background child is not a group leader, so setsid execs
-  # in place and $! is the daemon's own pid.
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  local pid=$! i
-  echo "$pid" >"$PIDS/$name.pid"
-  # Until the fork has exec'd, the child's command line is this script's and alive()
-  # would call it dead: wait for the exec (or the exit).
-  for ((i = 0; i < 100; i++)); do
-    alive "$name" && return
-    [[ -d /proc/$pid && $(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) != Z ]] || break
-    sleep 0.05
-  done
-  alive "$name" || fail_with_log "$name" "$name exited right after start"
-}
 
 port_in_use() { ss -Hltn "sport = :$1" | grep -q .; }
 
@@ -101,9 +55,12 @@ pick_subnet() {
     ip -4 route show table all | awk '{ if ($1 ~ /^(local|broadcast|unreachable|prohibit|blackhole|throw)$/) print $2; else print $1 }'
     ip -4 -o addr show | awk '{print $4}'
   } | grep -E '^[0-9.]+(/[0-9]+)?$' | sort -u)
+  local taken=""
+  [[ -d $SHARED/users ]] && taken=$(cat "$SHARED"/users/* 2>/dev/null | awk '{print $2}')
   for n in $(seq 213 250); do
     cand=10.$n.0.0/16
     ok=1
+    if grep -qxF "10.$n" <<<"$taken"; then continue; fi
     for p in "${used[@]}"; do
       if overlaps "$cand" "$p"; then ok=0 && break; fi
     done
@@ -129,14 +86,18 @@ ENV
   # shellcheck source=/dev/null
   source "$STATE/cluster.env"
 
-  # Paths outside $STATE that the kubelet and containerd create: remember which were
-  # absent, once, so down.sh removes only those.
-  if [[ ! -e $STATE/created-paths ]]; then
+  # Paths outside $STATE that the kubelet and containerd create: remember which were absent,
+  # once for all the clusters up on this host, so the last down.sh removes only those.
+  mkdir -p "$SHARED/users"
+  if [[ ! -e $SHARED/created-paths ]]; then
     local p
     for p in "${GLOBAL_PATHS[@]}"; do
       [[ -e $p ]] || echo "$p"
-    done >"$STATE/created-paths"
+    done >"$SHARED/created-paths"
   fi
+  echo "$STATE ${POD_SUBNET%.*.*}" >"$SHARED/users/$SHARED_ID"
+  # Also where scripts of an older checkout look for it (they may stop this cluster).
+  [[ -e $STATE/created-paths ]] || cp "$SHARED/created-paths" "$STATE/created-paths"
 
   if [[ ! -s $PKI/apiserver.crt ]]; then
     log "generating CA, API server certificate and service-account keys"
@@ -218,51 +179,6 @@ KC
 
 # ---- components -------------------------------------------------------------------------
 
-start_containerd() {
-  mkdir -p "$CTRD" "$STATE/cni/net.d" "$STATE/cni/ipam"
-  cat >"$STATE/cni/net.d/10-gadgetbook.conflist" <<CNI
-{
-  "cniVersion": "0.4.0",
-  "name": "gadgetbook",
-  "plugins": [
-    {"type": "bridge", "bridge": "$BRIDGE", "isGateway": true, "ipMasq": false,
-     "ipam": {"type": "host-local", "ranges": [[{"subnet": "$POD_SUBNET"}]],
-              "dataDir": "$STATE/cni/ipam"}},
-    {"type": "loopback"}
-  ]
-}
-CNI
-  # Everything containerd writes stays under $STATE: root, state, socket, the "opt"
-  # plugin dir (default /opt/containerd) and the pods' network-namespace mounts.
-  cat >"$CTRD/config.toml" <<TOML
-version = 2
-root = "$CTRD/root"
-state = "$CTRD/state"
-[grpc]
-  address = "$CTRD_SOCK"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$CTRD/opt"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$PAUSE_IMAGE"
-  # Without it runc is asked for oom_score_adj values this host does not allow.
-  restrict_oom_score_adj = true
-  netns_mounts_under_state_dir = true
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$STATE/cni/net.d"
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        # No systemd here: cgroupfs, matching the kubelet's cgroupDriver.
-        SystemdCgroup = false
-        # runc's own state (default /run/containerd/runc) also under $STATE.
-        Root = "$CTRD/runc"
-TOML
-  start containerd containerd --config "$CTRD/config.toml"
-  wait_for containerd 30 ctr --address "$CTRD_SOCK" version
-}
 
 start_etcd() {
   start etcd etcd --name gadgetbook --data-dir "$STATE/etcd" \
@@ -291,6 +207,17 @@ start_apiserver() {
 
 api_ready() { [[ $(api GET /readyz) == ok ]]; }
 
+# No kube-proxy here: pods reach the API server at the `kubernetes` Service's address, as they
+# would in any cluster (in-cluster config), through socat on that address (added to lo) forwarding
+# to the API server on loopback. Node pods check callers' rights this way.
+start_service_proxy() {
+  ip addr show dev lo | grep -q " $SERVICE_IP/32 " || ip addr add "$SERVICE_IP/32" dev lo
+  # -L: a lock file under the state dir, which also puts $STATE in socat's command line (pid_of).
+  alive service-proxy || rm -f "$PIDS/service-proxy.lock"
+  start service-proxy socat -L "$PIDS/service-proxy.lock" "TCP-LISTEN:443,bind=$SERVICE_IP,fork,reuseaddr" \
+    "TCP:127.0.0.1:$API_PORT"
+}
+
 start_controllers() {
   mkdir -p "$STATE/flexvolume"
   # nodeipam: the bridge CNI allocates addresses itself. nodelifecycle: with one node it
@@ -314,88 +241,7 @@ start_controllers() {
     --cert-dir="$STATE/scheduler-certs"
 }
 
-start_kubelet() {
-  local k=$STATE/kubelet
-  mkdir -p "$k/root" "$k/pki" "$k/volume-plugins"
-  cat >"$k/config.yaml" <<YAML
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-cgroupDriver: cgroupfs
-failSwapOn: false
-# No kube-proxy and no iptables side effects on the host.
-makeIPTablesUtilChains: false
-protectKernelDefaults: false
-# The API server reaches the kubelet on loopback only; no client certificates needed.
-address: 127.0.0.1
-port: $KUBELET_PORT
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: $KUBELET_HEALTHZ_PORT
-authentication:
-  anonymous: {enabled: true}
-  webhook: {enabled: false}
-authorization: {mode: AlwaysAllow}
-clusterDomain: cluster.local
-# A test host's disk is often fuller than the default thresholds allow.
-evictionHard: {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%"}
-# Images come from local imports only: never garbage-collect them.
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-serializeImagePulls: false
-# Post status changes every 2 s (default 10 s): Ready is seen ~8 s sooner. Unchanged
-# status is still reported only once a minute, so this adds little API traffic.
-nodeStatusUpdateFrequency: 2s
-nodeStatusReportFrequency: 1m
-YAML
-  # The kubelet rewrites these sysctls at start; keep the host's values for down.sh.
-  # Saved once: after a crash the current values may already be the kubelet's.
-  if [[ ! -s $STATE/sysctl.saved ]]; then
-    local s
-    for s in "${KUBELET_SYSCTLS[@]}"; do
-      echo "$s=$(sysctl -n "$s")"
-    done >"$STATE/sysctl.saved.tmp"
-    mv "$STATE/sysctl.saved.tmp" "$STATE/sysctl.saved"
-  fi
-  start kubelet "$BIN/kubelet" --config="$k/config.yaml" \
-    --kubeconfig="$STATE/kubelet.kubeconfig" \
-    --container-runtime=remote --container-runtime-endpoint="unix://$CTRD_SOCK" \
-    --pod-infra-container-image="$PAUSE_IMAGE" \
-    --root-dir="$k/root" --cert-dir="$k/pki" --volume-plugin-dir="$k/volume-plugins" \
-    --hostname-override="$NODE_NAME" --v=1
-}
 
-node_json() { api GET "/api/v1/nodes/$NODE_NAME"; }
-node_ready() { node_json | grep -q '"type":"Ready","status":"True"'; }
-
-wait_node_ready() {
-  local start=$SECONDS last=-10
-  until node_ready 2>/dev/null; do
-    alive kubelet || fail_with_log kubelet "kubelet exited before the node became Ready"
-    if ((SECONDS - start >= TIMEOUT)); then
-      log "node status: $(node_json 2>&1 | grep -o '"conditions":\[[^]]*\]' || echo 'node not registered')"
-      fail_with_log kubelet "node $NODE_NAME not Ready after ${TIMEOUT}s"
-    fi
-    if ((SECONDS - last >= 5)); then
-      log "waiting for node $NODE_NAME to be Ready ($((SECONDS - start))s)"
-      last=$SECONDS
-    fi
-    sleep 1
-  done
-  # The kubelet registers the node with node.kubernetes.io/not-ready:NoSchedule and the
-  # (disabled) node-lifecycle controller would remove it once Ready: do it here.
-  # NodeSpec.taints has no merge key, so a JSON patch that tests the key at an index
-  # and removes that entry, tried at each index: other taints stay as they are.
-  local i
-  for i in 0 1 2 3 4 5 6 7; do
-    node_json | grep -q 'node.kubernetes.io/not-ready' || break
-    api PATCH "/api/v1/nodes/$NODE_NAME" -H 'Content-Type: application/json-patch+json' \
-      --data "[{\"op\":\"test\",\"path\":\"/spec/taints/$i/key\",\"value\":\"node.kubernetes.io/not-ready\"},
-               {\"op\":\"remove\",\"path\":\"/spec/taints/$i\"}]" >/dev/null 2>&1 || true
-  done
-  if node_json | grep -q 'node.kubernetes.io/not-ready'; then
-    die "could not remove the node.kubernetes.io/not-ready taint"
-  fi
-}
 
 # Pods are rejected until their namespace's "default" service account and its token
 # secret exist, which the controller-manager creates: waiting for them proves the
@@ -431,6 +277,7 @@ main() {
   "$HERE/images.sh" cluster
   start_etcd
   start_apiserver
+  start_service_proxy
   start_controllers
   start_kubelet
   wait_node_ready

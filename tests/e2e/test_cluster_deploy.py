@@ -1,32 +1,40 @@
-"""deploy, status, undeploy and redeploy against the real local cluster."""
+"""deploy, status, undeploy and redeploy against the real local cluster, from the terminal."""
 
 import pytest
+from support.kube import cli
 
-from gadgetbook.errors import GadgetError
 from gadgetbook.kube import deploy as dep
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster]
 
 
-def test_deploy_status_undeploy_redeploy(deployed, node_image):
+def test_deploy_status_undeploy_redeploy(deployed, node_image, cluster):
     kube = deployed
     rows = dep.status(kube)
     assert rows and all(r["ready"] for r in rows)
     assert {r["node"] for r in rows} == {n.metadata.name for n in kube.core.list_node().items}
-    assert all(r["btf"] is True and r["version"] and r["image"].endswith("gadgetbook-node:e2e") for r in rows)
+    assert all(r["btf"] is True and r["version"] and r["image"].endswith(node_image.split("/")[-1]) for r in rows)
 
     # Twice is the same as once: nothing is recreated, the pods stay.
     pods_before = {r["pod"] for r in rows}
-    lines = []
-    dep.deploy(kube, node_image, wait=120, progress=lines.append)
+    kc = ("--kubeconfig", cluster.kubeconfig)
+    done = cli("deploy", "--image", node_image, "--timeout", "2m", *kc)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
     assert "namespace/gadgetbook configured" in lines and "secret/gadgetbook-node-token kept" in lines
+    assert "clusterrole/gadgetbook-host-tracer configured" in lines
     assert {r["pod"] for r in dep.status(kube)} == pods_before
 
-    dep.undeploy(kube, wait=120, progress=lines.append)
-    with pytest.raises(GadgetError, match="gadgetbook is not deployed in this cluster; run `gadgetbook deploy`"):
-        dep.status(kube)
+    done = cli("undeploy", "--timeout", "2m", *kc)
+    assert done.returncode == 0 and "gadgetbook removed" in done.stdout, (done.stdout, done.stderr)
+    assert not [r for r in kube.rbac.list_cluster_role().items if r.metadata.name.startswith("gadgetbook-")]
+    done = cli("status", *kc)
+    assert done.returncode != 0
+    assert "gadgetbook is not deployed in this cluster; run `gadgetbook deploy`" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
-    dep.deploy(kube, node_image, wait=180, progress=lines.append)
+    done = cli("deploy", "--image", node_image, "--timeout", "3m", *kc)
+    assert done.returncode == 0, done.stderr
     assert all(r["ready"] for r in dep.status(kube))
 
 

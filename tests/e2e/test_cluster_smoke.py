@@ -9,7 +9,7 @@ import time
 import pytest
 from kubernetes import client
 from kubernetes.stream import portforward
-from support.kube import TESTAPP, namespace, ready_pods, wait_for
+from support.kube import TESTAPP, exec_in, namespace, ready_pods, wait_for
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster]
 
@@ -67,10 +67,17 @@ def test_deployment_pods_run_with_container_ids(cluster, core, ns):
         assert runtime == "containerd"
         assert len(cid) == 64 and int(cid, 16) >= 0
         assert status.restart_count == 0
-    # The loop keeps running: after a few iterations the containers are still up.
-    time.sleep(3)
+    # The loop keeps running: once each container has run for a few iterations (its listener answers
+    # and its loop has called it), it is still up and was never restarted.
+    def served_a_few(pod) -> bool:
+        out = exec_in(core, ns, pod.metadata.name, ["sh", "-c", "echo ping | nc -w 1 127.0.0.1 8080"])
+        return out.strip() == "ping"
+
+    for pod in pods:
+        wait_for(lambda pod=pod: served_a_few(pod), 30, f"{pod.metadata.name} to answer")
     for pod in core.list_namespaced_pod(ns, label_selector="app=api").items:
-        assert pod.status.container_statuses[0].state.running is not None
+        status = pod.status.container_statuses[0]
+        assert status.state.running is not None and status.restart_count == 0
 
 
 def test_privileged_hostpid_pod(cluster, core, ns):

@@ -64,8 +64,8 @@ def test_requests_without_the_token_are_refused(node_server):
     for path in ("/gadgetbook/api/v1/node", "/gadgetbook/api/v1/containers"):
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5)
-        assert info.value.code == 403
-    with pytest.raises(GadgetError, match="refused the token"):
+        assert info.value.code == 401
+    with pytest.raises(GadgetError, match="refused the run: The node API refused the token"):
         RemoteSource(_link(port, "wrong-token"), {"gadget": "opensnoop"}, {})
 
 
@@ -81,7 +81,7 @@ def test_remote_run_streams_rows(node_server, tmp_path):
     path = tmp_path / marker()
     src = RemoteSource(_link(port, token), {"gadget": "opensnoop", "params": {"failed": True}, "pid": os.getpid()},
                        {})
-    run = Run("opensnoop", {"failed": True}, [src], [c for c in src.columns if c != "container_id"])
+    run = Run("opensnoop", {"failed": True}, [src], src.columns)
     for _ in range(3):
         try:
             open(path)
@@ -155,3 +155,35 @@ def test_recorder_endpoints_hold_a_recording_across_connections(node_server, roo
                                                    "target": {"container_ids": {"containerd://0000": ["a", "b", "c"]}}})
     finally:
         c.remove()
+
+
+def test_the_node_decodes_nothing_and_loads_neither_pandas_nor_arrow(node_server):
+    """A run's events leave the node as the kernel wrote them (compressed); the client decodes them."""
+    proc, port, token = node_server
+    src = RemoteSource(_link(port, token), {"gadget": "execsnoop", "pid": os.getpid()}, {})
+    run = Run("execsnoop", {}, [src], src.columns)
+    subprocess.run(["/bin/true"], check=True)
+    time.sleep(0.3)
+    run.stop()
+    with open(f"/proc/{proc.pid}/maps") as f:
+        libraries = {line.split()[-1] for line in f if ".so" in line}
+    assert not [p for p in libraries if "/pandas/" in p or "libarrow" in p or "/pyarrow/" in p], libraries
+    assert any("zstandard" in p for p in libraries)  # what it does load: the compressor
+
+
+def test_frames_carry_the_nodes_clock_not_the_clients():
+    """Boot time differs between hosts: timestamps use the offset the node sent with its frame."""
+    import numpy as np
+
+    from gadgetbook import catalog, protocol
+    from gadgetbook.frames.decode import NoContainers
+    from gadgetbook.kinds import kind_of
+
+    spec = catalog.get("opensnoop")
+    events = np.zeros(2, spec.event_dtype)
+    events["timestamp_raw"] = [1_000, 2_000]
+    events["path"] = [b"/a", b"/b"]
+    frame = protocol.unpack(protocol.pack(protocol.Frame({"boot_to_wall_ns": 10**18}, {"events": events})))
+    batch = kind_of(spec).from_wire(frame, {}, NoContainers(), "node-a")
+    assert batch["timestamp"].astype("int64").tolist() == [10**18 + 1_000, 10**18 + 2_000]
+    assert batch["path"].values().tolist() == ["/a", "/b"] and batch["node"].values().tolist() == ["node-a"] * 2

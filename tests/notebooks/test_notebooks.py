@@ -2,6 +2,7 @@
 cells), wherever it says it runs (those for this host with a kubeconfig present), and shows what it should."""
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -165,7 +166,23 @@ def check_profile(nb, jupyter_env):
     assert len(counts) >= 3 and min(counts) > 0, counts
 
 
-CHECKS = {"quickstart": check_quickstart, "network": check_network, "profile": check_profile}
+def check_cluster(nb, jupyter_env):
+    """Not only no error: every cell shows what the shop did, named by pod."""
+    text = [outputs(c) for c in nb.cells if c.cell_type == "code"]
+    status, shop, live, opens, execs = text[0], text[1], text[2], text[3], text[4]
+    assert " ready " in status and "BTF yes" in status, status
+    ns = shop.strip().strip("'")
+    assert ns.startswith("shop-"), shop
+    assert "opensnoop: " in live and "<table" in live, live[:2000]
+    # Both api pods opened the missing file, and only api pods are in the table.
+    api_pods = set(re.findall(r"api-[0-9a-z]+-[0-9a-z]+", opens))
+    assert len(api_pods) == 2 and "/data/config.yaml" in opens and "ENOENT" in opens, opens[:2000]
+    assert "db-" not in opens
+    assert re.search(r"db-[0-9a-z]+-[0-9a-z]+", execs) and "hello from" in execs, execs[:2000]
+
+
+CHECKS = {"quickstart": check_quickstart, "network": check_network, "profile": check_profile,
+          "cluster": check_cluster}
 
 
 @pytest.mark.containers

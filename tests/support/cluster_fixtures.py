@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -22,10 +23,22 @@ def node_image(cluster):  # noqa: F811
     """The node pod image, built from this checkout (offline) and imported into the cluster."""
     env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tests" / "cluster" / "containers.conf")}
     subprocess.run(["bash", str(ROOT / "tests" / "cluster" / "images.sh"), "base"], check=True, env=env)
-    subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "--base", "localhost/gadgetbook-base:bookworm",
-                    "--tag", NODE_IMAGE], check=True, env=env, stdout=subprocess.DEVNULL)
-    cluster.import_image(NODE_IMAGE)
-    return NODE_IMAGE
+    # Built under a name of this run's own (other checkouts build images of the same name), then tagged
+    # by content: a cluster left up with older node pods rolls them to this build on deploy.
+    building = f"{NODE_IMAGE}-build-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "--base", "localhost/gadgetbook-base:bookworm-slim",
+                    "--tag", building], check=True, env=env, stdout=subprocess.DEVNULL)
+    image_id = subprocess.run(["podman", "image", "inspect", "--format", "{{.Id}}", building], check=True, env=env,
+                              capture_output=True, text=True).stdout.strip()
+    image = f"{NODE_IMAGE}-{image_id[:12]}"
+    subprocess.run(["podman", "tag", building, image], check=True, env=env)
+    subprocess.run(["podman", "untag", image, building], check=True, env=env)
+    tags = subprocess.run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}"], check=True, env=env,
+                          capture_output=True, text=True).stdout.split()
+    for old in [t for t in tags if t.startswith(f"{NODE_IMAGE}-") and t != image and "-build-" not in t]:
+        subprocess.run(["podman", "rmi", old], env=env, capture_output=True)  # earlier builds of this checkout
+    cluster.import_image(image)
+    return image
 
 
 @pytest.fixture(scope="session")

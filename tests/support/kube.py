@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from contextlib import contextmanager
@@ -86,3 +89,10 @@ def exec_in(core, ns: str, pod: str, argv: list[str], container: str = "app") ->
 
     return stream(core.connect_get_namespaced_pod_exec, pod, ns, command=argv, container=container,
                   stderr=True, stdin=False, stdout=True, tty=False, _request_timeout=30)
+
+
+def cli(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """The gadgetbook command of this checkout, run to completion."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    return subprocess.run([sys.executable, "-m", "gadgetbook", *argv], capture_output=True, text=True, env=env,
+                          timeout=timeout)

@@ -35,13 +35,26 @@ def test_missing_explicit_kubeconfig():
         kubeconfig_path("/nonexistent")
 
 
-def test_daemonset_is_privileged_hostpid_and_reaches_no_api():
-    ds = next(o for o in objects("img:1") if o["kind"] == "DaemonSet")
+def test_daemonset_is_privileged_hostpid_and_asks_the_api_only_about_callers():
+    objs = objects("img:1")
+    ds = next(o for o in objs if o["kind"] == "DaemonSet")
     pod = ds["spec"]["template"]["spec"]
-    assert pod["hostPID"] is True and pod["automountServiceAccountToken"] is False
+    assert pod["hostPID"] is True and pod["serviceAccountName"] == "gadgetbook-node"
     (c,) = pod["containers"]
     assert c["image"] == "img:1" and c["securityContext"]["privileged"] is True
     assert "ports" not in c and "hostNetwork" not in pod  # only a port-forward reaches it
-    role = next(o for o in objects() if o["kind"] == "Role")
-    secret_rule = next(r for r in role["rules"] if r["resources"] == ["secrets"])
-    assert secret_rule["resourceNames"] == ["gadgetbook-node-token"] and secret_rule["verbs"] == ["get"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["GADGETBOOK_ACCESS"] == "kubernetes"
+    # Readiness without starting a process in the pod.
+    assert c["readinessProbe"]["httpGet"]["port"] == int(env["GADGETBOOK_HEALTH_PORT"])
+    # The node's rights: review tokens and access, list pods; nothing else.
+    bound = {o["roleRef"]["name"] for o in objs if o["kind"] == "ClusterRoleBinding"
+             if o["subjects"] == [{"kind": "ServiceAccount", "name": "gadgetbook-node", "namespace": "gadgetbook"}]}
+    assert bound == {"system:auth-delegator", "gadgetbook-node"}
+    node_role = next(o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "gadgetbook-node")
+    assert node_role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]
+    # Users no longer read the node's token; whole-host runs are a right of their own.
+    role = next(o for o in objs if o["kind"] == "Role")
+    assert not [r for r in role["rules"] if "secrets" in r["resources"]]
+    host = next(o for o in objs if o["kind"] == "ClusterRole" and o["metadata"]["name"] == "gadgetbook-host-tracer")
+    assert host["rules"] == [{"apiGroups": ["gadgetbook.io"], "resources": ["nodes"], "verbs": ["trace"]}]
