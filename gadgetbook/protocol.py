@@ -91,7 +91,8 @@ def pack(frame: Frame, level: int = 1) -> bytes:
             layout.append({"name": name, "text": [str(v) for v in list(value)]})
     head = json.dumps({"header": frame.header, "columns": layout}, separators=(",", ":")).encode()
     compressor = zstandard.ZstdCompressor(level=level).compressobj()
-    body = [compressor.compress(memoryview(b).cast("B")) for b in buffers if b.nbytes]
+    # As bytes: a memoryview of datetime or structured arrays cannot be cast, a uint8 view of them can.
+    body = [compressor.compress(b.reshape(-1).view(np.uint8).data) for b in buffers if b.nbytes]
     body.append(compressor.flush())
     return b"".join([_LEN.pack(len(head)), head, *body])
 

@@ -45,7 +45,7 @@ class NodeLink:
         finally:
             conn.close()
         if resp.status in (401, 403):
-            raise GadgetError(f"The node API on {self.node} refused the request: {_message(body)}")
+            raise GadgetError(f"The node API on {self.node} refused the request: {_message(data)}")
         if resp.status != 200:
             try:
                 message = json.loads(data)["message"]

@@ -133,6 +133,9 @@ class RecordersHandler(_Authenticated, web.RequestHandler):
     """The recorder API (`gadgetbook.recorders.api`): list, start, show, stop; each recording only for a
     caller who may trace what it records (its pods' namespaces, or the whole host)."""
 
+    def check_xsrf_cookie(self) -> None:
+        """No cookies here: every request carries the caller's bearer token, so no XSRF check applies."""
+
     async def get(self, rid: str | None = None) -> None:
         await self._reply("GET", rid)
 
