@@ -6,8 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_network_policy", "describe", "gadgets", "load_ipython_extension", "replay", "run",
-           "start"]
+__all__ = ["GadgetError", "advise_network_policy", "bpf", "describe", "gadgets", "load_ipython_extension", "replay",
+           "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -22,6 +22,14 @@ def start(gadget: str, **kwargs: Any):
     from gadgetbook.api import start as _start
 
     return _start(gadget, **kwargs)
+
+
+def bpf(source: str, **kwargs: Any):
+    """Compile a CO-RE BPF C program of one's own and run it like a gadget; returns a ProgramResult (its events
+    and maps as DataFrames). See `gadgetbook.programs.api.start` for the keywords."""
+    from gadgetbook.programs.api import run as _run
+
+    return _run(source, **kwargs)
 
 
 def advise_network_policy(events=None, **kwargs: Any):

@@ -24,12 +24,23 @@ def start(gadget: str, **kwargs: Any) -> Run:
     targets are pods, traced on their nodes by gadgetbook's node pods.
     """
     spec = catalog.get(gadget)
-    opts = {k: kwargs.pop(k) for k in list(kwargs) if k in _TARGET_KEYS}
-    kube_opts = {k: kwargs.pop(k) for k in list(kwargs) if k in _CLUSTER_KEYS}
-    params = spec.checked_params(kwargs)
+    opts, kube_opts, params = split_options(kwargs)
+    return start_spec(spec, spec.checked_params(params), opts, kube_opts)
+
+
+def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Keywords as (target options, cluster options, the gadget's own params)."""
+    opts = {k: v for k, v in kwargs.items() if k in _TARGET_KEYS}
+    kube_opts = {k: v for k, v in kwargs.items() if k in _CLUSTER_KEYS}
+    return opts, kube_opts, {k: v for k, v in kwargs.items() if k not in _TARGET_KEYS | _CLUSTER_KEYS}
+
+
+def start_spec(spec, params: dict[str, Any], opts: dict[str, Any], kube_opts: dict[str, Any], kube=None) -> Run:
+    """Start the gadget a spec describes (from the catalog, or a program of one's own) for these targets;
+    `kube`, an API client already connected, when the caller has one."""
     timeout = parse_duration(opts.get("timeout"))
-    if _cluster_mode(opts, kube_opts):
-        return _start_in_cluster(spec, params, opts, kube_opts, timeout)
+    if kube is not None or cluster_mode(opts, kube_opts):
+        return _start_in_cluster(spec, params, opts, kube_opts, timeout, kube)
 
     from gadgetbook.host_run import start_on_host
     from gadgetbook.targets.local import LocalContainers, resolve
@@ -44,7 +55,7 @@ def start(gadget: str, **kwargs: Any) -> Run:
     return run
 
 
-def _cluster_mode(opts: dict[str, Any], kube_opts: dict[str, Any]) -> bool:
+def cluster_mode(opts: dict[str, Any], kube_opts: dict[str, Any]) -> bool:
     if opts.get("local"):
         if kube_opts:
             raise GadgetError(f"--local traces this host; it does not go with {', '.join(sorted(kube_opts))}.")
@@ -56,14 +67,14 @@ def _cluster_mode(opts: dict[str, Any], kube_opts: dict[str, Any]) -> bool:
     return kubeconfig_path() is not None and not opts.get("pid")
 
 
-def _start_in_cluster(spec, params, opts, kube_opts, timeout) -> Run:
+def _start_in_cluster(spec, params, opts, kube_opts, timeout, kube=None) -> Run:
     from gadgetbook.client.cluster import start_cluster
     from gadgetbook.kube.api import connect
     from gadgetbook.targets.kubernetes import PodQuery
 
     if opts.get("pid"):
         raise GadgetError("--pid names a process on this host; use -p POD in a cluster, or add --local.")
-    kube = connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
+    kube = kube or connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
     query = PodQuery(namespace=kube_opts.get("namespace"), all_namespaces=bool(kube_opts.get("all_namespaces")),
                      podname=kube_opts.get("podname"), container=opts.get("container"),
                      selector=opts.get("selector"), node=kube_opts.get("node"))

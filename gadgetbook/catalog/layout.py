@@ -17,32 +17,31 @@ EVENT_VAR = "gadget_event_type"  # set by GADGET_EVENT() in bpf/include/gadget.h
 
 
 def event_layout(spec: GadgetSpec) -> tuple[np.dtype, tuple[Column, ...], tuple[str, ...]]:
-    from gadgetbook.catalog.spec import COMMON_STRUCT, Column
-
     if not spec.object_path.exists():
         raise GadgetError(f"The object for {spec.name} is missing ({spec.object_path}); rebuild gadgetbook.")
     btf = Btf.from_file(str(spec.object_path))
     try:
-        event = btf.pointee(btf.var_type(EVENT_VAR))
-        flat = btf.flat_members(event)
-        members = btf.struct_members(event)
-        size = btf.size_of(event)
+        return struct_layout(btf, btf.pointee(btf.var_type(EVENT_VAR)), spec.column_meta)
     except BtfError as exc:
         raise GadgetError(f"{spec.name}'s object does not describe its event ({exc}).") from None
     finally:
         btf.close()
-    dtype = np.dtype({
-        "names": [m.name for m in members],
-        "formats": [(m.dtype, m.shape) if m.shape else m.dtype for m in members],
-        "offsets": [m.offset for m in members],
-        "itemsize": size,
-    })
+
+
+def struct_layout(btf: Btf, type_id: int, column_meta: dict | None = None
+                  ) -> tuple[np.dtype, tuple[Column, ...], tuple[str, ...]]:
+    """One struct as (numpy dtype of a record, its own columns, the common fields present): fields of a
+    nested `struct gadget_process` are the common ones; `_`-prefixed fields are left out."""
+    from gadgetbook.catalog.spec import COMMON_STRUCT, Column
+
+    flat = btf.flat_members(type_id)
+    dtype, members = struct_dtype(btf, type_id)
     common = tuple(name for name, _, _, parent in flat if parent == COMMON_STRUCT)
     columns = []
     for m, (_, _, _, parent) in zip(members, flat):
         if parent == COMMON_STRUCT or m.name.startswith("_"):
             continue
-        meta = dict(spec.column_meta.get(m.name, {}))
+        meta = dict((column_meta or {}).get(m.name, {}))
         default_name = m.name[: -len("_raw")] if m.name.endswith("_raw") else m.name
         columns.append(Column(
             field=m.name,
@@ -72,8 +71,14 @@ class TopLayout:
     common: tuple[str, ...]
 
 
-def _struct_dtype(btf: Btf, type_id: int) -> tuple[np.dtype, list]:
+def struct_dtype(btf: Btf, type_id: int) -> tuple[np.dtype, list]:
+    """A struct (nested structs flattened) as a numpy dtype with its members; a BtfError for a field
+    name that two nested structs share."""
     members = btf.struct_members(type_id)
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise BtfError(f"the field names {', '.join(twice)} appear twice once nested structs are flattened")
     dtype = np.dtype({
         "names": [m.name for m in members],
         "formats": [(m.dtype, m.shape) if m.shape else m.dtype for m in members],
@@ -91,8 +96,8 @@ def top_layout(spec: GadgetSpec) -> TopLayout:
         raise GadgetError(f"The object for {spec.name} is missing ({spec.object_path}); rebuild gadgetbook.")
     btf = Btf.from_file(str(spec.object_path))
     try:
-        key, key_members = _struct_dtype(btf, btf.pointee(btf.var_type(TOP_KEY_VAR)))
-        value, value_members = _struct_dtype(btf, btf.pointee(btf.var_type(TOP_VALUE_VAR)))
+        key, key_members = struct_dtype(btf, btf.pointee(btf.var_type(TOP_KEY_VAR)))
+        value, value_members = struct_dtype(btf, btf.pointee(btf.var_type(TOP_VALUE_VAR)))
     except BtfError as exc:
         raise GadgetError(f"{spec.name}'s object does not describe its map key and value ({exc}).") from None
     finally:

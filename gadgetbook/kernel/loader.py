@@ -166,6 +166,10 @@ class BpfObject:
             return 0
         return sum(values)
 
+    def map_handles(self) -> dict[str, int]:
+        """name -> libbpf's `struct bpf_map *`, for every map of the object."""
+        return {libbpf.map_name(m).decode(): m for m in self._maps()}
+
     def map_max_entries(self, name: str) -> int:
         return libbpf.map_max_entries(self._map(name))
 

@@ -20,6 +20,7 @@ KINDS = {
     "trace": "gadgetbook.kinds.trace:TraceKind",
     "top": "gadgetbook.kinds.top:TopKind",
     "profile": "gadgetbook.kinds.profile:ProfileKind",
+    "program": "gadgetbook.kinds.program:ProgramKind",
 }
 
 
