@@ -204,5 +204,8 @@ class GadgetMagics(Magics):
 
 
 def load_ipython_extension(ipython) -> None:
-    """`%load_ext gadgetbook`: register the %gadget magics."""
+    """`%load_ext gadgetbook`: register the %gadget magics, and the cell magics %%bpf, %%bcc and %%node."""
+    from gadgetbook.cell_magics import load_cell_magics
+
     ipython.register_magics(GadgetMagics)
+    load_cell_magics(ipython)

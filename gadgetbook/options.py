@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gadgetbook import catalog
-from gadgetbook.catalog.spec import GadgetSpec
+from gadgetbook.catalog.spec import GadgetSpec, Param
 from gadgetbook.errors import GadgetError
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
@@ -85,10 +85,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.ArgumentParser:
+    return run_parser(prog or f"gadgetbook {spec.name}", spec.description, spec.params, spec.examples,
+                      f"{spec.name} parameters")
+
+
+def run_parser(prog: str, description: str, params: dict[str, Param], examples: tuple[str, ...] = (),
+               group: str = "parameters") -> argparse.ArgumentParser:
+    """The run and target flags every gadget takes, then `params` as flags of their own."""
     p = _Parser(
-        prog=prog or f"gadgetbook {spec.name}",
-        description=spec.description,
-        epilog="\n".join(spec.examples) or None,
+        prog=prog,
+        description=description,
+        epilog="\n".join(examples) or None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("run")
@@ -113,9 +120,9 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
     k.add_argument("--node", help="only pods on this node")
     k.add_argument("--context", help="kubeconfig context")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
-    if spec.params:
-        gp = p.add_argument_group(f"{spec.name} parameters")
-        for prm in spec.params.values():
+    if params:
+        gp = p.add_argument_group(group)
+        for prm in params.values():
             if prm.type == "bool":
                 gp.add_argument(prm.flag, dest=f"param_{prm.name}", action="store_true", default=prm.default,
                                 help=prm.help)
@@ -125,9 +132,9 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.Argumen
     return p
 
 
-def _attach_dash_values(spec: GadgetSpec, argv: list[str]) -> list[str]:
+def attach_dash_values(params: dict[str, Param], argv: list[str]) -> list[str]:
     """`--sort -sent` as `--sort=-sent`: argparse would take a value that starts with '-' for a flag."""
-    takes_text = {p.flag for p in spec.params.values() if p.type == "str"}
+    takes_text = {p.flag for p in params.values() if p.type == "str"}
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -145,11 +152,15 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
     if not argv:
         raise GadgetError(f"Name a gadget: {', '.join(catalog.names())}.")
     spec = catalog.get(argv[0])
-    ns = gadget_parser(spec, prog).parse_args(_attach_dash_values(spec, argv[1:]))
-    params = {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in spec.params.items()}
+    ns = gadget_parser(spec, prog).parse_args(attach_dash_values(spec.params, argv[1:]))
+    return request_of(ns, spec.name, spec.params)
+
+
+def request_of(ns: argparse.Namespace, gadget: str, params: dict[str, Param]) -> RunRequest:
+    """The RunRequest a parser of `run_parser` read."""
     return RunRequest(
-        gadget=spec.name,
-        params=params,
+        gadget=gadget,
+        params={name: prm.check(getattr(ns, f"param_{name}")) for name, prm in params.items()},
         timeout=parse_duration(ns.timeout),
         pid=ns.pid,
         container=ns.container,

@@ -14,6 +14,14 @@ from gadgetbook.kernel import hooks, libbpf
 from gadgetbook.kernel.btf import Btf
 
 
+class LoadError(GadgetError):
+    """The kernel refused to load an object; `verifier` holds the verifier's last lines (may be empty)."""
+
+    def __init__(self, message: str, verifier: list[str]) -> None:
+        super().__init__(message)
+        self.verifier = verifier
+
+
 @dataclass(frozen=True)
 class HookGroup:
     """Programs that are alternatives for one hook, in order of preference."""
@@ -86,7 +94,7 @@ class BpfObject:
         )
         if retryable:
             return failed
-        raise GadgetError(_load_error(self.name, -rc, lines))
+        raise LoadError(_load_error(self.name, -rc, lines), _verifier_lines(lines))
 
     def _choose_programs(self, plan: LoadPlan) -> set[str]:
         names = {libbpf.program_name(p).decode() for p in self._programs()}

@@ -16,6 +16,7 @@ from gadgetbook.frames.coded import Coded
 from gadgetbook.frames.decode import Decoder, NoContainers
 from gadgetbook.frames.formats import format_column
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, LOST_MAP, load_gadget, lost_events
+from gadgetbook.kernel.loader import LoadError
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.threaded_source import ThreadedSource
 from gadgetbook.run_tables import TableReadings
@@ -91,9 +92,14 @@ class ProgramKind(Kind):
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> ProgramSource:
         self.check(params)
         ring_bytes = ring_bytes or DEFAULT_RING_BYTES
-        obj = load_gadget(str(self.spec.object_path), (), {}, mntns_ids=mntns_ids, pid=pid,
-                          ring_bytes=ring_bytes if self.spec.ring else None,
-                          events_map=self.spec.ring or "")
+        try:
+            obj = load_gadget(str(self.spec.object_path), (), {}, mntns_ids=mntns_ids, pid=pid,
+                              ring_bytes=ring_bytes if self.spec.ring else None,
+                              events_map=self.spec.ring or "")
+        except LoadError as exc:
+            from gadgetbook.programs.verifier import explain
+
+            raise GadgetError(explain(exc, f"the program {self.spec.name}")) from None
         try:
             return ProgramSource(obj, self, params, self.decoder(node, containers), node, ring_bytes)
         except BaseException:

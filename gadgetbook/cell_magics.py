@@ -1,0 +1,109 @@
+"""Cell magics for programs of one's own and for the node: %%bpf (CO-RE C), %%bcc (bcc's C) and %%node NODE
+(the cell's Python in an IPython kernel on that node). They parse flags and call the library."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, magics_class
+from traitlets import Float, Int
+
+from gadgetbook.errors import GadgetError
+
+
+def _argv(line: str, magic: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"{magic}: cannot split the line ({exc}); check the quotes.") from None
+
+
+@magics_class
+class CellMagics(Magics):
+    """%%bpf, %%bcc and %%node."""
+
+    max_live_rows = Int(20, config=True, help="Newest rows the live table shows while a program runs.")
+    refresh = Float(0.25, config=True, help="Seconds between live table updates.")
+
+    @cell_magic
+    def bpf(self, line: str, cell: str):
+        """Compile the cell, a CO-RE BPF C program, and run it like a gadget: its ring buffer's records
+        become a DataFrame, its maps DataFrames after the run.
+
+        Usage::
+
+            %%bpf [--name VAR] [--timeout 5] [--event STRUCT] [--interval 1] [--hist MAP]
+                  [-c NAME | -l SELECTOR | --pid PID | --local | -n NS -p POD --node NODE ...]
+            #include "vmlinux.h"
+            #include <bpf/bpf_helpers.h>
+            #include "gadget.h"          /* optional: gadget_should_discard(), gadget_reserve(), ... */
+            ...
+
+        The record struct is the one struct the cell defines (or --event NAME); when it starts with
+        gadget.h's `struct gadget_process`, rows carry the common columns (timestamp, node, namespace,
+        pod, container, pid, comm, ...). Hash, array and per-CPU maps come back as DataFrames (per-CPU
+        values summed); maps whose value is `struct { u32 slots[N]; }`, or whose name says hist/dist and
+        whose key is the slot (or named with --hist), are log2 histograms, drawn as bar charts.
+        Container and pod targets need the program to call gadget_should_discard().
+
+        The result (a ProgramResult: .events, .maps, result["map"]) is the cell's value, or goes to
+        --name VAR. In a cluster the cell is compiled here against each node's kernel BTF and the object
+        runs on the node: nodes need no compiler.
+        """
+        from gadgetbook.options import attach_dash_values, request_of, run_parser
+        from gadgetbook.programs.spec import PROGRAM_PARAMS
+
+        argv = _argv(line, "%%bpf")
+        parser = run_parser("%%bpf", "Compile and run a CO-RE BPF C program.", PROGRAM_PARAMS, group="program")
+        parser.add_argument("--name", metavar="VAR", help="the variable that receives the result")
+        parser.add_argument("--event", metavar="STRUCT", help="the struct of the ring buffer's records")
+        try:
+            try:
+                ns = parser.parse_args(attach_dash_values(PROGRAM_PARAMS, argv))
+            except SystemExit:  # --help printed its text
+                return None
+            req = request_of(ns, ns.name or "cell", PROGRAM_PARAMS)
+            self._check_name(ns.name)
+            from gadgetbook.programs.api import start
+
+            run = start(cell, **req.run_kwargs(), name=ns.name, event=ns.event)
+            return self._finish(run, ns.name, getattr(run.kind.spec, "warnings", ()))
+        except GadgetError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _check_name(self, name: str | None) -> None:
+        if name is not None and not name.isidentifier():
+            raise GadgetError(f"--name {name!r} is not a Python variable name; use letters, digits and _.")
+
+    def _finish(self, run, name: str | None, notes: tuple[str, ...] = ()):
+        """Watch the run live (in a notebook), then show its result; with --name, store it there instead of
+        making it the cell's value."""
+        for note in notes:
+            print(f"warning: {note}", file=sys.stderr)
+        view = None
+        try:
+            if getattr(self.shell, "kernel", None) is not None:
+                from gadgetbook.views.live import watch
+
+                view = watch(run, max_rows=self.max_live_rows, refresh=self.refresh, table=run.kind.live_view())
+            else:  # a terminal IPython: no widgets, Ctrl-C ends the run
+                run.wait()
+        finally:
+            if run.running:
+                run.stop()
+        result = run.conclude()
+        if view is not None:
+            view.finish(result, show_table=name is not None)
+        else:
+            print(result.summary())
+        if name is None:
+            return result
+        self.shell.user_ns[name] = result
+        return None
+
+
+def load_cell_magics(ipython) -> None:
+    """Register %%bpf, %%bcc and %%node (called by `%load_ext gadgetbook`)."""
+    ipython.register_magics(CellMagics)

@@ -1,0 +1,150 @@
+"""Programs of one's own that the cell tests run (%%bpf and %%bcc), and a workload with a comm of its own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from support.leftovers import bpf_fds
+
+# %%bpf: counts opens of MARKER by comm in a hash, and sends one record per open through gadget.h's ring buffer.
+OPEN_COUNTER = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "gadget.h"
+
+#define PATH_LEN 64
+
+struct event {
+	struct gadget_process proc;
+	char path[PATH_LEN];
+};
+
+struct comm_key {
+	char comm[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct comm_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+const volatile char marker[PATH_LEN] = "MARKER";
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int count_opens(struct trace_event_raw_sys_enter *ctx)
+{
+	char path[PATH_LEN] = {};
+
+	if (gadget_should_discard())
+		return 0;
+	bpf_probe_read_user_str(path, sizeof(path), (const char *)ctx->args[1]);
+	for (int i = 0; i < PATH_LEN; i++) {
+		if (path[i] != marker[i])
+			return 0;
+		if (!path[i])
+			break;
+	}
+	struct comm_key key = {};
+	__u64 one = 1, *n;
+
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	n = bpf_map_lookup_elem(&counts, &key);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	else
+		bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
+
+	struct event *e = gadget_reserve(sizeof(*e));
+
+	if (!e)
+		return 0;
+	gadget_fill_process(&e->proc);
+	__builtin_memcpy(e->path, path, sizeof(path));
+	gadget_submit(e);
+	return 0;
+}
+"""
+
+# %%bcc: the same with bcc's TRACEPOINT_PROBE, a perf buffer and a hash keyed by comm.
+BCC_OPEN_COUNTER = r"""
+#define PATH_LEN 64
+
+struct event {
+	u32 pid;
+	char comm[16];
+	char path[PATH_LEN];
+};
+
+struct comm_key {
+	char comm[16];
+};
+
+BPF_PERF_OUTPUT(events);
+BPF_HASH(counts, struct comm_key, u64);
+
+TRACEPOINT_PROBE(syscalls, sys_enter_openat)
+{
+	struct event e = {};
+	const char marker[] = "MARKER";
+
+	bpf_probe_read_user_str(e.path, sizeof(e.path), args->filename);
+	for (int i = 0; i < sizeof(marker); i++) {
+		if (e.path[i] != marker[i])
+			return 0;
+	}
+	struct comm_key key = {};
+
+	bpf_get_current_comm(&key.comm, sizeof(key.comm));
+	counts.increment(key);
+	e.pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(&e.comm, sizeof(e.comm));
+	events.perf_submit(args, &e, sizeof(e));
+	return 0;
+}
+"""
+
+
+def with_marker(program: str, marker: str) -> str:
+    assert len(marker) < 60
+    return program.replace("MARKER", marker)
+
+
+def own_cat(directory: Path) -> Path:
+    """A copy of cat under a name of its own: its comm tells its opens from everyone else's."""
+    path = Path(directory) / f"gbc-{uuid.uuid4().hex[:8]}"
+    shutil.copy("/bin/cat", path)
+    return path
+
+
+def open_times(cat: Path, path: str, times: int) -> None:
+    for _ in range(times):
+        subprocess.run([str(cat), path], capture_output=True, check=False)
+
+
+def when_attached(action, timeout: float = 60.0) -> threading.Thread:
+    """Run `action` on a thread once this process holds a BPF link (the program is attached)."""
+    before = {fd for fd, kind in bpf_fds() if kind == "bpf_link"}
+
+    def wait_then_act():
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if {fd for fd, kind in bpf_fds() if kind == "bpf_link"} - before:
+                action()
+                return
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=wait_then_act, daemon=True)
+    thread.start()
+    return thread
+
+
+def pid_of_self() -> int:
+    return os.getpid()
