@@ -73,6 +73,45 @@ class CellMagics(Magics):
         except GadgetError as exc:
             raise UsageError(str(exc)) from None
 
+    @cell_magic
+    def node(self, line: str, cell: str):
+        """Run the cell's Python in an IPython kernel inside NODE's gadgetbook pod (privileged, the node's
+        processes in sight, gadgetbook installed): for the digging no gadget does.
+
+        Usage::
+
+            %%node NODE [--pull NAME[,NAME...]] [--timeout SECONDS] [--context CTX] [--kubeconfig PATH]
+            print(open("/proc/1/cgroup").read())
+            df = gadgetbook.run("opensnoop", timeout=2)
+
+        Output (text, rich displays, errors) shows here as it comes. The kernel lives on between cells
+        for the same node. Names given to --pull come back into this notebook's namespace (pickled on
+        the node: a DataFrame keeps its dtypes and attrs). The kernel is reached through the API
+        server's port-forward with the node pods' token, as gadgets are.
+        """
+        from gadgetbook.options import parse_duration, plain_parser
+
+        parser = plain_parser("%%node", "Run the cell in a kernel on a node's gadgetbook pod.")
+        parser.add_argument("node", metavar="NODE", help="the node's name")
+        parser.add_argument("--pull", default="", metavar="NAMES", help="variables to bring back, comma-separated")
+        parser.add_argument("--timeout", metavar="DURATION", help="interrupt the cell after this long")
+        parser.add_argument("--context", help="kubeconfig context")
+        parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+        try:
+            try:
+                ns = parser.parse_args(_argv(line, "%%node"))
+            except SystemExit:
+                return None
+            from gadgetbook.client.node_kernel import on_node
+
+            pull = tuple(n.strip() for n in ns.pull.split(",") if n.strip())
+            values = on_node(ns.node, cell, pull=pull, kubeconfig=ns.kubeconfig, context=ns.context,
+                             timeout=parse_duration(ns.timeout))
+        except GadgetError as exc:
+            raise UsageError(str(exc)) from None
+        self.shell.user_ns.update(values)
+        return None
+
     def _check_name(self, name: str | None) -> None:
         if name is not None and not name.isidentifier():
             raise GadgetError(f"--name {name!r} is not a Python variable name; use letters, digits and _.")

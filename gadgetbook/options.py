@@ -84,6 +84,11 @@ class _Parser(argparse.ArgumentParser):
         raise GadgetError(f"{self.prog}: {message}; see `{self.prog} --help`.")
 
 
+def plain_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """A parser that raises GadgetError in one sentence instead of exiting."""
+    return _Parser(prog=prog, description=description)
+
+
 def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.ArgumentParser:
     return run_parser(prog or f"gadgetbook {spec.name}", spec.description, spec.params, spec.examples,
                       f"{spec.name} parameters")

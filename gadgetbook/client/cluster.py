@@ -78,7 +78,7 @@ class ClusterSources:
     def open(self, node: str, containers, names: dict) -> RemoteSource:
         link = NodeLink(node, pod_connector(self.kube, NAMESPACE, self.node_pods[node], NODE_PORT), self.token)
         start = {"gadget": self.spec.name, "params": self.params,
-                 "container_ids": [c.container_id for c in containers]}
+                 "container_ids": [c.container_id for c in containers], **kind_of(self.spec).wire(node)}
         if self.ring_size:
             start["ring_size"] = self.ring_size
         src = RemoteSource(link, start, dict(names), peers=self.peers)

@@ -15,6 +15,7 @@ from gadgetbook import protocol
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import coded
 from gadgetbook.run_handle import concat
+from gadgetbook.run_tables import TableReadings
 
 # Columns a cluster run adds to gadgets with a remote address: the pod behind that address.
 REMOTE_COLUMNS = ("remote_namespace", "remote_pod")
@@ -31,6 +32,9 @@ class NodeLink:
         self.token = token
 
     def get(self, path: str, timeout: float = 15.0):
+        return json.loads(self.get_bytes(path, timeout))
+
+    def get_bytes(self, path: str, timeout: float = 15.0) -> bytes:
         conn = http.client.HTTPConnection("localhost", timeout=timeout)
         conn.sock = self.connect()
         conn.sock.settimeout(timeout)
@@ -43,9 +47,12 @@ class NodeLink:
         if resp.status in (401, 403):
             raise GadgetError(f"The node API on {self.node} refused the token (HTTP {resp.status}); "
                               "redeploy with `gadgetbook deploy` to renew it.")
+        if resp.status == 404 and path.startswith(protocol.BTF_PATH):
+            raise GadgetError(f"The node pod on {self.node} does not offer its kernel's BTF (HTTP 404): its kernel "
+                              "has none, or its gadgetbook is older than this one; redeploy with `gadgetbook deploy`.")
         if resp.status != 200:
             raise GadgetError(f"The node API on {self.node} answered HTTP {resp.status} for {path}.")
-        return json.loads(body)
+        return body
 
 
 class RemoteSource:
@@ -59,6 +66,7 @@ class RemoteSource:
         self.pods = pods  # container id -> (namespace, pod, container)
         self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
+        self._tables = TableReadings()  # a program's maps, read on the node
         self._lock = threading.Lock()
         self._lost = 0
         self._ended = threading.Event()
@@ -93,7 +101,11 @@ class RemoteSource:
             while True:
                 opcode, data = self._ws.recv_data()
                 if opcode == websocket.ABNF.OPCODE_BINARY:
-                    batch = self._enrich(protocol.decode(data))
+                    table, batch = protocol.decode_frame(data)
+                    if table is not None:
+                        self._tables.add(table, batch)
+                        continue
+                    batch = self._enrich(batch)
                     with self._lock:
                         self._batches.append(batch)
                 elif opcode == websocket.ABNF.OPCODE_TEXT:
@@ -148,6 +160,12 @@ class RemoteSource:
 
     def lost(self) -> int:
         return self._lost
+
+    def tables(self) -> dict:
+        return self._tables.tables()
+
+    def latest_tables(self) -> dict:
+        return self._tables.latest_tables()
 
     def close(self) -> None:
         self._ended.set()

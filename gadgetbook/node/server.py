@@ -72,6 +72,30 @@ class ContainersHandler(APIHandler):
         ]))
 
 
+class BtfHandler(APIHandler):
+    """This kernel's BTF hash and architecture: clients compile programs of one's own against it."""
+
+    @web.authenticated
+    def get(self) -> None:
+        from gadgetbook.programs.wire import btf_facts
+
+        try:
+            self.finish(json.dumps(btf_facts()))
+        except GadgetError as exc:
+            raise web.HTTPError(404, str(exc)) from None
+
+
+class BtfRawHandler(APIHandler):
+    """This kernel's BTF itself (a few MB), fetched once per hash by a client."""
+
+    @web.authenticated
+    def get(self) -> None:
+        from gadgetbook.programs.wire import btf_bytes
+
+        self.set_header("Content-Type", "application/octet-stream")
+        self.finish(btf_bytes())
+
+
 class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """One gadget run per connection, in the messages `gadgetbook.protocol` declares."""
 
@@ -127,6 +151,8 @@ class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
                     loop.add_callback(self._send_bytes, data)
                 loop.add_callback(self._send_json, {"op": protocol.STATS, "events": run.counters.events,
                                                     "lost": run.counters.lost_total})
+                self._send_tables(run, loop)
+            self._send_tables(run, loop)
             if run.counters.errors:  # the client names this node's failure, never a silent gap
                 why = "; ".join(run.counters.errors.values())
                 loop.add_callback(self._send_json, {"op": protocol.ERROR, "message": why,
@@ -137,6 +163,13 @@ class RunHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):
         except Exception as exc:  # the client hears why, then the connection closes
             loop.add_callback(self._send_json, {"op": protocol.ERROR, "message": str(exc)})
         loop.add_callback(self.close)
+
+    def _send_tables(self, run, loop: IOLoop) -> None:
+        """Readings of a program's maps that the client has not had yet."""
+        for source in run.sources:
+            take = getattr(source, "take_tables", None)
+            for name, table in take() if take is not None else ():
+                loop.add_callback(self._send_bytes, protocol.encode(table, list(table), table=name))
 
     def _send_json(self, msg: dict) -> None:
         if self.ws_connection is not None:
@@ -162,5 +195,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
         (f"{base}{protocol.API}{protocol.NODE_PATH}", NodeHandler),
         (f"{base}{protocol.API}{protocol.CONTAINERS_PATH}", ContainersHandler),
         (f"{base}{protocol.API}{protocol.RUNS_PATH}", RunHandler),
+        (f"{base}{protocol.API}{protocol.BTF_PATH}", BtfHandler),
+        (f"{base}{protocol.API}{protocol.BTF_RAW_PATH}", BtfRawHandler),
     ])
     serverapp.log.info("gadgetbook %s node API at %s%s", gadgetbook.__name__, base, protocol.API)

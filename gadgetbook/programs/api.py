@@ -36,7 +36,7 @@ def prepare(source: str, kwargs: dict[str, Any]) -> tuple[ProgramSpec, dict[str,
 
         kube = connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
         objects = NodeObjects(kube, source)
-        first = objects.object_for(objects.first_node(kube_opts.get("node")))
+        first = objects.compiled_for(objects.first_node(kube_opts.get("node")))
         spec = program_spec(first.path, name=name, cell_structs=structs, event=event, warnings=first.warnings,
                             objects=objects)
     else:

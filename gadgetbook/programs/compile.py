@@ -73,6 +73,8 @@ def vmlinux_header(btf: bytes | str, digest: str | None = None) -> Path:
     """The directory holding vmlinux.h for this BTF (raw bytes, or a path to a BTF file), made with bpftool
     the first time and kept in the cache under the BTF's hash."""
     raw = Path(btf).read_bytes() if isinstance(btf, str) else btf
+    if digest is not None and digest_of(raw) != digest:
+        raise GadgetError("The kernel BTF received does not match its hash; try again.")
     digest = digest or digest_of(raw)
     where = cache_dir("btf", digest[:24])
     header = where / "vmlinux.h"
