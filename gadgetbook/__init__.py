@@ -6,8 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_network_policy", "bpf", "describe", "gadgets", "load_ipython_extension", "replay",
-           "run", "start"]
+__all__ = ["GadgetError", "advise_network_policy", "bcc", "bpf", "describe", "gadgets", "load_ipython_extension",
+           "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -30,6 +30,14 @@ def bpf(source: str, **kwargs: Any):
     from gadgetbook.programs.api import run as _run
 
     return _run(source, **kwargs)
+
+
+def bcc(source: str, **kwargs: Any):
+    """Run a bcc program of one's own (bcc's C, no Python) on this host; returns a ProgramResult. Needs bcc
+    and kernel headers; see `gadgetbook.programs.api.start_bcc` for the keywords."""
+    from gadgetbook.programs.api import run_bcc
+
+    return run_bcc(source, **kwargs)
 
 
 def advise_network_policy(events=None, **kwargs: Any):

@@ -13,6 +13,11 @@ from traitlets import Float, Int
 from gadgetbook.errors import GadgetError
 
 
+def _warning(text: str) -> None:
+    """A warning the cell's output shows before the run (stderr: set apart from the results)."""
+    print(f"warning: {text}", file=sys.stderr, flush=True)
+
+
 def _argv(line: str, magic: str) -> list[str]:
     try:
         return shlex.split(line)
@@ -69,7 +74,49 @@ class CellMagics(Magics):
             from gadgetbook.programs.api import start
 
             run = start(cell, **req.run_kwargs(), name=ns.name, event=ns.event)
-            return self._finish(run, ns.name, getattr(run.kind.spec, "warnings", ()))
+            for note in run.kind.spec.warnings:
+                _warning(f"the compiler warns: {note}")
+            return self._finish(run, ns.name)
+        except GadgetError as exc:
+            raise UsageError(str(exc)) from None
+
+    @cell_magic
+    def bcc(self, line: str, cell: str):
+        """Run the cell, a bcc program (bcc's C: TRACEPOINT_PROBE, BPF_PERF_OUTPUT, BPF_HASH, ... with no
+        Python), on this host: its perf or ring buffer's records become a DataFrame whose columns are the
+        record struct's fields, its tables DataFrames after the run.
+
+        Usage::
+
+            %%bcc [--name VAR] [--timeout 5] [--events NAME] [--tables A,B] [--hist NAME] [--interval 1]
+                  [-c NAME | -l SELECTOR | --pid PID]
+            BPF_PERF_OUTPUT(events);
+            TRACEPOINT_PROBE(syscalls, sys_enter_openat) { ... events.perf_submit(args, &e, sizeof(e)); ... }
+
+        bcc compiles against the running kernel's headers (/lib/modules/$(uname -r)/build): with none, the
+        cell says how to get them and nothing runs; with another kernel's, it warns that tracepoint
+        arguments are right but reads of kernel structs may not be. Container and process targets are
+        filtered by a prelude the magic adds (cgroup id and pid, which need no kernel struct): every
+        TRACEPOINT_PROBE calls gadget_should_discard() first, and other probes may call it too.
+        bcc runs in a child process of the Python that has it (Debian's python3), not in this kernel.
+        """
+        from gadgetbook.options import attach_dash_values, request_of, run_parser
+        from gadgetbook.programs.spec import BCC_PARAMS
+
+        argv = _argv(line, "%%bcc")
+        parser = run_parser("%%bcc", "Run a bcc program on this host.", BCC_PARAMS, group="program")
+        parser.add_argument("--name", metavar="VAR", help="the variable that receives the result")
+        try:
+            try:
+                ns = parser.parse_args(attach_dash_values(BCC_PARAMS, argv))
+            except SystemExit:  # --help printed its text
+                return None
+            req = request_of(ns, ns.name or "cell", BCC_PARAMS)
+            self._check_name(ns.name)
+            from gadgetbook.programs.api import start_bcc
+
+            run = start_bcc(cell, **req.run_kwargs(), name=ns.name, warn=_warning)
+            return self._finish(run, ns.name)
         except GadgetError as exc:
             raise UsageError(str(exc)) from None
 
@@ -116,11 +163,9 @@ class CellMagics(Magics):
         if name is not None and not name.isidentifier():
             raise GadgetError(f"--name {name!r} is not a Python variable name; use letters, digits and _.")
 
-    def _finish(self, run, name: str | None, notes: tuple[str, ...] = ()):
+    def _finish(self, run, name: str | None):
         """Watch the run live (in a notebook), then show its result; with --name, store it there instead of
         making it the cell's value."""
-        for note in notes:
-            print(f"warning: {note}", file=sys.stderr)
         view = None
         try:
             if getattr(self.shell, "kernel", None) is not None:

@@ -35,6 +35,7 @@ if [[ ! -f "$stamp" ]]; then
 fi
 make -s -C bpf
 if [[ "$extras" == *test* ]]; then
+    bash tests/support/kernel_headers.sh
     # The local Kubernetes cluster the end-to-end tests run on (binaries cached outside the repository),
     # and the browser tests' Chromium and playwright-core.
     bash tests/cluster/install.sh

@@ -21,6 +21,7 @@ KINDS = {
     "top": "gadgetbook.kinds.top:TopKind",
     "profile": "gadgetbook.kinds.profile:ProfileKind",
     "program": "gadgetbook.kinds.program:ProgramKind",
+    "bcc": "gadgetbook.kinds.bcc:BccKind",
 }
 
 

@@ -3,6 +3,8 @@ its containers, or pods on their nodes), returning its events and maps."""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from typing import Any
 
 from gadgetbook.errors import GadgetError
@@ -66,5 +68,56 @@ def start(source: str, **kwargs: Any) -> Run:
 def run(source: str, **kwargs: Any):
     """Compile and run a program until its timeout (or Ctrl-C); returns a ProgramResult (.events, .maps)."""
     with start(source, **kwargs) as r:
+        r.wait()
+    return r.conclude()
+
+
+class KernelHeadersWarning(UserWarning):
+    """bcc compiles against another kernel's headers: tracepoint arguments are right, struct reads may not be."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, KernelHeadersWarning, stacklevel=3)
+
+
+def start_bcc(source: str, *, warn: Callable[[str], None] = _warn, **kwargs: Any) -> Run:
+    """Start a bcc program (bcc's C, Python-free) on this host; returns the live Run.
+
+    Keywords: name, events (the output to read when there are several), tables ("a,b": the tables to read;
+    default all), hist, interval, max_events, and the target options timeout, pid, container, selector,
+    local, ring_size (each CPU's perf buffer). Compiled by bcc against this kernel's headers: none is one
+    sentence and nothing runs; another kernel's is a warning, given to `warn` before compiling (tracepoint
+    arguments are right, kernel struct reads may not be) and kept in the spec.
+    """
+    from gadgetbook import api
+    from gadgetbook.kinds.bcc import BccSpec
+    from gadgetbook.programs.bcc_host import CHILD, kernel_headers
+    from gadgetbook.programs.spec import BCC_PARAMS
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    name = kwargs.pop("name", None) or "cell"
+    opts, kube_opts, params = api.split_options(kwargs)
+    unknown = set(params) - set(BCC_PARAMS)
+    if unknown:
+        raise GadgetError(f"A bcc program takes no {', '.join(sorted(unknown))}; its settings: "
+                          f"{', '.join(BCC_PARAMS)}, and the target options timeout, pid, container, selector.")
+    if kube_opts or (not opts.get("local") and api.cluster_mode(opts, kube_opts)):
+        raise GadgetError("%%bcc runs programs on this host (bcc compiles against the kernel headers where it runs, "
+                          "and node pods carry neither bcc nor headers); for pods write the program for %%bpf, "
+                          "which is compiled here against each node's BTF, or add --local.")
+    if not source.strip():
+        raise GadgetError("The cell is empty: write a bcc program in it (see %%bcc?).")
+    headers = kernel_headers()
+    if headers.mismatch:
+        warn(headers.mismatch)
+    spec = BccSpec(name=name, description="a bcc program of one's own", kind="bcc", object_path=CHILD,
+                   params=dict(BCC_PARAMS), hooks=(), column_meta={}, source=source,
+                   warnings=tuple(w for w in (headers.mismatch,) if w))
+    return api.start_spec(spec, spec.checked_params(params), {**opts, "local": True}, {})
+
+
+def run_bcc(source: str, **kwargs: Any):
+    """Run a bcc program until its timeout (or Ctrl-C); returns a ProgramResult (.events, .maps)."""
+    with start_bcc(source, **kwargs) as r:
         r.wait()
     return r.conclude()

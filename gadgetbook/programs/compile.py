@@ -143,10 +143,11 @@ def marked_lines(source: str, diagnostic: Diagnostic, context: int = 1) -> list[
 class CompileError(GadgetError):
     """The program does not compile; str() names each error with the cell's lines marked."""
 
-    def __init__(self, source: str, output: str, what: str = "The cell") -> None:
+    def __init__(self, source: str, output: str, what: str = "The cell",
+                 found: list[Diagnostic] | None = None) -> None:
         self.source = source
         self.output = output
-        self.diagnostics = diagnostics(output)
+        self.diagnostics = diagnostics(output) if found is None else found
         errors = [d for d in self.diagnostics if d.severity != "warning"]
         self.errors = errors
         super().__init__(render(source, errors, output, what))

@@ -149,11 +149,7 @@ class MapTables:
                 pass
         cols: dict = {}
         if lay.histogram == "keyed":
-            count = values[lay.value_columns[0]]
-            keep = slice(0, int(np.flatnonzero(count)[-1]) + 1) if count.any() else slice(0, 0)
-            slot = keys[lay.key_columns[0]].astype(np.int64)[keep]
-            low, high = log2_bucket(slot, self.log2)
-            cols = {"slot": slot, "low": low, "high": high, "count": count[keep].astype(np.uint64)}
+            cols = histogram_columns(keys[lay.key_columns[0]], values[lay.value_columns[0]], self.log2)
         elif lay.histogram == "slots":
             slots = values["slots"]
             width = slots.shape[1]
@@ -175,6 +171,14 @@ class MapTables:
         if wall is not None:
             head["timestamp"] = np.full(n, wall, dtype="datetime64[ns]")
         return head | cols
+
+
+def histogram_columns(slot: np.ndarray, count: np.ndarray, style: str) -> dict:
+    """A histogram keyed by its slot (sorted) as rows slot, low, high, count, up to its last used slot."""
+    keep = slice(0, int(np.flatnonzero(count)[-1]) + 1) if count.any() else slice(0, 0)
+    slot = slot.astype(np.int64)[keep]
+    low, high = log2_bucket(slot, style)
+    return {"slot": slot, "low": low, "high": high, "count": count[keep].astype(np.uint64)}
 
 
 def _sum_cpus(per_cpu: np.ndarray) -> np.ndarray:

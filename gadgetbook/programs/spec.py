@@ -25,6 +25,13 @@ PROGRAM_PARAMS = {
                   "(maps whose value holds `slots[]`, or whose name says hist/dist, are found without it)"),
 }
 
+BCC_PARAMS = {
+    **PROGRAM_PARAMS,
+    "events": Param("events", "str", "", help="the perf or ring buffer output whose records become rows "
+                    "(needed only when the program has more than one)"),
+    "tables": Param("tables", "str", "", help="tables to read when it ends, comma-separated (default: all of them)"),
+}
+
 
 @dataclass(frozen=True, eq=False)
 class ProgramSpec(GadgetSpec):
