@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from gadgetbook.errors import GadgetError
 from gadgetbook.kernel import libbpf
 from gadgetbook.kernel.btf import Btf, BtfError
-from gadgetbook.kernel.hooks import VMLINUX_BTF
+from gadgetbook.kernel.hooks import VMLINUX_BTF, tracefs
 from gadgetbook.kernel.loader import BpfObject, HookGroup, LoadPlan
 
 DEFAULT_RING_BYTES = 4 << 20
@@ -65,6 +65,7 @@ def load_gadget(path: str, hooks: Sequence[HookGroup], rodata: Mapping[str, int 
     attach. On any failure nothing stays loaded.
     """
     check_privileges()
+    tracefs()  # libbpf finds tracepoint ids there: mounted now where nobody did (a node pod)
     rodata_names, map_names = _declared(path)
     settings = dict(rodata)
     for setting, wanted, what in ((FILTER_BY_MNTNS, mntns_ids is not None, "containers"),

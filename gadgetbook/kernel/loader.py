@@ -149,10 +149,10 @@ class BpfObject:
             if not link or libbpf.libbpf_get_error(link):
                 if name in optional:
                     continue
-                raise GadgetError(
-                    f"Cannot attach {name} ({self._section(name)}) of {self.name}: "
-                    f"{libbpf.errno_message()}."
-                )
+                why = libbpf.errno_message()
+                if not hooks.available(self._section(name)):
+                    why = "this kernel has no such hook"
+                raise GadgetError(f"Cannot attach {name} ({self._section(name)}) of {self.name}: {why}.")
             self._links.append(link)
             self.attached.append(name)
 
