@@ -144,10 +144,10 @@ def cell_diagnostics(output: str, cell: str) -> list[Diagnostic]:
     into the source before compiling, which pushes later lines down: the source line clang quotes under a
     message finds the line in the cell (the nearest one at or above the reported number)."""
     lines = output.splitlines()
-    cell_lines = [line.rstrip() for line in cell.splitlines()]
+    cell_lines = [line.strip() for line in cell.splitlines()]  # clang quotes lines with tabs expanded
     found = []
     for d in diagnostics(output):
-        quoted = next((lines[i + 1].rstrip() for i, line in enumerate(lines[:-1])
+        quoted = next((lines[i + 1].strip() for i, line in enumerate(lines[:-1])
                        if line.startswith(f"{d.file}:{d.line}:{d.column}: ")), None)
         line = d.line
         if d.in_cell and quoted is not None and (line > len(cell_lines) or cell_lines[line - 1] != quoted):
