@@ -204,7 +204,8 @@ def cell_text(source: str) -> str:
     extra = [f"const struct {name} *{ANCHOR_PREFIX}{name} __attribute__((unused)) = 0;"
              for name in defined_structs(source)]
     if not _LICENSE.search(source):
-        extra.append('char _gadgetbook_license[] SEC("license") = "GPL";')
+        # Spelled out rather than with SEC(): the cell may not include bpf_helpers.h.
+        extra.append('char _gadgetbook_license[] __attribute__((section("license"), used)) = "GPL";')
     return source.rstrip("\n") + "\n" + "".join(line + "\n" for line in extra) if extra else source
 
 

@@ -109,7 +109,8 @@ def test_lines_are_only_added_after_the_cell():
     source = HEAD + "/* struct not_this { int x; }; */\nstruct ev { int x; };\n"
     assert defined_structs(source) == ["ev"]
     text = cell_text(source)
-    assert text.startswith(source) and "_gadgetbook_struct_ev" in text and 'SEC("license") = "GPL"' in text
+    assert text.startswith(source) and "_gadgetbook_struct_ev" in text
+    assert '__attribute__((section("license"), used)) = "GPL"' in text
     licensed = source + 'char LICENSE[] SEC("license") = "Dual BSD/GPL";\n'
     assert '"GPL";' not in cell_text(licensed).removeprefix(licensed)
 
