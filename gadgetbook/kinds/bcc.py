@@ -115,9 +115,9 @@ class BccKind(Kind):
 
 
 def _pages(ring_bytes: int | None) -> int:
-    """Pages of each CPU's perf buffer: --ring-size split in pages (a power of two), 64 by default."""
+    """Pages of each CPU's perf buffer: --ring-size split in pages (a power of two), 128 by default (512 KiB)."""
     if not ring_bytes:
-        return 64
+        return 128
     pages = max(1, ring_bytes // os.sysconf("SC_PAGE_SIZE"))
     return 1 << (pages.bit_length() - 1)
 

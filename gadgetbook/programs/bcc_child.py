@@ -214,8 +214,10 @@ def stream(bpf, bcc_table, cfg, out, stop, events, kind, tables):
             def lost(n):
                 counts["lost"] += n
 
-            output.open_perf_buffer(lambda _cpu, data, size: take(data, size), page_cnt=int(cfg.get("pages", 64)),
-                                    lost_cb=lost)
+            # A wakeup per 64 records rather than per record (what makes the traced program pay most); the rest
+            # is taken by perf_buffer_consume() at every round.
+            output.open_perf_buffer(lambda _cpu, data, size: take(data, size), page_cnt=int(cfg.get("pages", 128)),
+                                    lost_cb=lost, wakeup_events=64)
     out.send(b"R", {"record": record, "tables": {n: TABLE_TYPES[t] for n, t in tables.items()}})
     every = float(cfg.get("interval") or 0)
     next_reading = time.monotonic() + every if every else None
@@ -226,7 +228,7 @@ def stream(bpf, bcc_table, cfg, out, stop, events, kind, tables):
         if kind == RINGBUF:
             bpf.ring_buffer_consume()
         else:
-            bpf.perf_buffer_poll(timeout=0)
+            bpf.perf_buffer_consume()
         if pending:
             out.send(b"E", b"".join(pending))
             pending.clear()
