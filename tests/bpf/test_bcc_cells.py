@@ -9,10 +9,10 @@ import time
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
 from support.cells import BCC_OPEN_COUNTER, open_times, own_cat, with_marker
 from support.kernel_headers import debian_headers, modules_dir, no_headers
 from support.podman import running
+from support.shell import gadgetbook_shell
 from support.workloads import marker
 
 from gadgetbook.programs.api import start_bcc
@@ -22,9 +22,7 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "gadgetbook")
-    return shell
+    return gadgetbook_shell()
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
 from support.cells import OPEN_COUNTER, open_times, own_cat, when_attached, with_marker
 from support.leftovers import bpf_fds
 from support.podman import running
+from support.shell import gadgetbook_shell
 from support.workloads import marker
 
 import gadgetbook
@@ -21,9 +21,7 @@ pytestmark = pytest.mark.root
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "gadgetbook")
-    return shell
+    return gadgetbook_shell()
 
 
 def test_events_and_map_count_exactly_the_workloads_opens(ip, tmp_path):

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
 from support.cells import OPEN_COUNTER, with_marker
 from support.kube import deployment, exec_in, namespace, ready_pods, wait_for
+from support.shell import gadgetbook_shell
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster]
 
@@ -34,9 +34,7 @@ def pods(cluster, deployed):
 @pytest.fixture
 def ip(cluster, monkeypatch):
     monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "gadgetbook")
-    return shell
+    return gadgetbook_shell()
 
 
 def test_a_program_counts_exactly_the_opens_of_one_pod(pods, cluster):

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
+from support.shell import gadgetbook_shell
 
 from gadgetbook.errors import GadgetError
 from gadgetbook.programs.bcc_host import cell_diagnostics, kernel_headers, prelude
@@ -164,9 +164,7 @@ def test_the_bcc_prelude_keeps_the_cells_numbering_and_wraps_probes_only_when_fi
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "gadgetbook")
-    return shell
+    return gadgetbook_shell()
 
 
 @pytest.mark.parametrize("magic,line,cell,message", [

@@ -5,14 +5,12 @@ import os
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
-from IPython.testing.globalipapp import get_ipython
+from support.shell import gadgetbook_shell
 
 
 @pytest.fixture(scope="module")
 def ip():
-    shell = get_ipython()
-    shell.run_line_magic("load_ext", "gadgetbook")
-    return shell
+    return gadgetbook_shell()
 
 
 def magic(ip, line):
