@@ -16,7 +16,8 @@ USAGE = """usage: gadgetbook list
        gadgetbook describe GADGET
        gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
        gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
-       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]"""
+       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]
+       gadgetbook bpf FILE.bpf.c [flags] | gadgetbook bcc FILE.c [flags]   (a program of your own)"""
 
 # Columns the terminal shows by default; -o json prints every column.
 _HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
@@ -165,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if argv[0] == "advise":
             return run_advise(argv[1:])
+        if argv[0] in ("bpf", "bcc"):
+            from gadgetbook.programs.cli import run_program
+
+            return run_program(argv)
         return run_gadget(argv)
     except GadgetError as exc:
         print(f"gadgetbook: {exc}", file=sys.stderr)

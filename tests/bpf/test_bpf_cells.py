@@ -2,6 +2,8 @@
 counted against real workloads, filtered to a real podman container; the verifier's refusal and runaway output."""
 
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -282,3 +284,22 @@ def test_compile_error_marks_the_lines_and_loads_nothing(ip):
     caret = lines[lines.index(marked[0]) + 1]
     assert caret.endswith("^") and caret.index("^") == marked[0].index("comz")
     assert not bpf_fds()
+
+
+def test_the_terminal_runs_a_program_from_a_file(tmp_path):
+    path = f"/tmp/{marker('gb-cli')}"
+    source = tmp_path / "opens.bpf.c"
+    source.write_text(with_marker(OPEN_COUNTER, path))
+    cat = own_cat(tmp_path)
+    cli = subprocess.Popen([sys.executable, "-m", "gadgetbook", "bpf", str(source), "--local", "--timeout", "4"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(kind == "bpf_link" for _, kind in bpf_fds(cli.pid)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    open_times(cat, path, 3)
+    out, err = cli.communicate(timeout=60)
+    assert cli.returncode == 0, err
+    rows = [line for line in out.splitlines() if cat.name in line]
+    assert len(rows) == 4 and all(path in line for line in rows[:3])  # three records, then the map's row
+    assert rows[3].split() == [cat.name, "3"] and "\ncounts:\n" in out
+    assert err.strip().splitlines()[-1].startswith("opens: 3 events, 0 lost")
