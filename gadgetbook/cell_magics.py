@@ -25,6 +25,25 @@ def _argv(line: str, magic: str) -> list[str]:
         raise UsageError(f"{magic}: cannot split the line ({exc}); check the quotes.") from None
 
 
+def _program_args(magic: str, line: str, params: dict, description: str, **extra: str):
+    """The flags of %%bpf or %%bcc: (namespace, keywords for the API), or None after --help. `extra` names
+    more options (name -> help)."""
+    from gadgetbook.options import attach_dash_values, request_of, run_parser
+
+    argv = _argv(line, magic)
+    parser = run_parser(magic, description, params, group="program")
+    parser.add_argument("--name", metavar="VAR", help="the variable that receives the result")
+    for option, text in extra.items():
+        parser.add_argument(f"--{option}", metavar=option.upper(), help=text)
+    try:
+        ns = parser.parse_args(attach_dash_values(params, argv))
+    except SystemExit:
+        return None
+    if ns.name is not None and not ns.name.isidentifier():
+        raise GadgetError(f"--name {ns.name!r} is not a Python variable name; use letters, digits and _.")
+    return ns, request_of(ns, ns.name or "cell", params).run_kwargs() | {"name": ns.name}
+
+
 @magics_class
 class CellMagics(Magics):
     """%%bpf, %%bcc and %%node."""
@@ -57,23 +76,17 @@ class CellMagics(Magics):
         --name VAR. In a cluster the cell is compiled here against each node's kernel BTF and the object
         runs on the node: nodes need no compiler.
         """
-        from gadgetbook.options import attach_dash_values, request_of, run_parser
         from gadgetbook.programs.spec import PROGRAM_PARAMS
 
-        argv = _argv(line, "%%bpf")
-        parser = run_parser("%%bpf", "Compile and run a CO-RE BPF C program.", PROGRAM_PARAMS, group="program")
-        parser.add_argument("--name", metavar="VAR", help="the variable that receives the result")
-        parser.add_argument("--event", metavar="STRUCT", help="the struct of the ring buffer's records")
         try:
-            try:
-                ns = parser.parse_args(attach_dash_values(PROGRAM_PARAMS, argv))
-            except SystemExit:  # --help printed its text
+            parsed = _program_args("%%bpf", line, PROGRAM_PARAMS, "Compile and run a CO-RE BPF C program.",
+                                   event="the struct of the ring buffer's records")
+            if parsed is None:  # --help printed its text
                 return None
-            req = request_of(ns, ns.name or "cell", PROGRAM_PARAMS)
-            self._check_name(ns.name)
+            ns, kwargs = parsed
             from gadgetbook.programs.api import start
 
-            run = start(cell, **req.run_kwargs(), name=ns.name, event=ns.event)
+            run = start(cell, **kwargs, event=ns.event)
             for note in run.kind.spec.warnings:
                 _warning(f"the compiler warns: {note}")
             return self._finish(run, ns.name)
@@ -100,22 +113,16 @@ class CellMagics(Magics):
         TRACEPOINT_PROBE calls gadget_should_discard() first, and other probes may call it too.
         bcc runs in a child process of the Python that has it (Debian's python3), not in this kernel.
         """
-        from gadgetbook.options import attach_dash_values, request_of, run_parser
         from gadgetbook.programs.spec import BCC_PARAMS
 
-        argv = _argv(line, "%%bcc")
-        parser = run_parser("%%bcc", "Run a bcc program on this host.", BCC_PARAMS, group="program")
-        parser.add_argument("--name", metavar="VAR", help="the variable that receives the result")
         try:
-            try:
-                ns = parser.parse_args(attach_dash_values(BCC_PARAMS, argv))
-            except SystemExit:  # --help printed its text
+            parsed = _program_args("%%bcc", line, BCC_PARAMS, "Run a bcc program on this host.")
+            if parsed is None:  # --help printed its text
                 return None
-            req = request_of(ns, ns.name or "cell", BCC_PARAMS)
-            self._check_name(ns.name)
+            ns, kwargs = parsed
             from gadgetbook.programs.api import start_bcc
 
-            run = start_bcc(cell, **req.run_kwargs(), name=ns.name, warn=_warning)
+            run = start_bcc(cell, **kwargs, warn=_warning)
             return self._finish(run, ns.name)
         except GadgetError as exc:
             raise UsageError(str(exc)) from None
@@ -158,10 +165,6 @@ class CellMagics(Magics):
             raise UsageError(str(exc)) from None
         self.shell.user_ns.update(values)
         return None
-
-    def _check_name(self, name: str | None) -> None:
-        if name is not None and not name.isidentifier():
-            raise GadgetError(f"--name {name!r} is not a Python variable name; use letters, digits and _.")
 
     def _finish(self, run, name: str | None):
         """Watch the run live (in a notebook), then show its result; with --name, store it there instead of

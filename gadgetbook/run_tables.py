@@ -47,6 +47,21 @@ class TableReadings:
         return latest
 
 
+class TableSource:
+    """A source's side of its tables, kept in `self._readings` (a TableReadings)."""
+
+    _readings: TableReadings
+
+    def tables(self) -> dict[str, Batch]:
+        return self._readings.tables()
+
+    def take_tables(self) -> list[tuple[str, Batch]]:
+        return self._readings.take_tables()
+
+    def latest_tables(self) -> dict[str, Batch]:
+        return self._readings.latest_tables()
+
+
 def _merge(readings: Iterable[tuple[str, Batch]]) -> dict[str, Batch]:
     parts: dict[str, list[Batch]] = {}
     for name, batch in readings:

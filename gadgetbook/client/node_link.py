@@ -15,7 +15,7 @@ from gadgetbook import protocol
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import coded
 from gadgetbook.run_handle import concat
-from gadgetbook.run_tables import TableReadings
+from gadgetbook.run_tables import TableReadings, TableSource
 
 # Columns a cluster run adds to gadgets with a remote address: the pod behind that address.
 REMOTE_COLUMNS = ("remote_namespace", "remote_pod")
@@ -55,7 +55,7 @@ class NodeLink:
         return body
 
 
-class RemoteSource:
+class RemoteSource(TableSource):
     """A gadget running on one node, fed to a Run: batches arrive on a reader thread."""
 
     def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
@@ -66,7 +66,7 @@ class RemoteSource:
         self.pods = pods  # container id -> (namespace, pod, container)
         self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
-        self._tables = TableReadings()  # a program's maps, read on the node
+        self._readings = TableReadings()  # a program's maps, read on the node
         self._lock = threading.Lock()
         self._lost = 0
         self._ended = threading.Event()
@@ -103,7 +103,7 @@ class RemoteSource:
                 if opcode == websocket.ABNF.OPCODE_BINARY:
                     table, batch = protocol.decode_frame(data)
                     if table is not None:
-                        self._tables.add(table, batch)
+                        self._readings.add(table, batch)
                         continue
                     batch = self._enrich(batch)
                     with self._lock:
@@ -161,11 +161,6 @@ class RemoteSource:
     def lost(self) -> int:
         return self._lost
 
-    def tables(self) -> dict:
-        return self._tables.tables()
-
-    def latest_tables(self) -> dict:
-        return self._tables.latest_tables()
 
     def close(self) -> None:
         self._ended.set()

@@ -22,7 +22,7 @@ from gadgetbook.frames.coded import Coded
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.program import PlainDecoder, one_per_row
 from gadgetbook.run_handle import Batch
-from gadgetbook.run_tables import TableReadings
+from gadgetbook.run_tables import TableReadings, TableSource
 
 READY_TIMEOUT = 120.0  # bcc compiles with clang on every start: seconds on a busy host
 
@@ -122,7 +122,7 @@ def _pages(ring_bytes: int | None) -> int:
     return 1 << (pages.bit_length() - 1)
 
 
-class BccSource:
+class BccSource(TableSource):
     """The child process running the program: its frames read on a thread, its stderr kept for errors."""
 
     def __init__(self, python: str, config: dict, cell: str, node: str, histograms: set[str]) -> None:
@@ -264,15 +264,6 @@ class BccSource:
     def attrs(self) -> dict[str, Any]:
         dropped = int(self._counts.get("dropped", 0))
         return {"dropped": dropped} if dropped else {}
-
-    def tables(self) -> dict:
-        return self._readings.tables()
-
-    def take_tables(self) -> list:
-        return self._readings.take_tables()
-
-    def latest_tables(self) -> dict:
-        return self._readings.latest_tables()
 
     def close(self) -> None:
         proc = self._proc

@@ -19,7 +19,7 @@ from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, LOST_MAP, load_gadget, 
 from gadgetbook.kernel.loader import LoadError
 from gadgetbook.kinds.base import Kind
 from gadgetbook.kinds.threaded_source import ThreadedSource
-from gadgetbook.run_tables import TableReadings
+from gadgetbook.run_tables import TableReadings, TableSource
 
 
 class PlainDecoder:
@@ -135,7 +135,7 @@ class ProgramKind(Kind):
                             "object": base64.b64encode(path.read_bytes()).decode()}}
 
 
-class ProgramSource(ThreadedSource):
+class ProgramSource(TableSource, ThreadedSource):
     """Drains the program's ring buffer (when it has one) on its own thread, reads its maps at every
     interval and once more at the end, and keeps at most max_events rows (the rest counted as lost)."""
 
@@ -196,15 +196,6 @@ class ProgramSource(ThreadedSource):
 
     def attrs(self) -> dict[str, Any]:
         return {"dropped": self._dropped} if self._dropped else {}
-
-    def tables(self) -> dict:
-        return self._readings.tables()
-
-    def take_tables(self) -> list:
-        return self._readings.take_tables()
-
-    def latest_tables(self) -> dict:
-        return self._readings.latest_tables()
 
     def _release(self) -> None:
         if self._ring is not None:

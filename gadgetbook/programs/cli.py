@@ -3,9 +3,7 @@ its records printed as they come and its maps when it ends."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -13,7 +11,7 @@ from gadgetbook.errors import GadgetError
 
 
 def run_program(argv: Sequence[str]) -> int:
-    from gadgetbook.cli import _Printer
+    from gadgetbook.cli import _Printer, print_until_stopped, stop_on_signals
     from gadgetbook.options import attach_dash_values, request_of, run_parser
     from gadgetbook.programs import api
     from gadgetbook.programs.spec import BCC_PARAMS, PROGRAM_PARAMS
@@ -35,25 +33,14 @@ def run_program(argv: Sequence[str]) -> int:
         raise GadgetError(f"Cannot read {ns.file}: {exc.strerror}.") from None
     name = Path(ns.file).name.split(".")[0]
     kwargs = request_of(ns, name, params).run_kwargs() | {"name": name}
-    stop_requested = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop_requested.set())
+    stop_requested = stop_on_signals()
     if which == "bpf":
         run = api.start(source, **kwargs, event=ns.event)
         for note in run.kind.spec.warnings:
             print(f"warning: the compiler warns: {note}", file=sys.stderr)
     else:
         run = api.start_bcc(source, **kwargs, warn=lambda text: print(f"warning: {text}", file=sys.stderr))
-    printer = _Printer(run.columns, ns.output) if run.columns else None
-    try:
-        for batch in run.batches():
-            if batch is not None and printer is not None:
-                printer.batch(batch)
-            if stop_requested.is_set() and run.running:
-                run.stop()
-    finally:
-        if run.running:
-            run.stop()
+    print_until_stopped(run, _Printer(run.columns, ns.output) if run.columns else None, stop_requested)
     result = run.conclude()
     for map_name, df in result.maps.items():
         print(f"\n{map_name}:\n{df.drop(columns=['node']).to_string(index=False) if len(df) else '(empty)'}")

@@ -6,7 +6,7 @@ import html
 import time
 from collections import deque
 
-from gadgetbook.run_handle import Run
+from gadgetbook.run_handle import Run, rows
 from gadgetbook.views.summary import summary_line
 from gadgetbook.views.table import shown_columns, text_columns
 
@@ -50,7 +50,7 @@ class LiveTable:
         self.render(force=True)
 
     def add(self, batch) -> None:
-        n = len(batch["timestamp"])
+        n = rows(batch)
         if n > self.max_rows:  # only the newest rows can be shown: convert just those
             batch = _sliced(batch, n - self.max_rows)
         cols = text_columns(batch, self.columns)
@@ -89,7 +89,7 @@ class LiveTable:
 def _sliced(batch, start: int):
     import numpy as np
 
-    index = np.arange(start, len(batch["timestamp"]))
+    index = np.arange(start, rows(batch))
     return {k: v.take(index) for k, v in batch.items()}
 
 

@@ -22,15 +22,6 @@ class ProgramLive(LiveTable):
         self.box.children = (*self.box.children, self.maps)
         self._maps_at = 0.0
 
-    def add(self, batch) -> None:
-        n = rows(batch)
-        if n > self.max_rows:  # only the newest rows can be shown: convert just those
-            batch = _tail(batch, n - self.max_rows)
-        cols = text_columns(batch, self.columns)
-        for row in zip(*(cols[c] for c in self.columns)):
-            self._rows.append([_cell(c, v) for c, v in zip(self.columns, row)])
-        self._dirty = True
-
     def render(self, force: bool = False) -> None:
         now = time.monotonic()
         if force or now - self._maps_at >= max(self.refresh, 1.0):
@@ -49,13 +40,6 @@ class ProgramLive(LiveTable):
         if self._handle is not None:
             self._handle.update(HTML(final))
         self.box.close()
-
-
-def _tail(batch, start: int):
-    import numpy as np
-
-    index = np.arange(start, rows(batch))
-    return {k: v.take(index) for k, v in batch.items()}
 
 
 def _map_html(name: str, batch) -> str:

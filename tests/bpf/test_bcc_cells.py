@@ -5,11 +5,10 @@ container by cgroup id; compile errors, the kernel's refusal and the child proce
 import json
 import os
 import subprocess
-import time
 
 import pytest
 from IPython.core.error import UsageError
-from support.cells import BCC_OPEN_COUNTER, open_times, own_cat, with_marker
+from support.cells import BCC_OPEN_COUNTER, open_and_conclude, open_times, own_cat, with_marker
 from support.kernel_headers import debian_headers, modules_dir, no_headers
 from support.podman import running
 from support.shell import gadgetbook_shell
@@ -160,13 +159,8 @@ def test_tables_histograms_and_per_cpu_sums_with_a_pid_filter(headers, tmp_path)
     path = tmp_path / "opened"
     path.write_text("x")
     length = len(str(path)) + 1
-    run = start_bcc(HISTOGRAM, pid=os.getpid(), interval=0.4, local=True, warn=lambda _: None)
-    with run:
-        for _ in range(30):
-            os.close(os.open(path, os.O_RDONLY))
-        time.sleep(1.0)
-        run.stop()
-    result = run.conclude()
+    result = open_and_conclude(start_bcc(HISTOGRAM, pid=os.getpid(), interval=0.4, local=True, warn=lambda _: None),
+                               path, 30)
     assert result.histograms == ["dist"]
     dist = result["dist"]
     last = dist[dist.timestamp == dist.timestamp.max()]

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from IPython.core.error import UsageError
-from support.cells import OPEN_COUNTER, open_times, own_cat, when_attached, with_marker
+from support.cells import LENGTHS, OPEN_COUNTER, open_and_conclude, open_times, own_cat, when_attached, with_marker
 from support.leftovers import bpf_fds
 from support.podman import running
 from support.shell import gadgetbook_shell
@@ -172,88 +172,11 @@ def test_runaway_output_is_bounded_and_the_rest_counted_as_lost(tmp_path):
     assert "100 events" in result.summary() and f"{lost:,} lost" in result.summary()
 
 
-HISTOGRAMS = r"""
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include "gadget.h"
-
-#define PATH_LEN 64
-
-struct hist {
-	__u32 slots[32];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct hist);
-} name_lengths SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} calls SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, __u32);
-	__type(value, __u64);
-} length_dist SEC(".maps");
-
-static __always_inline __u32 log2(__u32 v)
-{
-	__u32 r = 0;
-
-	for (int i = 0; i < 32 && v > 1; i++) {
-		v >>= 1;
-		r++;
-	}
-	return r;
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int lengths(struct trace_event_raw_sys_enter *ctx)
-{
-	char path[PATH_LEN];
-	__u32 zero = 0;
-
-	if (gadget_should_discard())
-		return 0;
-	long len = bpf_probe_read_user_str(path, sizeof(path), (const char *)ctx->args[1]);
-	if (len <= 0)
-		return 0;
-	__u32 slot = log2(len);
-	struct hist *h = bpf_map_lookup_elem(&name_lengths, &zero);
-	if (h && slot < 32)
-		__sync_fetch_and_add(&h->slots[slot], 1);
-	__u64 *n = bpf_map_lookup_elem(&calls, &zero);
-	if (n)
-		__sync_fetch_and_add(n, 1);
-	__u64 one = 1, *c = bpf_map_lookup_elem(&length_dist, &slot);
-	if (c)
-		__sync_fetch_and_add(c, 1);
-	else
-		bpf_map_update_elem(&length_dist, &slot, &one, BPF_NOEXIST);
-	return 0;
-}
-"""
-
-
 def test_histograms_per_cpu_sums_and_readings_at_intervals(tmp_path):
     path = tmp_path / "opened"
     path.write_text("x")
     length = len(str(path)) + 1  # bpf_probe_read_user_str counts the NUL
-    run = start(HISTOGRAMS, pid=os.getpid(), interval=0.3, local=True)
-    with run:
-        for _ in range(40):
-            os.close(os.open(path, os.O_RDONLY))
-        time.sleep(1.0)
-        run.stop()
-    result = run.conclude()
+    result = open_and_conclude(start(LENGTHS, pid=os.getpid(), interval=0.3, local=True), path, 40)
     assert sorted(result.histograms) == ["length_dist", "name_lengths"]
     hist = result["name_lengths"]
     last = hist[hist.timestamp == hist.timestamp.max()]

@@ -7,7 +7,7 @@ import json
 import nbclient
 import nbformat
 import pytest
-from support.cells import BCC_OPEN_COUNTER, OPEN_COUNTER, with_marker
+from support.cells import BCC_OPEN_COUNTER, LENGTHS, OPEN_COUNTER, with_marker
 from support.kernel_headers import debian_headers
 from support.workloads import marker
 
@@ -15,39 +15,7 @@ from tests.notebooks.test_notebooks import jupyter_env, outputs  # noqa: F401
 
 pytestmark = pytest.mark.root
 
-HIST = r"""%%bpf --local --timeout 2 --pid {pid} --name lengths
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include "gadget.h"
-
-struct hist { __u32 slots[32]; };
-
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct hist);
-} name_lengths SEC(".maps");
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int lengths(struct trace_event_raw_sys_enter *ctx)
-{
-	char path[64];
-	__u32 zero = 0, slot = 0;
-
-	if (gadget_should_discard())
-		return 0;
-	long len = bpf_probe_read_user_str(path, sizeof(path), (const char *)ctx->args[1]);
-	for (int i = 0; i < 31 && len > 1; i++) {
-		len >>= 1;
-		slot++;
-	}
-	struct hist *h = bpf_map_lookup_elem(&name_lengths, &zero);
-	if (h && slot < 32)
-		__sync_fetch_and_add(&h->slots[slot], 1);
-	return 0;
-}
-"""
+HIST = "%%bpf --local --timeout 2 --pid {pid} --name lengths\n" + LENGTHS
 
 
 def _notebook(cells: list[tuple[str, list[str]]]) -> nbformat.NotebookNode:
@@ -94,7 +62,7 @@ def test_bpf_cells_leave_static_results_and_marked_errors(jupyter_env):  # noqa:
     final = "".join(o.data.get("text/html", "") for o in named.outputs if o.output_type == "display_data")
     assert "lengths: ran" in final and "map name_lengths" in final and 'src="data:image/png;base64,' in final
     assert not any(o.output_type == "execute_result" for o in named.outputs)  # --name: the variable has it
-    assert "['name_lengths']" in outputs(code[4])
+    assert "'name_lengths'" in outputs(code[4]) and "'length_dist'" in outputs(code[4])
     broken = code[5]
     text = "".join(o.get("text", "") for o in broken.outputs) + "".join(
         "\n".join(o.get("traceback", [])) for o in broken.outputs)

@@ -113,6 +113,90 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat)
 """
 
 
+# %%bpf: the lengths of the paths opened, as a log2 histogram twice over (a `slots[]` value, and a hash keyed
+# by the slot), and a per-CPU count of the opens.
+LENGTHS = r"""
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include "gadget.h"
+
+#define PATH_LEN 64
+
+struct hist {
+	__u32 slots[32];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hist);
+} name_lengths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} length_dist SEC(".maps");
+
+static __always_inline __u32 log2(__u32 v)
+{
+	__u32 r = 0;
+
+	for (int i = 0; i < 32 && v > 1; i++) {
+		v >>= 1;
+		r++;
+	}
+	return r;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int lengths(struct trace_event_raw_sys_enter *ctx)
+{
+	char path[PATH_LEN];
+	__u32 zero = 0;
+
+	if (gadget_should_discard())
+		return 0;
+	long len = bpf_probe_read_user_str(path, sizeof(path), (const char *)ctx->args[1]);
+	if (len <= 0)
+		return 0;
+	__u32 slot = log2(len);
+	struct hist *h = bpf_map_lookup_elem(&name_lengths, &zero);
+	if (h && slot < 32)
+		__sync_fetch_and_add(&h->slots[slot], 1);
+	__u64 *n = bpf_map_lookup_elem(&calls, &zero);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+	__u64 one = 1, *c = bpf_map_lookup_elem(&length_dist, &slot);
+	if (c)
+		__sync_fetch_and_add(c, 1);
+	else
+		bpf_map_update_elem(&length_dist, &slot, &one, BPF_NOEXIST);
+	return 0;
+}
+"""
+
+
+def open_and_conclude(run, path, times: int, settle: float = 1.0):
+    """Open `path` `times` times while the run goes on, let its interval readings happen, then stop it and
+    return its result."""
+    with run:
+        for _ in range(times):
+            os.close(os.open(path, os.O_RDONLY))
+        time.sleep(settle)
+        run.stop()
+    return run.conclude()
+
+
 def with_marker(program: str, marker: str) -> str:
     """The program looking for `marker`: in a string (MARKER), or as the words of a 64-byte buffer (MATCH)."""
     assert len(marker) < 60
