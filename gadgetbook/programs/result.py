@@ -48,6 +48,10 @@ class ProgramResult:
     def __len__(self) -> int:
         return len(self.events)
 
+    def to_html(self, **kwargs: Any) -> str:
+        """The events as an HTML table (what a replay's final view shows; a recording keeps the events)."""
+        return self.events.to_html(**kwargs)
+
     def histogram_png(self, name: str) -> bytes:
         """The bar chart of one histogram map (its newest reading), as PNG bytes."""
         return histogram_png(self[name], title=name)

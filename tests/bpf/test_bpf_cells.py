@@ -226,3 +226,17 @@ def test_the_terminal_runs_a_program_from_a_file(tmp_path):
     assert len(rows) == 4 and all(path in line for line in rows[:3])  # three records, then the map's row
     assert rows[3].split() == [cat.name, "3"] and "\ncounts:\n" in out
     assert err.strip().splitlines()[-1].startswith("opens: 3 events, 0 lost")
+
+
+def test_a_saved_program_run_replays_its_events(ip, tmp_path):
+    path = f"/tmp/{marker('gb-save')}"
+    recording = tmp_path / "opens.parquet"
+    run = start(with_marker(OPEN_COUNTER, path), pid=os.getpid(), save=str(recording), local=True)
+    with run:
+        for _ in range(3):
+            open(path, "w").close()
+        run.stop()
+    result = run.conclude()
+    again = ip.run_line_magic("gadget", f"replay {recording}")
+    assert len(again.events) == 3 and again.maps == {}
+    assert again.events.equals(result.events) and again.attrs["kind"] == "program"
