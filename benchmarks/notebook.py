@@ -14,10 +14,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 def widget_cost(rate: int = 100_000, seconds: float = 5.0, batches_per_s: int = 4) -> None:
     """Feed decoded batches at `rate` events/s to the live table; report CPU spent per second in it."""
+    from support.idle import IdleSource  # nothing behind the Run: only the view is measured here
+
     from gadgetbook import catalog
     from gadgetbook.frames.decode import Decoder, NoContainers
     from gadgetbook.run_handle import Run
@@ -33,22 +36,7 @@ def widget_cost(rate: int = 100_000, seconds: float = 5.0, batches_per_s: int = 
     raw["path"] = [f"/var/lib/app/file-{i % 500}".encode() for i in range(per_batch)]
     batch = decoder.decode(raw)
 
-    class Idle:  # a Run stand-in with nothing behind it: only the view is measured here
-        name = "bench"
-
-        def poll(self):
-            return None
-
-        def finish(self):
-            pass
-
-        def lost(self):
-            return 0
-
-        def close(self):
-            pass
-
-    run = Run("opensnoop", {}, [Idle()], decoder.names(), targets="this host")
+    run = Run("opensnoop", {}, [IdleSource()], decoder.names(), targets="this host")
     view = LiveTable(run, max_rows=20, refresh=0.25)
     spent = 0.0
     sizes = []

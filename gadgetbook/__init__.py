@@ -6,8 +6,8 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_network_policy", "bcc", "bpf", "describe", "gadgets", "load_ipython_extension",
-           "replay", "run", "start"]
+__all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "bcc", "bpf", "check_network_policy",
+           "describe", "diff", "gadgets", "investigate", "load_ipython_extension", "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -40,10 +40,42 @@ def bcc(source: str, **kwargs: Any):
     return run_bcc(source, **kwargs)
 
 
+def investigate(gadgets, **kwargs: Any):
+    """Run several gadgets together on the same targets ("execsnoop,opensnoop,tcptracer,dns", selector=...,
+    timeout=...) and return one Investigation. See `gadgetbook.investigation.investigate`."""
+    from gadgetbook.investigation import investigate as _investigate
+
+    return _investigate(gadgets, **kwargs)
+
+
+def diff(before, after):
+    """What is new or gone per workload between two recordings or investigations. See `gadgetbook.compare.diff`."""
+    from gadgetbook.compare.diff import diff as _diff
+
+    return _diff(before, after)
+
+
+def check_network_policy(policies, events, **kwargs: Any):
+    """The connections of a recording (tcptracer, or an Investigation) that NetworkPolicies would have refused.
+    See `gadgetbook.policy.network.check_network_policy`."""
+    from gadgetbook.policy.network import check_network_policy as _check
+
+    return _check(policies, events, **kwargs)
+
+
 def advise_network_policy(events=None, **kwargs: Any):
     """NetworkPolicies allowing exactly the TCP connections seen: from a tcptracer DataFrame, or by watching
     workloads (selector=..., container=..., timeout=...). See `gadgetbook.advise.network_policy`."""
     from gadgetbook.advise.network_policy import advise_network_policy as _advise
+
+    return _advise(events, **kwargs)
+
+
+def advise_capabilities(events=None, **kwargs: Any):
+    """Per workload, a securityContext that drops ALL capabilities and adds back those it used: from a
+    capabilities DataFrame, or by watching workloads (selector=..., container=..., timeout=...). See
+    `gadgetbook.advise.capabilities`."""
+    from gadgetbook.advise.capabilities import advise_capabilities as _advise
 
     return _advise(events, **kwargs)
 
@@ -62,19 +94,31 @@ def describe(gadget: str) -> str:
     return _describe(gadget)
 
 
-def replay(path: str, show: bool = True):
-    """Load a recording (Parquet) made with --save: the same DataFrame (a Profile for profile runs),
-    no root or eBPF needed.
+def replay(path: str, show: bool = True, **filters: Any):
+    """Load a recording made with --save: the same DataFrame (a Profile for profile runs; an Investigation for
+    a saved investigation), no root or eBPF needed.
 
+    Filters read only what they keep: `columns` (names), `start` and `end` (a time span, [start, end)),
+    `pods`, `containers`, `nodes` (names). On a dataset folder (--save FOLDER) the files of other nodes and
+    hours are not opened, row groups outside the span are skipped, other columns are not read.
     In a notebook it also shows the run's summary line, as the live run did when it ended.
     """
-    from gadgetbook.frames.recording import load
-    from gadgetbook.kinds import recorded_kind
+    from pathlib import Path
 
-    df = load(path)
-    result = recorded_kind(df.attrs).result(df)
+    from gadgetbook.investigation.store import is_investigation, read_part
+    from gadgetbook.investigation.store import load as load_investigation
+
+    if is_investigation(path):
+        return load_investigation(path, **filters)
+    from gadgetbook.errors import GadgetError
+
+    if not Path(path).exists():
+        raise GadgetError(f"No recording at {path}; record one with --save {Path(path).name}.")
+    from gadgetbook.views.result import register
+
+    result = register(read_part(Path(path), **filters))
     if show:
-        from gadgetbook.views.live import show_summary
+        from gadgetbook.views.result import show_summary
 
         show_summary(result)
     return result

@@ -2,85 +2,148 @@
 
 from __future__ import annotations
 
+import os
 import socket
+from dataclasses import dataclass
 from typing import Any
 
 from gadgetbook import catalog
+from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.errors import GadgetError
 from gadgetbook.options import parse_duration, parse_size
 from gadgetbook.run_handle import Run
 
-_TARGET_KEYS = {"timeout", "pid", "container", "selector", "ring_size", "save", "local"}
+_TARGET_KEYS = {"timeout", "pid", "container", "selector", "ring_size", "save", "local", "tail"}
 _CLUSTER_KEYS = {"namespace", "all_namespaces", "podname", "node", "context", "kubeconfig"}
+DEFAULT_TAIL_ROWS = 100_000
+
+
+@dataclass
+class Where:
+    """Whom to trace and how, apart from any one gadget's params: the target and run keywords of `start`."""
+
+    opts: dict[str, Any]
+    kube_opts: dict[str, Any]
+
+    @classmethod
+    def split(cls, kwargs: dict[str, Any]) -> Where:
+        """Take the target and run keywords out of `kwargs` (what is left are a gadget's params)."""
+        return cls({k: kwargs.pop(k) for k in list(kwargs) if k in _TARGET_KEYS},
+                   {k: kwargs.pop(k) for k in list(kwargs) if k in _CLUSTER_KEYS})
+
+    @property
+    def timeout(self) -> float | None:
+        return parse_duration(self.opts.get("timeout"))
+
+    @property
+    def ring_bytes(self) -> int | None:
+        return parse_size(self.opts["ring_size"]) if self.opts.get("ring_size") else None
+
+    def in_cluster(self) -> bool:
+        if self.opts.get("local"):
+            if self.kube_opts:
+                raise GadgetError(f"--local traces this host; it does not go with {', '.join(sorted(self.kube_opts))}.")
+            return False
+        if self.kube_opts:
+            return True
+        from gadgetbook.kube.api import kubeconfig_path
+
+        return kubeconfig_path() is not None and not self.opts.get("pid")
 
 
 def start(gadget: str, **kwargs: Any) -> Run:
     """Start a gadget on this host and return the live Run (batches, counters, stop, result).
 
     Keywords: timeout (seconds or "10s"), pid, container (name), selector
-    ("app=api"), ring_size, and the gadget's own params (see `describe`).
+    ("app=api"), ring_size, save (PATH.parquet: one file at the end; a folder:
+    a Parquet dataset streamed while the run goes, of which only the newest
+    `tail` rows stay in memory), and the gadget's own params (see `describe`).
     In a cluster (a kubeconfig is found, or any of namespace, all_namespaces,
     podname, node, context, kubeconfig is given, and not local=True) the
     targets are pods, traced on their nodes by gadgetbook's node pods.
     """
     spec = catalog.get(gadget)
-    opts, kube_opts, params = split_options(kwargs)
-    return start_spec(spec, spec.checked_params(params), opts, kube_opts)
+    where = Where.split(kwargs)
+    params = spec.checked_params(kwargs)
+    return start_spec(spec, params, where)
 
 
-def split_options(kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Keywords as (target options, cluster options, the gadget's own params)."""
-    opts = {k: v for k, v in kwargs.items() if k in _TARGET_KEYS}
-    kube_opts = {k: v for k, v in kwargs.items() if k in _CLUSTER_KEYS}
-    return opts, kube_opts, {k: v for k, v in kwargs.items() if k not in _TARGET_KEYS | _CLUSTER_KEYS}
-
-
-def start_spec(spec, params: dict[str, Any], opts: dict[str, Any], kube_opts: dict[str, Any], kube=None) -> Run:
+def start_spec(spec: GadgetSpec, params: dict[str, Any], where: Where, kube=None) -> Run:
     """Start the gadget a spec describes (from the catalog, or a program of one's own) for these targets;
-    `kube`, an API client already connected, when the caller has one."""
-    timeout = parse_duration(opts.get("timeout"))
-    if kube is not None or cluster_mode(opts, kube_opts):
-        return _start_in_cluster(spec, params, opts, kube_opts, timeout, kube)
-
-    from gadgetbook.host_run import start_on_host
+    `kube`, an API client the caller has connected already, makes it a cluster run."""
+    if kube is not None or where.in_cluster():
+        return start_in_cluster(spec, params, where, kube)
     from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
-    targets = resolve(containers, selector=opts.get("selector"), container=opts.get("container"), pid=opts.get("pid"))
-    run = start_on_host(spec, params, mntns_ids=targets.mntns_ids, pid=opts.get("pid"),
-                        ring_bytes=parse_size(opts["ring_size"]) if opts.get("ring_size") else None,
-                        containers=containers, node=socket.gethostname(), timeout=timeout,
-                        targets=targets.description)
-    run.save_path = opts.get("save")
-    return run
+    if where.opts.get("pid") and not os.path.exists(f"/proc/{int(where.opts['pid'])}"):
+        raise GadgetError(f"No process {where.opts['pid']} runs on this host; check the pid (it may have exited).")
+    targets = resolve(containers, selector=where.opts.get("selector"), container=where.opts.get("container"),
+                      pid=where.opts.get("pid"))
+    return start_local(spec, params, where, containers, targets)
 
 
-def cluster_mode(opts: dict[str, Any], kube_opts: dict[str, Any]) -> bool:
-    if opts.get("local"):
-        if kube_opts:
-            raise GadgetError(f"--local traces this host; it does not go with {', '.join(sorted(kube_opts))}.")
-        return False
-    if kube_opts:
-        return True
-    from gadgetbook.kube.api import kubeconfig_path
+def start_local(spec: GadgetSpec, params: dict[str, Any], where: Where, containers, targets) -> Run:
+    """One gadget on this host's resolved targets (several gadgets of an investigation share them)."""
+    from gadgetbook.host_run import start_on_host
 
-    return kubeconfig_path() is not None and not opts.get("pid")
+    check_save(spec, where.opts.get("save"))
+    run = start_on_host(spec, params, mntns_ids=targets.mntns_ids, pid=where.opts.get("pid"),
+                        ring_bytes=where.ring_bytes, containers=containers, node=socket.gethostname(),
+                        timeout=where.timeout, targets=targets.description)
+    run.exits = targets.gone
+    return saved_as_asked(run, where)
 
 
-def _start_in_cluster(spec, params, opts, kube_opts, timeout, kube=None) -> Run:
+def start_in_cluster(spec: GadgetSpec, params: dict[str, Any], where: Where, kube=None) -> Run:
     from gadgetbook.client.cluster import start_cluster
     from gadgetbook.kube.api import connect
     from gadgetbook.targets.kubernetes import PodQuery
 
+    opts, kube_opts = where.opts, where.kube_opts
     if opts.get("pid"):
         raise GadgetError("--pid names a process on this host; use -p POD in a cluster, or add --local.")
+    check_save(spec, opts.get("save"))
     kube = kube or connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
     query = PodQuery(namespace=kube_opts.get("namespace"), all_namespaces=bool(kube_opts.get("all_namespaces")),
                      podname=kube_opts.get("podname"), container=opts.get("container"),
                      selector=opts.get("selector"), node=kube_opts.get("node"))
-    ring = parse_size(opts["ring_size"]) if opts.get("ring_size") else None
-    run = start_cluster(kube, spec, params, query, timeout=timeout, ring_size=ring)
-    run.save_path = opts.get("save")
+    run = start_cluster(kube, spec, params, query, timeout=where.timeout, ring_size=where.ring_bytes)
+    return saved_as_asked(run, where)
+
+
+def is_dataset_path(path: str | None) -> bool:
+    """--save PATH.parquet writes one file at the end; any other path is a folder streamed as a dataset."""
+    return bool(path) and not str(path).endswith(".parquet")
+
+
+def check_save(spec: GadgetSpec, path: str | None) -> None:
+    from gadgetbook.kinds import kind_of
+
+    if is_dataset_path(path) and "timestamp" not in kind_of(spec).columns():
+        raise GadgetError(f"{spec.name}'s result has no timestamps to stream by; save it to one file with "
+                          f"--save {path}.parquet.")
+    if is_dataset_path(path):
+        from pathlib import Path
+
+        p = Path(path)
+        if p.exists() and (not p.is_dir() or any(p.iterdir())):
+            raise GadgetError(f"{p} exists and is not an empty folder; --save a dataset to a new folder.")
+
+
+def saved_as_asked(run: Run, where: Where) -> Run:
+    path = where.opts.get("save")
+    if is_dataset_path(path):
+        from gadgetbook.frames.dataset import DatasetWriter
+
+        try:
+            run.stream_to(DatasetWriter(path, run.columns, run.attrs()),
+                          tail_rows=int(where.opts.get("tail") or DEFAULT_TAIL_ROWS))
+        except BaseException:
+            run.stop()
+            raise
+    else:
+        run.save_path = path
     return run
 
 

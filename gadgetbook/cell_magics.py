@@ -182,7 +182,7 @@ class CellMagics(Magics):
                 run.stop()
         result = run.conclude()
         if view is not None:
-            view.finish(result, show_table=name is not None)
+            view.finish(result, "all" if name is not None else "nothing")
         else:
             print(result.summary())
         if name is None:

@@ -11,16 +11,8 @@ from collections.abc import Sequence
 from gadgetbook.errors import GadgetError
 
 COMMANDS = ("deploy", "undeploy", "status", "manifests")
-
-USAGE = """usage: gadgetbook list
-       gadgetbook describe GADGET
-       gadgetbook GADGET [flags]          (gadgetbook GADGET --help for its flags)
-       gadgetbook deploy | undeploy | status | manifests   (the node pods in a Kubernetes cluster)
-       gadgetbook advise network-policy [-l SELECTOR] [-c NAME] [--timeout 30s] [--from PATH.parquet]
-       gadgetbook bpf FILE.bpf.c [flags] | gadgetbook bcc FILE.c [flags]   (a program of your own)"""
-
-# Columns the terminal shows by default; -o json prints every column.
-_HIDDEN_IN_TERMINAL = {"node", "namespace", "pod", "tid", "gid", "mntns_id"}
+# Shown from the first row on, even when the first batch leaves them empty (later rows may fill them).
+_ALWAYS_SHOWN = frozenset({"container", "comm", "pid"})
 
 
 def describe(name: str) -> str:
@@ -39,49 +31,56 @@ def describe(name: str) -> str:
 
 
 class _Printer:
-    def __init__(self, columns: list[str], output: str, per_batch_header: bool = False) -> None:
+    """Rows on stdout: aligned columns in the notebook's order and cells, or one JSON object per line."""
+
+    def __init__(self, columns: list[str], output: str, per_batch_header: bool = False, kind=None) -> None:
+        from gadgetbook.views.table import Layout
+
         self.output = output
         self.per_batch_header = per_batch_header  # a top gadget: each batch is one interval's table
-        self.columns = [c for c in columns if c not in _HIDDEN_IN_TERMINAL] if output == "columns" else columns
+        self.layout = Layout.for_kind(kind, columns)
+        self.columns = columns  # -o columns: chosen from the first batch
         self.widths: dict[str, int] = {}
 
     def batch(self, batch) -> None:
+        if self.output == "json":
+            self._json(batch)
+            return
+        from gadgetbook.views.table import filled
+
+        if not self.widths:
+            self.columns = self.layout.shown(filled(batch, self.layout.order) | _ALWAYS_SHOWN)
+        # A terminal has no hover: cut text is printed whole (times stay short).
+        rows = [[c.title if c.title and c.text.endswith("…") else c.text for c in row]
+                for row in self.layout.cells(batch, self.columns)]
+        out = sys.stdout
+        if self.per_batch_header and self.widths:
+            out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")
+        if not self.widths:
+            # Widths from the first batch, capped; later rows may push a column wider.
+            self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
+                           for i, c in enumerate(self.columns)}
+            out.write(self._line([c.upper() for c in self.columns]) + "\n")
+        for row in rows:
+            out.write(self._line(row) + "\n")
+        out.flush()
+
+    def _json(self, batch) -> None:
         import numpy as np
 
         from gadgetbook.frames.coded import Coded
 
         values = {c: batch[c].values() if isinstance(batch[c], Coded) else batch[c] for c in self.columns}
         if "timestamp" in values:
-            unit = "us" if self.output == "json" else "ms"
-            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit=unit)
-        rows = zip(*(values[c].tolist() for c in self.columns))
-        out = sys.stdout
-        if self.output == "json":
-            for row in rows:
-                out.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
-        else:
-            rows = [[_text(c, v) for c, v in zip(self.columns, row)] for row in rows]
-            if self.per_batch_header and self.widths:
-                out.write("\n" + self._line([c.upper() for c in self.columns]) + "\n")
-            if not self.widths:
-                # Widths from the first batch, capped; later rows may push a column wider.
-                self.widths = {c: min(max([len(c), *(len(r[i]) for r in rows)]), 40)
-                               for i, c in enumerate(self.columns)}
-                out.write(self._line([c.upper() for c in self.columns]) + "\n")
-            for row in rows:
-                out.write(self._line(row) + "\n")
-        out.flush()
+            values["timestamp"] = np.datetime_as_string(values["timestamp"], unit="us")
+        for row in zip(*(values[c].tolist() for c in self.columns)):
+            sys.stdout.write(json.dumps(dict(zip(self.columns, map(_jsonable, row)))) + "\n")
+        sys.stdout.flush()
 
     def _line(self, cells: list[str]) -> str:
         last = len(cells) - 1
         return " ".join(cell if i == last else cell.ljust(self.widths[c])
                         for i, (c, cell) in enumerate(zip(self.columns, cells)))
-
-
-def _text(column: str, value) -> str:
-    if column == "timestamp":
-        return value[11:]
-    return "" if value is None else str(value)
 
 
 def _jsonable(value):
@@ -126,13 +125,79 @@ def run_gadget(argv: Sequence[str]) -> int:
     kind = run.kind
     # Kinds with a result of their own (profile) print it at the end, not row by row.
     printer = (None if kind.terminal == "result"
-               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals"))
+               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals", kind=kind))
     print_until_stopped(run, printer, stop_requested)
     result = run.conclude(want_result=printer is None)
     if printer is None:
         return kind.print_result(result)
-    print(run.summary(), file=sys.stderr)
+    notes = result.attrs.get("notes", []) if result is not None else run.notes(run.counters.events)
+    print("\n".join([run.summary(), *notes]), file=sys.stderr)
     return 1 if run.counters.errors else 0
+
+
+def run_investigate(argv: Sequence[str]) -> int:
+    """Several gadgets on the same targets: rows as JSON lines with -o json, a summary per gadget at the end."""
+    from gadgetbook.investigation import start_investigation
+    from gadgetbook.options import parse_investigate
+
+    try:
+        req, params = parse_investigate(list(argv))
+    except SystemExit as exc:  # --help printed its text
+        return int(exc.code or 0)
+    stop_requested = stop_on_signals()
+    live = start_investigation(req.gadget, params=params, **req.run_kwargs())
+    printers = {g: _Printer(r.columns, "json") for g, r in live.runs.items()} if req.output == "json" else {}
+    streams = {g: r.batches(wait=0.02) for g, r in live.runs.items()}
+    try:
+        while streams:
+            for g, stream in list(streams.items()):
+                batch = next(stream, StopIteration)
+                if batch is StopIteration:
+                    del streams[g]
+                elif batch is not None and g in printers:
+                    for col in ("gadget",):
+                        batch = {col: _constant(g, batch), **batch}
+                    printers[g].columns = ["gadget", *live.runs[g].columns]
+                    printers[g].batch(batch)
+            if stop_requested.is_set():
+                live.stop()
+    finally:
+        live.stop()
+    inv = live.conclude()
+    print(inv.summary(), file=sys.stderr)
+    return 1 if inv.failed else 0
+
+
+def _constant(value: str, batch):
+    import numpy as np
+
+    from gadgetbook.frames.coded import Coded
+
+    n = len(next(iter(batch.values())))
+    return Coded(np.zeros(n, np.int32), np.array([value], dtype=object))
+
+
+def run_diff(argv: Sequence[str]) -> int:
+    from gadgetbook.compare.diff import diff
+
+    if len(argv) != 2 or argv[0].startswith("-"):
+        raise GadgetError("Name two recordings to compare: gadgetbook diff BEFORE AFTER.")
+    result = diff(argv[0], argv[1])
+    print(result.summary())
+    return 0
+
+
+def run_check(argv: Sequence[str]) -> int:
+    from gadgetbook.policy.network import check_network_policy
+
+    if len(argv) != 3 or argv[0] != "network-policy":
+        raise GadgetError("Check policies against a recording: gadgetbook check network-policy POLICY.yaml RECORDING.")
+    check = check_network_policy(argv[1], argv[2])
+    for row in check.refused.itertuples(index=False):
+        print(f"{row.timestamp}  {row.client} -> {row.server}:{row.port}  refused by {row.refused_by} "
+              f"({row.policies})")
+    print(check.summary(), file=sys.stderr)
+    return 1 if len(check.refused) else 0
 
 
 def run_advise(argv: Sequence[str]) -> int:
@@ -146,7 +211,7 @@ def run_advise(argv: Sequence[str]) -> int:
     for note in advice.notes:
         print(f"# {note}", file=sys.stderr)
     if req.output == "json":
-        print(json.dumps(advice.policies, indent=2))
+        print(json.dumps(advice.documents, indent=2))
     else:
         print(advice.yaml, end="")
     return 0
@@ -156,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if not argv or argv[0] in ("-h", "--help", "help"):
-            print(USAGE)
+            from gadgetbook.usage import TERMINAL, overview_text
+
+            print(overview_text(TERMINAL))
             return 0 if argv else 2
         if argv[0] == "list":
             from gadgetbook import catalog
@@ -176,6 +243,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if argv[0] == "advise":
             return run_advise(argv[1:])
+        if argv[0] == "investigate":
+            return run_investigate(argv[1:])
+        if argv[0] == "diff":
+            return run_diff(argv[1:])
+        if argv[0] == "check":
+            return run_check(argv[1:])
         if argv[0] in ("bpf", "bcc"):
             from gadgetbook.programs.cli import run_program
 

@@ -10,7 +10,7 @@ import shlex
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from traitlets import Float, Int
+from traitlets import Bool, Float, Int, observe
 
 import gadgetbook
 from gadgetbook.errors import GadgetError
@@ -24,39 +24,48 @@ class GadgetMagics(Magics):
                     help="Default --timeout in seconds for runs that give none; None runs until stopped.")
     max_live_rows = Int(20, config=True, help="Newest rows the live table shows while a gadget runs.")
     refresh = Float(0.25, config=True, help="Seconds between live table updates.")
-    preview_rows = Int(10, config=True, help="Rows of the final preview when the result is assigned.")
+    preview_rows = Int(20, config=True, help="Rows of the final table; longer results show head and tail, "
+                                             "and an interactive table beneath.")
+    local = Bool(False, config=True, help="Trace this host even where a kubeconfig is found (as --local does).")
+
+    @observe("preview_rows")
+    def _preview_rows_changed(self, change) -> None:
+        from gadgetbook.views.result import SETTINGS
+
+        SETTINGS["preview_rows"] = max(2, int(change["new"]))
 
     @line_magic
     def gadget(self, line: str):
         """Run an eBPF gadget and return its events as a pandas DataFrame.
 
-        Usage::
+        %gadget list                        the gadgets this installation carries
+        %gadget describe GADGET             parameters, columns and hooks
+        %gadget GADGET [flags]              run it; %gadget GADGET --help lists its flags
+        %gadget replay PATH.parquet         a recording, without a kernel or root
+        %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
+        %gadget advise capabilities -l SELECTOR [--timeout 30s] [--from PATH.parquet]
+        %gadget investigate G1,G2,... [flags]  several gadgets on the same targets: an Investigation
+        %gadget diff BEFORE AFTER           what is new or gone per workload between two recordings
+        %gadget check network-policy POLICY.yaml RECORDING
+                                            the recorded connections the policies would refuse
+        %gadget deploy | undeploy | status  gadgetbook's node pods in a Kubernetes cluster
 
-            %gadget list                          the gadgets this installation carries
-            %gadget describe GADGET               parameters, columns and hooks
-            %gadget GADGET [flags]                run it (the same flags as `gadgetbook GADGET`)
-            %gadget replay PATH.parquet           a recording, without a kernel or root
-            %gadget deploy | undeploy | status    gadgetbook's node pods in a Kubernetes cluster
-            %gadget advise network-policy -l SELECTOR [--timeout 30s] [--file PATH.yaml]
-                                                  NetworkPolicies allowing exactly the connections seen
+        Examples:
+            execs = %gadget execsnoop --timeout 10
+            %gadget tcptracer -n shop -l app=api --timeout 30      (pods, on their nodes)
+            %gadget opensnoop --failed --local --timeout 10 --save runs/open.parquet
 
-        Examples::
+        A run goes to the cluster when a kubeconfig is found, else to this host; its
+        header says which. While it runs, a live table shows the newest rows; Stop (or
+        the notebook's interrupt button) ends it and keeps what arrived. A bare call
+        displays the DataFrame (and leaves it in `_`).
 
-            %gadget execsnoop --timeout 10
-            %gadget tcptracer -n shop -l app=api --timeout 30   (pods, on their nodes)
-            df = %gadget opensnoop --failed -l app=api --timeout 30s
-            %gadget opensnoop --timeout 10 --save runs/open.parquet
-
-        While it runs, a live table shows the newest rows with counters and a
-        Stop button; the notebook's interrupt button also ends the run, keeping
-        what arrived. A bare call displays the DataFrame (and leaves it in `_`).
-
-        Defaults, with %config::
-
+        Defaults for the notebook, with %config:
+            %config GadgetMagics.local = True        this host, even with a kubeconfig
             %config GadgetMagics.timeout = 10        default --timeout (seconds)
             %config GadgetMagics.max_live_rows = 20  newest rows in the live table
             %config GadgetMagics.refresh = 0.25      seconds between live updates
-            %config GadgetMagics.preview_rows = 10   rows shown when the result is assigned
+            %config GadgetMagics.preview_rows = 20   rows of the final table
         """
         try:
             argv = shlex.split(line)
@@ -68,10 +77,12 @@ class GadgetMagics(Magics):
             raise UsageError(str(exc)) from None
 
     def _dispatch(self, argv: list[str]):
-        from IPython.display import HTML, display
+        from IPython.display import display
 
         if not argv or argv[0] in ("help", "-h", "--help"):
-            print(self.gadget.__doc__)
+            from gadgetbook.usage import NOTEBOOK, overview_html, overview_text
+
+            display({"text/plain": overview_text(NOTEBOOK), "text/html": overview_html(NOTEBOOK)}, raw=True)
             return None
         if argv[0] == "list":
             from gadgetbook import catalog
@@ -93,21 +104,68 @@ class GadgetMagics(Magics):
             if len(argv) != 2:
                 raise GadgetError("Name one recording to replay: %gadget replay PATH.parquet.")
             from gadgetbook.kinds import recorded_kind
-            from gadgetbook.views.live import final_html
+            from gadgetbook.views.result import register, show_result
 
             result = gadgetbook.replay(argv[1], show=False)
+            if not hasattr(result, "attrs"):  # a saved investigation shows itself
+                self._show_investigation(result)
+                return result
             kind = recorded_kind(result.attrs)
             if kind.live_view() is None:  # a result that shows itself (a Profile)
                 kind.show(result)
+            elif not self._result_displayed():  # a bare call's result is displayed by IPython, in the same view
+                show_result(register(result))
             else:
-                display(HTML(final_html(result, show_table=not self._result_displayed())))
+                register(result)
             return result
         if argv[0] == "advise":
             return self._advise(argv[1:])
+        if argv[0] == "investigate":
+            return self._investigate(argv[1:])
+        if argv[0] in ("diff", "check"):
+            from gadgetbook.compare.diff import diff
+            from gadgetbook.policy.network import check_network_policy
+
+            if argv[0] == "diff" and len(argv) == 3:
+                return diff(argv[1], argv[2])
+            if argv[0] == "check" and len(argv) == 4 and argv[1] == "network-policy":
+                return check_network_policy(argv[2], argv[3])
+            raise GadgetError("Use %gadget diff BEFORE AFTER, or %gadget check network-policy POLICY.yaml RECORDING.")
         return self._run(argv)
 
+    def _investigate(self, argv: list[str]):
+        """Counters per gadget while it runs, then the Investigation (timeline, tables) is shown and returned."""
+        from gadgetbook.investigation import investigate
+        from gadgetbook.options import parse_investigate
+
+        try:
+            req, params = parse_investigate(argv, prog="%gadget investigate")
+        except SystemExit:  # --help printed its text
+            return None
+        kwargs = req.run_kwargs()
+        if req.timeout is None and self.timeout:
+            kwargs["timeout"] = self.timeout
+
+        def on_start(live):
+            if getattr(self.shell, "kernel", None) is not None:
+                from gadgetbook.views.investigation_live import watch_investigation
+
+                watch_investigation(live, refresh=self.refresh)
+            else:
+                live.wait()
+
+        inv = investigate(req.gadget, params=params, on_start=on_start, **kwargs)
+        self._show_investigation(inv)
+        return inv
+
+    def _show_investigation(self, inv) -> None:
+        if getattr(self.shell, "kernel", None) is not None:
+            inv.show()
+        else:
+            print(inv.summary())
+
     def _advise(self, argv: list[str]):
-        """Watch with the live table, then show the policies (YAML with a download link) and return them."""
+        """Watch with the live table, then show the advice (YAML with a download link) and return it."""
         from IPython.display import display
 
         from gadgetbook.advise.request import advise, parse_advise
@@ -116,6 +174,8 @@ class GadgetMagics(Magics):
             req = parse_advise(argv, prog="%gadget advise")
         except SystemExit:  # --help printed its text
             return None
+        if self.local and not (req.kubeconfig or req.context):
+            req.local = True
         views = []
 
         def on_run(run):
@@ -128,7 +188,7 @@ class GadgetMagics(Magics):
 
         advice = advise(req, on_run=on_run)
         for view in views:
-            view.finish(advice.events, show_table=False)
+            view.finish(advice.events, show="summary")
         if not self._result_displayed():  # a bare call's result is displayed by IPython itself
             display(advice)
         return advice
@@ -143,6 +203,8 @@ class GadgetMagics(Magics):
         kwargs = req.run_kwargs()
         if req.timeout is None and self.timeout:
             kwargs["timeout"] = self.timeout
+        if self.local and not req.wants_cluster():
+            kwargs["local"] = True
         run = gadgetbook.start(req.gadget, **kwargs)
         import pandas  # noqa: F401  (loaded now, after attach: decoding then uses its hash tables)
 
@@ -167,17 +229,20 @@ class GadgetMagics(Magics):
         return self._finish(run, view)
 
     def _finish(self, run, view):
-        df = run.conclude()
-        show_table = not self._result_displayed()
+        from gadgetbook.views.result import register
+
+        df = register(run.conclude())
         if view is not None:
-            view.finish(df, show_table)
+            view.finish(df, show="nothing" if self._result_displayed() else "all")
         else:
-            print(run.summary())
+            print("\n".join([run.summary(), *df.attrs.get("notes", [])]))
         return df
 
     def _run_for_result(self, run):
         """Kinds without a live view (profile): wait, then let the kind show the result."""
-        print(f"{run.gadget}: running on {run.targets}"
+        from gadgetbook.views.summary import where
+
+        print(f"{run.gadget}{where({'mode': run.mode, 'targets': run.targets})}: running"
               + (f" for {run.timeout:g} s" if run.timeout else " until interrupted") + "...")
         run.wait()
         result = run.conclude()
@@ -204,8 +269,13 @@ class GadgetMagics(Magics):
 
 
 def load_ipython_extension(ipython) -> None:
-    """`%load_ext gadgetbook`: register the %gadget magics, and the cell magics %%bpf, %%bcc and %%node."""
+    """`%load_ext gadgetbook`: register the %gadget magics, the result view for the DataFrames they return, and
+    the cell magics %%bpf, %%bcc and %%node."""
     from gadgetbook.cell_magics import load_cell_magics
+    from gadgetbook.views.result import display_frame
 
     ipython.register_magics(GadgetMagics)
     load_cell_magics(ipython)
+    # By name: pandas is imported when a result first needs it, not when the extension loads.
+    ipython.display_formatter.ipython_display_formatter.for_type_by_name("pandas.core.frame", "DataFrame",
+                                                                         display_frame)

@@ -10,6 +10,8 @@ from typing import Any
 from gadgetbook import catalog
 from gadgetbook.catalog.spec import GadgetSpec, Param
 from gadgetbook.errors import GadgetError
+from gadgetbook.hints import closest, did_you_mean
+from gadgetbook.usage import NOTEBOOK, TERMINAL, Words, timeout_help
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _SIZE = re.compile(r"^(\d+)\s*([kKmMgG]i?[bB]?)?$")
@@ -60,6 +62,7 @@ class RunRequest:
     selector: str | None = None
     output: str = "columns"
     save: str | None = None
+    tail: int | None = None
     ring_size: int | None = None
     local: bool = False
     namespace: str | None = None
@@ -69,46 +72,45 @@ class RunRequest:
     context: str | None = None
     kubeconfig: str | None = None
 
+    def wants_cluster(self) -> bool:
+        """A cluster flag was given (-n, -A, -p, --node, --context, --kubeconfig)."""
+        return bool(self.namespace or self.all_namespaces or self.podname or self.node or self.context
+                    or self.kubeconfig)
+
     def run_kwargs(self) -> dict[str, Any]:
-        keys = ("timeout", "pid", "container", "selector", "save", "ring_size", "namespace", "podname", "node",
+        keys = ("timeout", "pid", "container", "selector", "save", "tail", "ring_size", "namespace", "podname", "node",
                 "context", "kubeconfig")
         kw = {k: getattr(self, k) for k in keys}
         kw |= {"all_namespaces": self.all_namespaces or None, "local": self.local or None}
         return {k: v for k, v in kw.items() if v is not None} | self.params
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting, so the notebook can show one sentence."""
+class FlagParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so the notebook can show one sentence; a mistyped flag gets
+    the closest flags offered."""
 
     def error(self, message: str):  # type: ignore[override]
+        if message.startswith("unrecognized arguments: "):
+            flags = [s for a in self._actions for s in a.option_strings if a.help != argparse.SUPPRESS]
+            for word in message.split(": ", 1)[1].split():
+                close = closest(word.split("=")[0], flags)
+                if close:
+                    message += f" (did you mean {' or '.join(close)}?)"
+                    break
         raise GadgetError(f"{self.prog}: {message}; see `{self.prog} --help`.")
 
 
-def plain_parser(prog: str, description: str) -> argparse.ArgumentParser:
-    """A parser that raises GadgetError in one sentence instead of exiting."""
-    return _Parser(prog=prog, description=description)
-
-
-def gadget_parser(spec: GadgetSpec, prog: str | None = None) -> argparse.ArgumentParser:
-    return run_parser(prog or f"gadgetbook {spec.name}", spec.description, spec.params, spec.examples,
-                      f"{spec.name} parameters")
-
-
-def run_parser(prog: str, description: str, params: dict[str, Param], examples: tuple[str, ...] = (),
-               group: str = "parameters") -> argparse.ArgumentParser:
-    """The run and target flags every gadget takes, then `params` as flags of their own."""
-    p = _Parser(
-        prog=prog,
-        description=description,
-        epilog="\n".join(examples) or None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _run_flags(p: argparse.ArgumentParser, words: Words) -> None:
+    """The run, target and Kubernetes flags every gadget takes (an investigation too), in the front end's words."""
     g = p.add_argument_group("run")
-    g.add_argument("--timeout", "-t", metavar="DURATION",
-                   help="stop after this long (10, 10s, 2m, 500ms); default: until Ctrl-C")
+    g.add_argument("--timeout", "-t", metavar="DURATION", help=timeout_help(words))
     g.add_argument("-o", "--output", choices=OUTPUTS, default="columns",
-                   help="terminal output: aligned columns (default) or one JSON object per line")
-    g.add_argument("--save", metavar="PATH.parquet", help="also record the events to a Parquet file")
+                   help=argparse.SUPPRESS if words.notebook else
+                   "terminal output: aligned columns (default) or one JSON object per line")
+    g.add_argument("--save", metavar="PATH", help="also record the events: PATH.parquet is one file written at the "
+                   "end; any other PATH is a folder the events stream to as they come (a Parquet dataset by node "
+                   "and hour), and only the newest --tail rows stay in memory")
+    g.add_argument("--tail", metavar="ROWS", type=int, help="with --save FOLDER: rows kept in memory (default 100000)")
     g.add_argument("--ring-size", metavar="BYTES",
                    help="ring buffer size, a power of two (default 4M); larger loses fewer events in bursts")
     t = p.add_argument_group("targets")
@@ -117,14 +119,37 @@ def run_parser(prog: str, description: str, params: dict[str, Param], examples: 
                    help="only the container with this name")
     t.add_argument("-l", "--selector", metavar="SELECTOR",
                    help="only containers whose labels match (key=value[,key2=value2], !=, in, notin)")
-    t.add_argument("--local", action="store_true", help="trace this host even where a cluster is configured")
+    t.add_argument("--local", action="store_true", help="trace this host even where a kubeconfig is found")
     k = p.add_argument_group("kubernetes (used when a kubeconfig is found, unless --local)")
     k.add_argument("-n", "--namespace", help="pods in this namespace (default: default)")
-    k.add_argument("-A", "--all-namespaces", action="store_true", help="pods in every namespace")
+    k.add_argument("-A", "--all-namespaces", action="store_true",
+                   help="pods in every namespace (gadgetbook's own node pods are left out)")
     k.add_argument("-p", "--podname", help="only the pod with this name")
     k.add_argument("--node", help="only pods on this node")
     k.add_argument("--context", help="kubeconfig context")
     k.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config)")
+
+
+def _words(prog: str | None, words: Words | None) -> Words:
+    return words or (NOTEBOOK if (prog or "").startswith("%") else TERMINAL)
+
+
+def gadget_parser(spec: GadgetSpec, prog: str | None = None, words: Words | None = None) -> argparse.ArgumentParser:
+    """The flags of one gadget, their help in the words of the front end (a terminal's, by default)."""
+    words = _words(prog, words)
+    examples = [e.replace("gadgetbook ", f"{words.prefix} ", 1) for e in spec.examples]
+    p = FlagParser(
+        prog=prog or f"{words.prefix} {spec.name}",
+        description=spec.description,
+        epilog=("examples:\n  " + "\n  ".join(examples)) if examples else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _run_flags(p, words)
+    _param_flags(p, f"{spec.name} parameters", spec.params)
+    return p
+
+
+def _param_flags(p: argparse.ArgumentParser, group: str, params: dict[str, Param]) -> None:
     if params:
         gp = p.add_argument_group(group)
         for prm in params.values():
@@ -134,7 +159,24 @@ def run_parser(prog: str, description: str, params: dict[str, Param], examples: 
             else:
                 gp.add_argument(prm.flag, dest=f"param_{prm.name}", default=prm.default, metavar=prm.type.upper(),
                                 help=f"{prm.help} (default: {prm.default})")
+
+
+def plain_parser(prog: str, description: str) -> FlagParser:
+    """A parser that raises GadgetError in one sentence instead of exiting."""
+    return FlagParser(prog=prog, description=description)
+
+
+def run_parser(prog: str, description: str, params: dict[str, Param], group: str = "parameters") -> FlagParser:
+    """The run and target flags every gadget takes, then `params` as flags of their own (programs of one's own)."""
+    p = FlagParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _run_flags(p, _words(prog, None))
+    _param_flags(p, group, params)
     return p
+
+
+def request_of(ns: argparse.Namespace, gadget: str, params: dict[str, Param]) -> RunRequest:
+    """The RunRequest a parser of `run_parser` read, its params checked."""
+    return _request(gadget, {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in params.items()}, ns)
 
 
 def attach_dash_values(params: dict[str, Param], argv: list[str]) -> list[str]:
@@ -156,22 +198,30 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
     """Parse `GADGET [flags]`; GadgetError with one sentence on anything wrong."""
     if not argv:
         raise GadgetError(f"Name a gadget: {', '.join(catalog.names())}.")
+    if argv[0] not in catalog.names():
+        from gadgetbook.usage import COMMAND_WORDS
+
+        hint = did_you_mean(argv[0], [*catalog.names(), *COMMAND_WORDS])
+        known = ", ".join(catalog.names())
+        front = (prog or "gadgetbook").split()[0]
+        raise GadgetError(f"Unknown gadget or command {argv[0]!r}.{hint} Known gadgets: {known}; "
+                          f"`{front} --help` lists the commands.")
     spec = catalog.get(argv[0])
     ns = gadget_parser(spec, prog).parse_args(attach_dash_values(spec.params, argv[1:]))
     return request_of(ns, spec.name, spec.params)
 
 
-def request_of(ns: argparse.Namespace, gadget: str, params: dict[str, Param]) -> RunRequest:
-    """The RunRequest a parser of `run_parser` read."""
+def _request(gadget: str, params: dict[str, Any], ns: argparse.Namespace) -> RunRequest:
     return RunRequest(
         gadget=gadget,
-        params={name: prm.check(getattr(ns, f"param_{name}")) for name, prm in params.items()},
+        params=params,
         timeout=parse_duration(ns.timeout),
         pid=ns.pid,
         container=ns.container,
         selector=ns.selector,
         output=ns.output,
         save=ns.save,
+        tail=ns.tail,
         ring_size=parse_size(ns.ring_size) if ns.ring_size else None,
         local=ns.local,
         namespace=ns.namespace,
@@ -181,3 +231,23 @@ def request_of(ns: argparse.Namespace, gadget: str, params: dict[str, Param]) ->
         context=ns.context,
         kubeconfig=ns.kubeconfig,
     )
+
+
+def parse_investigate(argv: list[str], prog: str = "gadgetbook investigate") -> tuple[RunRequest, dict]:
+    """Parse `GADGET,GADGET,... [flags] [--param GADGET.NAME=VALUE ...]`: the shared targets, and params per gadget."""
+    p = FlagParser(prog=prog, description="Run several gadgets together on the same targets and join what they see "
+                "(the DNS names of peers, the process behind each row).",
+                epilog="gadgetbook investigate execsnoop,opensnoop,tcptracer,dns -l app=api --timeout 60")
+    p.add_argument("gadgets", metavar="GADGET,GADGET,...", help="the gadgets, comma-separated")
+    p.add_argument("--param", action="append", default=[], metavar="GADGET.NAME=VALUE",
+                   help="a param of one gadget (opensnoop.failed=true); repeat for more")
+    _run_flags(p, _words(prog, None))
+    ns = p.parse_args(argv)
+    params: dict[str, dict[str, Any]] = {}
+    for item in ns.param:
+        key, eq, value = item.partition("=")
+        gadget, dot, name = key.partition(".")
+        if not (eq and dot and gadget and name):
+            raise GadgetError(f"{prog}: --param takes GADGET.NAME=VALUE (opensnoop.failed=true), not {item!r}.")
+        params.setdefault(gadget, {})[name.replace("-", "_")] = value
+    return _request(ns.gadgets, {}, ns), params

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -82,6 +83,9 @@ class Run:
         self.categorical = categorical
         self.kind = kind  # builds the result from the DataFrame and does what follows a run
         self.save_path: str | None = None
+        self.mode = "this host"  # where it runs, for headers: "this host" or "cluster CONTEXT, namespace NS"
+        # Sentences about targets that ended during the run (a process, a container, a pod), asked at its end.
+        self.exits: Callable[[], list[str]] | None = None
         self.counters = Counters(started=time.time())
         self._poll_interval = poll_interval
         self._batch_interval = batch_interval
@@ -93,6 +97,14 @@ class Run:
         self.batches_seen: list[Batch] = []
         # Tables the sources hand over beside events (a program's maps), merged when the run ends.
         self.tables: dict[str, Batch] = {}
+        # A run saved as a dataset (`stream_to`): batches go to disk as they come, and only a bounded
+        # tail stays in memory, for the live view and the result.
+        self.writer = None
+        self.tail_rows = 0
+        self._tail: collections.deque[Batch] = collections.deque()
+        self._tail_count = 0
+        self.live_skipped = 0  # batches a slow consumer of a streamed run never took (they are on disk)
+        self._sink_lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, name=f"gadgetbook-{gadget}", daemon=True)
         self._thread.start()
 
@@ -160,8 +172,19 @@ class Run:
             batch = {k: v.take(order) for k, v in batch.items()}
         pending.clear()
         self.counters.events += rows(batch)
-        if self.keep_batches:
-            self.batches_seen.append(batch)
+        with self._sink_lock:
+            if self.writer is not None:
+                self.writer.write(batch)
+                self._keep_tail(batch)
+                # Nobody may be reading live (a run started and left alone): keep the queue short.
+                while self._queue.qsize() > 16:
+                    try:
+                        self._queue.get_nowait()
+                        self.live_skipped += 1
+                    except queue.Empty:
+                        break
+            elif self.keep_batches:
+                self.batches_seen.append(batch)
         self._queue.put(batch)
 
     def live_tables(self, latest: bool = True) -> dict[str, Batch]:
@@ -169,6 +192,21 @@ class Run:
         from gadgetbook.run_tables import merged_tables
 
         return merged_tables(self.sources, latest=latest)
+
+    def stream_to(self, writer, tail_rows: int = 100_000) -> None:
+        """Send every batch to `writer` (a DatasetWriter) and keep only the newest `tail_rows` rows in memory."""
+        with self._sink_lock:
+            self.writer, self.tail_rows = writer, tail_rows
+            seen, self.batches_seen, self.keep_batches = self.batches_seen, [], False
+            for batch in seen:  # what arrived before the writer was set
+                writer.write(batch)
+                self._keep_tail(batch)
+
+    def _keep_tail(self, batch: Batch) -> None:
+        self._tail.append(batch)
+        self._tail_count += rows(batch)
+        while self._tail and self._tail_count - rows(self._tail[0]) >= self.tail_rows:
+            self._tail_count -= rows(self._tail.popleft())
 
     def _close_sources(self) -> None:
         for src in self.sources:
@@ -216,8 +254,12 @@ class Run:
         """All events of the run as a pandas DataFrame, with the run's facts in `.attrs`."""
         from gadgetbook.frames.dataframe import to_dataframe
 
-        batches = self.batches_seen or ([self.schema] if self.schema is not None else [])
-        return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
+        kept = list(self._tail) if self.writer is not None else self.batches_seen
+        batches = kept or ([self.schema] if self.schema is not None else [])
+        df = to_dataframe(batches, self.columns, self.attrs(), self.categorical)
+        if self.writer is not None and len(df) > self.tail_rows:
+            df = df.iloc[len(df) - self.tail_rows:].reset_index(drop=True)
+        return df
 
     def result(self):
         """The run's result: its DataFrame, or the kind's own type built from it (a Profile)."""
@@ -231,27 +273,52 @@ class Run:
         """What follows every run, whoever started it: the result, saved where --save asked, with the
         files the gadget's params asked for written. A terminal that printed the rows already passes
         `want_result=False`: no DataFrame is built unless one is saved."""
-        if not (want_result or self.save_path):
+        if self.writer is not None:
+            self.writer.close(self.attrs())
+        if not (want_result or (self.save_path and self.writer is None)):
             return None
         df = self.frame()
-        if self.save_path:
+        df.attrs["notes"] = self.notes(len(df))
+        if self.save_path and self.writer is None:
             from gadgetbook.frames.recording import save
+            from gadgetbook.hints import saved
 
+            # Said before writing, so that the recording reads as the run did.
+            df.attrs["notes"] = [*df.attrs["notes"], saved(str(self.save_path), len(df))]
             save(df, self.save_path)
+        from gadgetbook.views.result import register
+
+        register(df)  # shown with the result view wherever it is displayed (%load_ext gadgetbook)
         if self.kind is None:
             return df
         result = self._kind_result(df)
         self.kind.after_run(result)
         return result
 
+    def notes(self, rows: int) -> list[str]:
+        """Sentences for the end of a run: targets that ended during it, and why it may have seen nothing."""
+        out: list[str] = []
+        if self.exits is not None:
+            try:
+                out += self.exits()
+            except Exception:  # noqa: S110 - a best-effort look; the run's result matters more
+                pass
+        if rows == 0 and self.kind is not None:
+            out += self.kind.empty_notes(self.attrs())
+        return out
+
     def attrs(self) -> dict[str, Any]:
         c = self.counters
         extra: dict[str, Any] = {}
         for src in self.sources:  # facts a source adds about itself (seconds sampled, ...)
             extra.update(getattr(src, "attrs", dict)())
-        return extra | {
+        saved = {"dataset": str(self.writer.path), "tail_rows": self.tail_rows} if self.writer is not None else {}
+        return extra | saved | {
+            "version": gadgetbook_version(),
             "gadget": self.gadget,
+            "mode": self.mode,
             "kind": self.kind.name if self.kind is not None else "trace",
+            "behaviour": list(self.kind.spec.behaviour) if self.kind is not None and self.kind.spec else [],
             "params": dict(self.params),
             "targets": self.targets,
             "nodes": [s.name for s in self.sources],
@@ -273,6 +340,15 @@ class Run:
     def __exit__(self, *exc: object) -> None:
         if self._thread.is_alive():
             self.stop()
+
+
+def gadgetbook_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gadgetbook")
+    except PackageNotFoundError:
+        return "0"
 
 
 def rows(batch: Batch) -> int:

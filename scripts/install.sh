@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 extras="${GADGETBOOK_EXTRAS:-}"
-packages=(clang llvm make libbpf-dev libbpf1 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
+packages=(clang llvm make libbpf-dev libbpf1 libcap2 libseccomp2 bpftool python3 python3-venv python3-dev gcc git ca-certificates)
 if [[ "$extras" == *test* ]]; then
-    # Real containers, real bcc/bpftrace for comparison, a real browser, network namespaces.
-    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2)
+    # Real containers, real bcc/bpftrace/tcpdump for comparison, network namespaces, and Java for the test
+    # that reads a saved dataset with Spark.
+    packages+=(podman runc busybox-static bpftrace python3-bpfcc iproute2 tcpdump default-jre-headless)
 fi
 
 missing=()

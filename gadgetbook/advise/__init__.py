@@ -1,1 +1,2 @@
-"""Advisors: policies written from what gadgets saw (network policies from tcptracer)."""
+"""Advisors: what to allow, written from what gadgets saw (NetworkPolicies from tcptracer, securityContexts
+from capabilities). request.py declares them."""

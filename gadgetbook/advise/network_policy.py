@@ -7,16 +7,15 @@ address (/32 or /128). Traffic inside a workload (loopback, its own addresses) n
 
 from __future__ import annotations
 
-import base64
-import html
 import ipaddress
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+from gadgetbook.advise.advice import Advice
+from gadgetbook.advise.watch import cluster_wanted, watch
 from gadgetbook.errors import GadgetError
 
 # Labels a runtime or controller sets by itself: they name one instance, not the workload.
@@ -28,45 +27,21 @@ DEFAULT_TIMEOUT = 30.0
 
 
 @dataclass
-class NetworkPolicyAdvice:
+class NetworkPolicyAdvice(Advice):
     """The policies (plain dicts, as the API takes them), their YAML, the events they came from, and notes."""
 
-    policies: list[dict[str, Any]]
-    events: Any = None  # the tcptracer DataFrame
-    notes: list[str] = field(default_factory=list)
+    policies: list[dict[str, Any]] = field(default_factory=list)
+
+    file_name: ClassVar[str] = "network-policy.yaml"
+    noun: ClassVar[tuple[str, str]] = ("NetworkPolicy", "NetworkPolicies")
 
     @property
-    def yaml(self) -> str:
-        import yaml
-
-        return yaml.safe_dump_all(self.policies, sort_keys=False, default_flow_style=False)
-
-    def save(self, path: str | Path) -> Path:
-        """Write the YAML (all policies, one document each) to a file."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.yaml)
-        return path
-
-    def __str__(self) -> str:
-        return self.yaml
+    def documents(self) -> list[dict[str, Any]]:
+        return self.policies
 
     def __repr__(self) -> str:
         names = ", ".join(p["metadata"]["name"] for p in self.policies)
         return f"<NetworkPolicyAdvice: {len(self.policies)} policies ({names}); .yaml, .policies, .save(path)>"
-
-    def _repr_html_(self) -> str:
-        data = base64.b64encode(self.yaml.encode()).decode()
-        count = len(self.policies)
-        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
-        return (
-            '<div class="gadgetbook-policy">'
-            f"<b>{count} NetworkPolic{'y' if count == 1 else 'ies'}</b> "
-            f'&middot; <a download="network-policy.yaml" href="data:application/x-yaml;base64,{data}">'
-            "download network-policy.yaml</a>"
-            + (f"<ul>{notes}</ul>" if notes else "")
-            + f"<pre>{html.escape(self.yaml)}</pre></div>"
-        )
 
 
 def selector_labels(labels: dict[str, str]) -> dict[str, str]:
@@ -101,12 +76,13 @@ def _peer(address: str, by_address: dict[str, dict], namespace: str) -> dict[str
 
 
 def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, *,
-                         namespace: str = "default") -> NetworkPolicyAdvice:
+                         namespace: str | None = None) -> NetworkPolicyAdvice:
     """NetworkPolicies for the workloads in a tcptracer DataFrame (live or replayed).
 
     `inventory` lists the containers or pods (name, namespace, labels, addresses) that peers and the
     workloads themselves are matched against; by default the one kept with the events (`attrs`), else
-    this host's running containers.
+    this host's running containers. A policy names its namespace when the workload is a pod (or `namespace`
+    is given); one for a container outside Kubernetes names none: it applies where it is created.
     """
     missing = {"type", "container", "daddr", "sport", "dport"} - set(events.columns)
     if missing:
@@ -142,7 +118,7 @@ def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, 
             if note not in notes:
                 notes.append(note)
             continue
-        ns = ns or (me.get("namespace") or namespace)
+        ns = ns or me.get("namespace") or namespace or ""
         key = (ns, json.dumps(labels, sort_keys=True))
         w = workloads.setdefault(key, {"name": labels.get("app") or pod or container, "namespace": ns,
                                        "labels": labels,
@@ -158,7 +134,7 @@ def policies_from_events(events, inventory: list[dict[str, Any]] | None = None, 
     policies = [_policy(w) for _, w in sorted(workloads.items(), key=lambda kv: (kv[1]["namespace"], kv[1]["name"]))]
     if not len(rows) and not notes:
         notes.append("No connection of the selected workloads was seen: the policies would deny all; none written.")
-    return NetworkPolicyAdvice(policies, events, notes)
+    return NetworkPolicyAdvice(events=events, notes=notes, policies=policies)
 
 
 def _policy(w: dict[str, Any]) -> dict[str, Any]:
@@ -175,16 +151,14 @@ def _policy(w: dict[str, Any]) -> dict[str, Any]:
         spec["ingress"] = ingress
     if egress:
         spec["egress"] = egress
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": _dns_name(f"{w['name']}-network"), "namespace": w["namespace"]},
-        "spec": spec,
-    }
+    metadata = {"name": _dns_name(f"{w['name']}-network")}
+    if w["namespace"]:
+        metadata["namespace"] = w["namespace"]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": metadata, "spec": spec}
 
 
 def advise_network_policy(events=None, *, selector: str | None = None, container: str | None = None,
-                          timeout: float | str | None = DEFAULT_TIMEOUT, namespace: str = "default",
+                          timeout: float | str | None = DEFAULT_TIMEOUT, namespace: str | None = None,
                           inventory: list[dict[str, Any]] | None = None,
                           on_run: Callable[[Any], None] | None = None, local: bool | None = None,
                           kubeconfig: str | None = None, context: str | None = None) -> NetworkPolicyAdvice:
@@ -202,13 +176,11 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
 
     if not (selector or container):
         raise GadgetError("Name the workloads to advise for: -l SELECTOR or -c NAME.")
-    from gadgetbook.kube.api import kubeconfig_path
-
-    if not local and (kubeconfig or context or kubeconfig_path() is not None):
+    if cluster_wanted(local, kubeconfig, context):
         return _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run)
     before = inventory if inventory is not None else local_inventory(LocalContainers())
     # This host's containers: the inventory peers are matched against is this host's too.
-    _, df = _watch(on_run, local=True, selector=selector, container=container, timeout=timeout)
+    _, df = watch("tcptracer", on_run, local=True, selector=selector, container=container, timeout=timeout)
     if inventory is None:
         # Containers that came or went during the run are known by either list.
         after = local_inventory(LocalContainers())
@@ -220,20 +192,8 @@ def advise_network_policy(events=None, *, selector: str | None = None, container
 
 def _advise_in_cluster(selector, container, timeout, namespace, kubeconfig, context, on_run) -> NetworkPolicyAdvice:
     """Watch the selected pods with tcptracer on their nodes; peers are pods, named by their labels."""
-    run, df = _watch(on_run, namespace=namespace, selector=selector, container=container, timeout=timeout,
-                     kubeconfig=kubeconfig, context=context)
+    run, df = watch("tcptracer", on_run, namespace=namespace, selector=selector, container=container,
+                    timeout=timeout, kubeconfig=kubeconfig, context=context)
     run.inventory.refresh()  # pods that came during the run are peers too
     df.attrs["inventory"] = run.inventory.inventory
     return policies_from_events(df, df.attrs["inventory"], namespace=namespace)
-
-
-def _watch(on_run: Callable[[Any], None] | None, **kwargs: Any):
-    """tcptracer on the selected workloads, shown by `on_run` or waited for: (the run, its events)."""
-    import gadgetbook
-
-    run = gadgetbook.start("tcptracer", **{k: v for k, v in kwargs.items() if v})
-    if on_run is not None:
-        on_run(run)
-    else:
-        run.wait()
-    return run, run.result()

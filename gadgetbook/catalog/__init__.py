@@ -33,5 +33,8 @@ def get(name: str) -> GadgetSpec:
     if not specs:
         raise GadgetError(f"No gadget objects were found in {OBJECT_DIR}; build them with `make -C bpf`.")
     if name not in specs:
-        raise GadgetError(f"Unknown gadget {name!r}; known gadgets: {', '.join(sorted(specs))}.")
+        from gadgetbook.hints import did_you_mean
+
+        raise GadgetError(f"Unknown gadget {name!r}.{did_you_mean(name, specs)} "
+                          f"Known gadgets: {', '.join(sorted(specs))}.")
     return specs[name]

@@ -21,38 +21,51 @@ def event_layout(spec: GadgetSpec) -> tuple[np.dtype, tuple[Column, ...], tuple[
         raise GadgetError(f"The object for {spec.name} is missing ({spec.object_path}); rebuild gadgetbook.")
     btf = Btf.from_file(str(spec.object_path))
     try:
-        return struct_layout(btf, btf.pointee(btf.var_type(EVENT_VAR)), spec.column_meta)
+        return struct_layout(btf, btf.pointee(btf.var_type(EVENT_VAR)), spec.column_meta, spec.name)
     except BtfError as exc:
         raise GadgetError(f"{spec.name}'s object does not describe its event ({exc}).") from None
     finally:
         btf.close()
 
 
-def struct_layout(btf: Btf, type_id: int, column_meta: dict | None = None
+def struct_layout(btf: Btf, type_id: int, column_meta: dict | None = None, what: str = "the program"
                   ) -> tuple[np.dtype, tuple[Column, ...], tuple[str, ...]]:
     """One struct as (numpy dtype of a record, its own columns, the common fields present): fields of a
     nested `struct gadget_process` are the common ones; `_`-prefixed fields are left out."""
     from gadgetbook.catalog.spec import COMMON_STRUCT, Column
 
+    column_meta = column_meta or {}
     flat = btf.flat_members(type_id)
     dtype, members = struct_dtype(btf, type_id)
     common = tuple(name for name, _, _, parent in flat if parent == COMMON_STRUCT)
+    # A column declared with `from = FIELD` in gadget.toml is a second reading of that field (a
+    # capability's name beside its number); it follows the field's own column.
+    derived: dict[str, list[str]] = {}
+    for name, meta in column_meta.items():
+        if "from" in meta:
+            derived.setdefault(meta["from"], []).append(name)
+    names = {m.name for m in members}
+    if set(derived) - names:
+        raise GadgetError(f"{what}'s metadata derives columns from fields its event lacks: "
+                          f"{', '.join(sorted(set(derived) - names))}; rebuild gadgetbook.")
     columns = []
     for m, (_, _, _, parent) in zip(members, flat):
         if parent == COMMON_STRUCT or m.name.startswith("_"):
             continue
-        meta = dict((column_meta or {}).get(m.name, {}))
-        default_name = m.name[: -len("_raw")] if m.name.endswith("_raw") else m.name
-        columns.append(Column(
-            field=m.name,
-            name=meta.pop("name", default_name),
-            dtype=m.dtype,
-            shape=m.shape,
-            format=meta.pop("format", None),
-            doc=meta.pop("doc", ""),
-            hidden=bool(meta.pop("hidden", False)),
-            options=meta,
-        ))
+        for key in (m.name, *derived.get(m.name, ())):
+            meta = dict(column_meta.get(key, {}))
+            meta.pop("from", None)
+            default_name = key[: -len("_raw")] if key.endswith("_raw") else key
+            columns.append(Column(
+                field=m.name,
+                name=meta.pop("name", default_name),
+                dtype=m.dtype,
+                shape=m.shape,
+                format=meta.pop("format", None),
+                doc=meta.pop("doc", ""),
+                hidden=bool(meta.pop("hidden", False)),
+                options=meta,
+            ))
     return dtype, tuple(columns), common
 
 

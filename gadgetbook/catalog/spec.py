@@ -15,6 +15,17 @@ COMMON_STRUCT = "gadget_process"
 PARAM_TYPES = {"bool": bool, "int": int, "uint": int, "str": str, "float": float}
 
 
+def _capability_mask(value: str) -> int:
+    from gadgetbook.kernel.capability_names import capability_mask
+
+    return capability_mask(value)
+
+
+# How a param given as words becomes the number its .rodata setting holds (`convert` in gadget.toml);
+# each raises a GadgetError in one sentence for a word it does not know.
+PARAM_CONVERTERS = {"capability_mask": _capability_mask}
+
+
 @dataclass(frozen=True)
 class Param:
     """A gadget parameter: a CLI flag, a keyword of `gadgetbook.run`, maybe a .rodata setting."""
@@ -27,6 +38,7 @@ class Param:
     choices: tuple[Any, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    convert: str | None = None
 
     @property
     def flag(self) -> str:
@@ -50,7 +62,16 @@ class Param:
             raise GadgetError(f"{self.flag} must be between {self.minimum} and {self.maximum} (got {value}).")
         if self.choices and value not in self.choices:
             raise GadgetError(f"{self.flag} must be one of {', '.join(map(str, self.choices))} (got {value!r}).")
+        if self.convert:
+            try:
+                self.rodata_value(value)
+            except GadgetError as exc:
+                raise GadgetError(f"{self.flag}: {exc}") from None
         return value
+
+    def rodata_value(self, value: Any) -> int | bool:
+        """What the param's .rodata setting holds for a checked value."""
+        return PARAM_CONVERTERS[self.convert](value) if self.convert else value
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,9 @@ class GadgetSpec:
     hooks: tuple[HookGroup, ...]
     column_meta: dict[str, dict[str, Any]]
     examples: tuple[str, ...] = ()
+    # What identifies a workload's behaviour in the rows (for diffs): [{what, columns, where}], see gadgetbook.compare
+    behaviour: tuple[dict[str, Any], ...] = ()
+    empty_hint: str = ""  # why a run may see nothing, said when one does (gadget.toml `empty_hint`)
 
     @functools.cached_property
     def layout(self) -> tuple[Any, tuple[Column, ...], tuple[str, ...]]:
@@ -110,7 +134,7 @@ class GadgetSpec:
         return {name: prm.check(given.get(name, prm.default)) for name, prm in self.params.items()}
 
     def rodata(self, values: dict[str, Any]) -> dict[str, int | bool]:
-        return {p.rodata: values[p.name] for p in self.params.values() if p.rodata}
+        return {p.rodata: p.rodata_value(values[p.name]) for p in self.params.values() if p.rodata}
 
 
 def load_spec(toml_path: Path) -> GadgetSpec:
@@ -128,9 +152,13 @@ def load_spec(toml_path: Path) -> GadgetSpec:
                 choices=tuple(p["choices"]) if "choices" in p else None,
                 minimum=p.get("min"),
                 maximum=p.get("max"),
+                convert=p.get("convert"),
             )
             for name, p in meta.get("params", {}).items()
         }
+        for name, p in params.items():
+            if p.convert and p.convert not in PARAM_CONVERTERS:
+                raise KeyError(f"params.{name}.convert")
         hooks = tuple(
             HookGroup(tuple(h["programs"]), bool(h.get("optional", False))) for h in meta.get("hooks", [])
         )
@@ -143,6 +171,8 @@ def load_spec(toml_path: Path) -> GadgetSpec:
             hooks=hooks,
             column_meta=meta.get("columns", {}),
             examples=tuple(meta.get("examples", ())),
+            behaviour=tuple(dict(b) for b in meta.get("behaviour", ())),
+            empty_hint=meta.get("empty_hint", ""),
         )
     except (KeyError, TypeError) as exc:
         raise GadgetError(f"The metadata of {toml_path.stem} is malformed ({exc}); reinstall gadgetbook.") from None

@@ -16,7 +16,7 @@ from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube
 from gadgetbook.kube.node_pods import node_pods, node_token
 from gadgetbook.kube.portforward import pod_connector
 from gadgetbook.run_handle import Run
-from gadgetbook.targets.kubernetes import PodQuery, PodTargets, resolve, running_containers
+from gadgetbook.targets.kubernetes import PodQuery, PodTargets, gone_pods, resolve, running_containers
 
 
 def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: PodQuery, *,
@@ -49,6 +49,9 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
     run = Run(spec.name, params, sources, columns, timeout=timeout,
               targets=f"pods {', '.join(names)}", schema=schema,
               categorical=kind.categorical | (set(REMOTE_COLUMNS) if peers else set()), kind=kind)
+    scope = "all namespaces" if query.all_namespaces else f"namespace {query.namespace or 'default'}"
+    run.mode = f"cluster {kube.context_name or '(default context)'}, {scope}"
+    run.exits = lambda: gone_pods(kube, query, targets)
     if peers is not None:
         run.inventory = peers  # the advisor and the talk graph name peers from it
     for node in missing:

@@ -58,6 +58,10 @@ class NodeLink:
 class RemoteSource(TableSource):
     """A gadget running on one node, fed to a Run: batches arrive on a reader thread."""
 
+    # Rows received and not yet taken by the run past which the reader stops reading the connection: the
+    # node then waits to send, and this process's memory stays bounded however slow the run's writer.
+    max_backlog = 2_000_000
+
     def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
                  timeout: float = 20.0, peers=None) -> None:
         import websocket
@@ -67,6 +71,7 @@ class RemoteSource(TableSource):
         self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
         self._readings = TableReadings()  # a program's maps, read on the node
+        self._backlog = 0
         self._lock = threading.Lock()
         self._lost = 0
         self._ended = threading.Event()
@@ -108,6 +113,9 @@ class RemoteSource(TableSource):
                     batch = self._enrich(batch)
                     with self._lock:
                         self._batches.append(batch)
+                        self._backlog += len(next(iter(batch.values()), ()))
+                    while self._backlog >= self.max_backlog and not self._ended.wait(0.01):
+                        pass
                 elif opcode == websocket.ABNF.OPCODE_TEXT:
                     msg = json.loads(data)
                     self._lost = int(msg.get("lost", self._lost))
@@ -143,7 +151,7 @@ class RemoteSource(TableSource):
 
     def poll(self):
         with self._lock:
-            batches, self._batches = self._batches, []
+            batches, self._batches, self._backlog = self._batches, [], 0
         if self._error and not batches:
             raise GadgetError(f"{self.name}: {self._error}")
         if not batches:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from gadgetbook.frames.coded import Coded, coded, factorize
-from gadgetbook.frames.formats import decode_cstrings, format_column
+from gadgetbook.frames.formats import EXPANDING, decode_cstrings, format_column
 
 if TYPE_CHECKING:
     from gadgetbook.catalog.spec import GadgetSpec
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 COMMON_COLUMNS = ("timestamp", "node", "namespace", "pod", "container", "pid", "tid", "comm", "uid", "gid")
 CATEGORICAL = frozenset({"node", "namespace", "pod", "container", "comm"})
 CATEGORICAL_FORMATS = frozenset({"errno", "open_flags", "octal", "ip_protocol", "ip_address", "bind_options",
-                                 "tcp_event_type"})
+                                 "tcp_event_type", "direction", "capability", "cap_verdict", "cap_caller", "syscall"})
 
 
 class ContainerNames(Protocol):
@@ -36,6 +36,22 @@ def boot_to_wall_ns() -> int:
     return time.clock_gettime_ns(time.CLOCK_REALTIME) - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
 
 
+def column_names(columns) -> list[str]:
+    """Names of the columns a gadget's own fields make (a field of an expanding format makes several)."""
+    out = []
+    for c in columns:
+        out += [name for name, _ in EXPANDING[c.format].columns] if c.format in EXPANDING else [c.name]
+    return out
+
+
+def column_docs(columns) -> list[tuple[str, str]]:
+    """(name, doc) of each column a gadget's own fields make."""
+    out = []
+    for c in columns:
+        out += list(EXPANDING[c.format].columns) if c.format in EXPANDING else [(c.name, c.doc)]
+    return out
+
+
 class Decoder:
     """Turns batches of one gadget's raw events into ordered columns (numpy arrays)."""
 
@@ -45,10 +61,11 @@ class Decoder:
         self.containers = containers
         self.offset_ns = boot_to_wall_ns()
         self.columns = [c for c in spec.event_columns if not c.hidden]
-        self.categorical = frozenset(c.name for c in self.columns if c.format in CATEGORICAL_FORMATS)
+        self.categorical = frozenset(c.name for c in self.columns if c.format in CATEGORICAL_FORMATS).union(
+            *(EXPANDING[c.format].categorical for c in self.columns if c.format in EXPANDING))
 
     def names(self) -> list[str]:
-        return [*COMMON_COLUMNS, *(c.name for c in self.columns), "mntns_id"]
+        return [*COMMON_COLUMNS, *column_names(self.columns), "mntns_id"]
 
     def empty(self) -> dict[str, np.ndarray]:
         """Zero rows with every column's dtype: the shape of a run that saw nothing."""
@@ -70,6 +87,10 @@ class Decoder:
         out["uid"] = events["uid"]
         out["gid"] = events["gid"]
         for col in self.columns:
-            out[col.name] = format_column(events, col)
+            values = format_column(events, col)
+            if isinstance(values, dict):  # a format that makes several columns
+                out.update(values)
+            else:
+                out[col.name] = values
         out["mntns_id"] = mntns
         return out

@@ -22,6 +22,7 @@ _OPEN_FLAGS = [
     )
 ]
 _TCP_EVENT_TYPES = {1: "connect", 2: "accept", 3: "close"}
+_DIRECTIONS = {1: "sent", 2: "received"}
 _IP_PROTOCOLS = {0: "", 1: "ICMP", 6: "TCP", 17: "UDP", 58: "ICMPv6", 132: "SCTP", 136: "UDPLITE", 262: "MPTCP"}
 
 
@@ -76,8 +77,8 @@ def _ip(family: int, raw: bytes) -> str:
         return str(ipaddress.IPv4Address(raw[:4]))
     if family == AF_INET6:
         addr = ipaddress.IPv6Address(raw[:16])
-        # IPv4 on an IPv6 socket: written the usual way (::ffff:10.0.0.1) on every Python version.
-        return f"::ffff:{addr.ipv4_mapped}" if addr.ipv4_mapped else str(addr)
+        # IPv4 on an IPv6 socket (::ffff:10.0.0.1) is written as IPv4: one connection reads alike on both sides.
+        return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
     return ""
 
 
@@ -124,8 +125,60 @@ def format_column(events: np.ndarray, col) -> np.ndarray:
         return per_unique(values, lambda v: _TCP_EVENT_TYPES.get(v, str(v)))
     if fmt == "argv":
         return argv(values, events[col.options.get("size", "args_size")])
+    if fmt == "capability":
+        from gadgetbook.kernel.capability_names import capability_name
+
+        return per_unique(values, capability_name)
+    if fmt == "cap_verdict":
+        return per_unique(values, lambda v: "allowed" if v == 0 else "denied")
+    if fmt == "cap_audit":
+        from gadgetbook.frames.cap_stacks import audited
+
+        return audited(values, events[col.options["stack"]])
+    if fmt == "cap_caller":
+        from gadgetbook.frames.cap_stacks import callers
+
+        return callers(values)
+    if fmt == "syscall":
+        from gadgetbook.kernel.syscall_names import syscall_name
+
+        return per_unique(values, syscall_name)
+    if fmt == "duration":  # nanoseconds; 0 means none
+        out = values.astype("<i8").view("timedelta64[ns]").copy()
+        out[values == 0] = np.timedelta64("NaT")
+        return out
+    if fmt == "direction":
+        return per_unique(values, lambda v: _DIRECTIONS.get(v, str(v)))
+    if fmt in EXPANDING:
+        return EXPANDING[fmt].decode(events, col)
     raise ValueError(f"unknown column format {fmt!r}")
 
 
+class Expanding:
+    """A format that makes several columns of one raw field: their names, docs and categoricals, and the decoder."""
+
+    def __init__(self, module: str) -> None:
+        self.module = module
+
+    @property
+    def _m(self):
+        import importlib
+
+        return importlib.import_module(self.module)
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        return self._m.COLUMNS
+
+    @property
+    def categorical(self) -> frozenset[str]:
+        return self._m.CATEGORICAL
+
+    def decode(self, events: np.ndarray, col) -> dict:
+        return self._m.dns_columns(events, col)
+
+
+EXPANDING = {"dns_message": Expanding("gadgetbook.frames.dns")}
 FORMATS = ("errno", "open_flags", "octal", "bool", "address_family", "ip_protocol", "ip_address",
-           "bind_options", "argv", "tcp_event_type")
+           "bind_options", "argv", "tcp_event_type", "duration", "direction", "capability", "cap_verdict",
+           "cap_audit", "cap_caller", "syscall", *EXPANDING)

@@ -24,10 +24,23 @@ class LoadError(GadgetError):
 
 @dataclass(frozen=True)
 class HookGroup:
-    """Programs that are alternatives for one hook, in order of preference."""
+    """Programs that are alternatives for one hook, in order of preference.
+
+    An alternative made of several programs that only work together (a kprobe and its kretprobe) joins
+    their names with "+": all of them are loaded, or none.
+    """
 
     programs: tuple[str, ...]
     optional: bool = False
+
+    @property
+    def alternatives(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(alt.split("+")) for alt in self.programs)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every program named in the group."""
+        return tuple(p for alt in self.alternatives for p in alt)
 
 
 @dataclass
@@ -51,7 +64,7 @@ class BpfObject:
         self.attached: list[str] = []
         plan = plan or LoadPlan()
         # A program that fails to load and has a fallback is retried without it.
-        for _ in range(1 + sum(len(g.programs) for g in plan.groups)):
+        for _ in range(1 + sum(len(g.names) for g in plan.groups)):
             failed = self._open_and_load(plan)
             if failed is None:
                 break
@@ -90,7 +103,7 @@ class BpfObject:
         failed = _failed_program(lines)
         # Without it the load may still succeed: when a later alternative exists, or the hook is optional.
         retryable = failed and any(
-            failed in g.programs and (g.optional or g.programs[-1] != failed) for g in plan.groups
+            failed in g.names and (g.optional or failed not in g.alternatives[-1]) for g in plan.groups
         )
         if retryable:
             return failed
@@ -98,20 +111,21 @@ class BpfObject:
 
     def _choose_programs(self, plan: LoadPlan) -> set[str]:
         names = {libbpf.program_name(p).decode() for p in self._programs()}
-        grouped = {p for g in plan.groups for p in g.programs}
+        grouped = {p for g in plan.groups for p in g.names}
         chosen = names - grouped
         for group in plan.groups:
             pick = next(
-                (p for p in group.programs
-                 if p in names and p not in plan.unavailable and hooks.available(self._section(p))),
+                (alt for alt in group.alternatives
+                 if all(p in names and p not in plan.unavailable and hooks.available(self._section(p))
+                        for p in alt)),
                 None,
             )
             if pick:
-                chosen.add(pick)
+                chosen.update(pick)
             elif not group.optional:
                 raise GadgetError(
                     f"This kernel offers none of the hooks {self.name} needs for "
-                    f"{', '.join(self._section(p) for p in group.programs)}; "
+                    f"{', '.join(self._section(p) for p in group.names if p in names)}; "
                     "it cannot run here."
                 )
         return chosen
@@ -138,7 +152,7 @@ class BpfObject:
 
     def attach_all(self, groups: Sequence[HookGroup]) -> None:
         """Attach every loaded program to its hook (perf-event programs are attached by their runner)."""
-        optional = {p for g in groups if g.optional for p in g.programs}
+        optional = {p for g in groups if g.optional for p in g.names}
         for prog in self._programs():
             if not libbpf.program_autoload(prog):
                 continue
@@ -180,6 +194,9 @@ class BpfObject:
 
     def map_max_entries(self, name: str) -> int:
         return libbpf.map_max_entries(self._map(name))
+
+    def map_key_size(self, name: str) -> int:
+        return libbpf.map_key_size(self._map(name))
 
     def program_fd(self, name: str) -> int:
         return libbpf.program_fd(self._program(name))
@@ -223,7 +240,8 @@ class BpfObject:
 
     # -- lifetime --
 
-    def close(self) -> None:
+    def detach(self) -> None:
+        """Detach every program, keeping the maps: what they hold can still be read."""
         links, self._links = self._links, []
         if len(links) > 1:
             # Each detach waits out an RCU grace period in the kernel; done side by
@@ -235,6 +253,9 @@ class BpfObject:
                 t.join()
         elif links:
             libbpf.link_destroy(links[0])
+
+    def close(self) -> None:
+        self.detach()
         if self._obj:
             libbpf.object_close(self._obj)
             self._obj = 0

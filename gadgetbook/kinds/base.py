@@ -38,6 +38,26 @@ class Kind:
         """Columns (beyond the common ones) that become pandas categoricals."""
         return frozenset()
 
+    def own_columns(self) -> tuple:
+        """The gadget's own columns as its spec declares them (catalog Columns); none without a spec."""
+        return ()
+
+    def column_units(self) -> dict[str, str]:
+        """Units the spec gives columns (`unit = "bytes"` in gadget.toml): views write values with them."""
+        return {c.name: c.options["unit"] for c in self.own_columns() if "unit" in c.options}
+
+    def tally(self, rows: int, attrs: dict[str, Any]) -> str:
+        """What a run's rows are, counted for a header or a summary: "1,234 events"."""
+        return f"{rows:,} event{'' if rows == 1 else 's'}"
+
+    def empty_notes(self, attrs: dict[str, Any]) -> list[str]:
+        """Why a run of this gadget may have seen nothing, and what to try."""
+        from gadgetbook.hints import empty_result
+
+        spec = self.spec
+        return empty_result(attrs, spec.empty_hint if spec is not None else "",
+                            {n: p.default for n, p in spec.params.items()} if spec is not None else {})
+
     def describe_columns(self) -> list[str]:
         """Lines for `describe`: the columns and what they mean."""
         return [f"  {name:<22} {meta.get('doc', '')}" for name, meta in self.spec.column_meta.items()]

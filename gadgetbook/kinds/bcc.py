@@ -20,7 +20,7 @@ from gadgetbook.catalog.spec import Column, GadgetSpec
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import Coded
 from gadgetbook.kinds.base import Kind
-from gadgetbook.kinds.program import PlainDecoder, one_per_row
+from gadgetbook.kinds.program import PlainDecoder, one_per_row, program_empty_notes
 from gadgetbook.run_handle import Batch
 from gadgetbook.run_tables import TableReadings, TableSource
 
@@ -70,6 +70,9 @@ class BccKind(Kind):
     def empty(self):
         return one_per_row(self._decoder.empty()) if self._decoder else {}
 
+    def empty_notes(self, attrs: dict[str, Any]) -> list[str]:
+        return program_empty_notes(self.columns(), attrs)
+
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node) -> BccSource:
         from gadgetbook.programs.bcc_host import bcc_python, cgroup_ids, kernel_headers, prelude
 
@@ -105,7 +108,10 @@ class BccKind(Kind):
 
         return ProgramResult.of_run(df, tables)
 
-    def live_view(self) -> type:
+    def live_view(self) -> type | None:
+        """The live view of a running program; a replayed one (no spec) shows itself, as a Profile does."""
+        if self.spec is None:
+            return None
         from gadgetbook.views.program import ProgramLive
 
         return ProgramLive

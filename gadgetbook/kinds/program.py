@@ -54,6 +54,15 @@ def one_per_row(batch: dict) -> dict:
     return batch
 
 
+def program_empty_notes(columns: list[str], attrs: dict[str, Any]) -> list[str]:
+    """Why a program of one's own may have written no record (none to say for one that keeps only maps)."""
+    if not columns:
+        return []
+    targets = attrs.get("targets") or "this host"
+    return ["Its ring buffer stayed empty: check the program's hook (SEC), the conditions before it writes, and "
+            f"that what it watches happened on {targets} while it ran (a longer --timeout helps)."]
+
+
 class ProgramKind(Kind):
     name = "program"
 
@@ -82,6 +91,9 @@ class ProgramKind(Kind):
 
     def describe_columns(self) -> list[str]:
         return [f"  {c}" for c in self.columns()]
+
+    def empty_notes(self, attrs: dict[str, Any]) -> list[str]:
+        return program_empty_notes(self.columns(), attrs)
 
     def check(self, params: dict[str, Any]) -> None:
         unknown = self.spec.hist_names(params) - set(self.spec.maps)
@@ -117,15 +129,13 @@ class ProgramKind(Kind):
     def histograms(self, params: dict[str, Any]) -> set[str]:
         return set(self.spec.hist_names(params)) if self.spec is not None else set()
 
-    def live_view(self) -> type:
+    def live_view(self) -> type | None:
+        """The live view of a running program; a replayed one (no spec) shows itself, as a Profile does."""
+        if self.spec is None:
+            return None
         from gadgetbook.views.program import ProgramLive
 
         return ProgramLive
-
-    def show(self, result) -> None:
-        from IPython.display import display
-
-        display(result)
 
     def wire(self, node: str) -> dict[str, Any]:
         """What a node needs beside the START message's params to run this program: the object compiled

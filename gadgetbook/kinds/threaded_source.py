@@ -15,10 +15,15 @@ class ThreadedSource:
     """Subclasses say how to read once (`_read`), how long to wait between reads (`_wait`), and how
     to turn what was read into one batch (`_combine`). The loaded object is freed by `close()`."""
 
+    # Most of what was read and not yet taken (in `_size` units): past it the reader pauses, the kernel's
+    # buffer fills and counts what it drops, and this process's memory stays bounded however slow the taker.
+    max_backlog: int | None = None
+
     def __init__(self, obj: BpfObject, name: str) -> None:
         self.obj = obj
         self.name = name
         self._items: list[Any] = []
+        self._backlog = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -37,15 +42,23 @@ class ThreadedSource:
     def _combine(self, items: list[Any]):
         raise NotImplementedError
 
+    def _size(self, item: Any) -> int:
+        return 1
+
     def _take(self) -> None:
         item = self._read()
         if item is not None:
             with self._lock:
                 self._items.append(item)
+                self._backlog += self._size(item)
 
     def _loop(self) -> None:
         try:
             while not self._wait():
+                if self.max_backlog is not None and self._backlog >= self.max_backlog:
+                    if self._stop.wait(0.005):  # until the run takes what waits
+                        break
+                    continue
                 self._take()
         except BaseException as exc:  # handed to the run through poll()
             self._error = exc
@@ -54,7 +67,7 @@ class ThreadedSource:
         if self._error is not None:
             raise self._error
         with self._lock:
-            items, self._items = self._items, []
+            items, self._items, self._backlog = self._items, [], 0
         return self._combine(items) if items else None
 
     def finish(self) -> None:

@@ -46,6 +46,15 @@ class TopKind(Kind):
     def categorical(self) -> frozenset[str]:
         return self._decoder.categorical
 
+    def own_columns(self) -> tuple:
+        return tuple(c for c in self.spec.top_layout.columns if not c.hidden) if self.spec is not None else ()
+
+    def tally(self, rows: int, attrs: dict[str, Any]) -> str:
+        """Rows of a top table, not events: one per connection (or key) and interval."""
+        intervals = attrs.get("intervals")
+        over = f" over {intervals:,} interval{'' if intervals == 1 else 's'}" if intervals else ""
+        return f"{rows:,} row{'' if rows == 1 else 's'}{over}"
+
     def describe_columns(self) -> list[str]:
         lines = [f"  {', '.join(TOP_COMMON)} (common to all top gadgets), then:"]
         return lines + [f"  {c.name:<22} {c.doc}" for c in self.spec.top_layout.columns if not c.hidden]
@@ -101,10 +110,12 @@ class TopSource(ThreadedSource):
         self.reader = reader
         self.decoder = decoder
         self.settings = settings
+        self.intervals = 0
         self._start()
 
     def _read(self) -> Batch | None:
         keys, values = self.reader.read()
+        self.intervals += 1
         if not len(keys):
             return None
         batch = self.decoder.decode(keys, values, wall_now_ns())
@@ -115,6 +126,10 @@ class TopSource(ThreadedSource):
 
     def _combine(self, items: list[Batch]) -> Batch:
         return concat(items, self.decoder.names())
+
+    def attrs(self) -> dict[str, object]:
+        """Facts for the result's attrs: how many intervals were read."""
+        return {"intervals": self.intervals}
 
     def lost(self) -> int:
         """Keys that found the map full, all CPUs together."""

@@ -33,6 +33,7 @@ class Kube:
 
     client: object
     context: str | None
+    context_name: str = ""  # the context in use, named: the one asked for or the kubeconfig's current one
 
     @functools.cached_property
     def core(self):
@@ -67,7 +68,17 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
         raise GadgetError(f"Cannot use the kubeconfig {path}: {exc}.") from None
     # Every call gets a bound: an API server that does not answer must not hang a run.
     api_client.configuration.retries = 1
-    return Kube(api_client, context)
+    return Kube(api_client, context, context or _current_context(path))
+
+
+def _current_context(path: str) -> str:
+    from kubernetes import config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        return config.list_kube_config_contexts(config_file=path)[1]["name"]
+    except (ConfigException, KeyError, TypeError, IndexError):
+        return ""
 
 
 def explain(exc: Exception, doing: str) -> GadgetError:

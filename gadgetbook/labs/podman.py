@@ -58,16 +58,34 @@ def busybox_rootfs(parent: str | None = None) -> str:
             (root / "bin" / applet).symlink_to("busybox")
     (root / "etc" / "passwd").write_text("root:x:0:0:root:/:/bin/sh\n")
     (root / "www" / "index.html").write_text("hello from the lab\n")
+    # Where the host's /usr is mounted (PYTHON_VOLUMES), its programs find their libraries.
+    (root / "lib").symlink_to("usr/lib")
+    (root / "lib64").symlink_to("usr/lib64")
     return str(root)
+
+
+def python_volumes() -> list[tuple[str, str]]:
+    """Mounts that give a busybox container the host's Python and dnspython (read-only): `python3` then runs."""
+    import dns
+
+    return [("/usr", "/usr"), (os.path.dirname(dns.__file__), "/opt/gadgetbook-lab/dns")]
+
+
+PYTHON_ENV = {"PYTHONPATH": "/opt/gadgetbook-lab", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
 class LabContainer:
     """One podman container without a network of its own (join it to a LabNetwork); `remove()` deletes it by id."""
 
-    def __init__(self, rootfs: str, name: str, script: str, labels: dict[str, str] | None = None) -> None:
+    def __init__(self, rootfs: str, name: str, script: str, labels: dict[str, str] | None = None, *,
+                 volumes: list[tuple[str, str]] = (), env: dict[str, str] | None = None) -> None:
         cmd = ["run", "-d", "--rm", "--network", "none", "--name", name]
         for k, v in (labels or {}).items():
             cmd += ["--label", f"{k}={v}"]
+        for host, inside in volumes:
+            cmd += ["-v", f"{host}:{inside}:ro"]
+        for k, v in (env or {}).items():
+            cmd += ["-e", f"{k}={v}"]
         cmd += ["--rootfs", rootfs, "/bin/sh", "-c", script]
         self.name = name
         self.labels = dict(labels or {})

@@ -15,15 +15,15 @@ from gadgetbook.run_handle import Run
 _SPEC_KEYS = {"name", "event"}
 
 
-def prepare(source: str, kwargs: dict[str, Any]) -> tuple[ProgramSpec, dict[str, Any], dict, dict, Any]:
+def prepare(source: str, kwargs: dict[str, Any]) -> tuple[ProgramSpec, dict[str, Any], Any, Any]:
     """The program compiled for where it will run (this host, or each node's kernel), as a spec with its
-    params checked; (spec, params, target options, cluster options, kube client or None)."""
-    from gadgetbook import api
+    params checked; (spec, params, where, kube client or None)."""
+    from gadgetbook.api import Where
     from gadgetbook.kinds import kind_of
 
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    name, event = kwargs.pop("name", None) or "cell", kwargs.pop("event", None)
-    opts, kube_opts, params = api.split_options(kwargs)
+    params = {k: v for k, v in kwargs.items() if v is not None}
+    name, event = params.pop("name", None) or "cell", params.pop("event", None)
+    where = Where.split(params)
     unknown = set(params) - set(PROGRAM_PARAMS)
     if unknown:
         raise GadgetError(f"A program takes no {', '.join(sorted(unknown))}; its settings: "
@@ -32,13 +32,13 @@ def prepare(source: str, kwargs: dict[str, Any]) -> tuple[ProgramSpec, dict[str,
         raise GadgetError("The cell is empty: write a BPF C program in it (see %%bpf?).")
     structs = defined_structs(source)
     kube = None
-    if api.cluster_mode(opts, kube_opts):
+    if where.in_cluster():
         from gadgetbook.kube.api import connect
         from gadgetbook.programs.cluster import NodeObjects
 
-        kube = connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
+        kube = connect(where.kube_opts.get("kubeconfig"), where.kube_opts.get("context"))
         objects = NodeObjects(kube, source)
-        first = objects.compiled_for(objects.first_node(kube_opts.get("node")))
+        first = objects.compiled_for(objects.first_node(where.kube_opts.get("node")))
         spec = program_spec(first.path, name=name, cell_structs=structs, event=event, warnings=first.warnings,
                             objects=objects)
     else:
@@ -48,7 +48,7 @@ def prepare(source: str, kwargs: dict[str, Any]) -> tuple[ProgramSpec, dict[str,
                             warnings=compiled.warnings)
     checked = spec.checked_params(params)
     kind_of(spec).check(checked)
-    return spec, checked, opts, kube_opts, kube
+    return spec, checked, where, kube
 
 
 def start(source: str, **kwargs: Any) -> Run:
@@ -59,10 +59,10 @@ def start(source: str, **kwargs: Any) -> Run:
     target options of any gadget: timeout, pid, container, selector, local, ring_size, namespace, podname,
     node, context, kubeconfig.
     """
-    from gadgetbook import api
+    from gadgetbook.api import start_spec
 
-    spec, params, opts, kube_opts, kube = prepare(source, kwargs)
-    return api.start_spec(spec, params, opts, kube_opts, kube=kube)
+    spec, params, where, kube = prepare(source, kwargs)
+    return start_spec(spec, params, where, kube=kube)
 
 
 def run(source: str, **kwargs: Any):
@@ -89,19 +89,19 @@ def start_bcc(source: str, *, warn: Callable[[str], None] = _warn, **kwargs: Any
     sentence and nothing runs; another kernel's is a warning, given to `warn` before compiling (tracepoint
     arguments are right, kernel struct reads may not be) and kept in the spec.
     """
-    from gadgetbook import api
+    from gadgetbook.api import Where, start_spec
     from gadgetbook.kinds.bcc import BccSpec
     from gadgetbook.programs.bcc_host import CHILD, kernel_headers
     from gadgetbook.programs.spec import BCC_PARAMS
 
-    kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    name = kwargs.pop("name", None) or "cell"
-    opts, kube_opts, params = api.split_options(kwargs)
+    params = {k: v for k, v in kwargs.items() if v is not None}
+    name = params.pop("name", None) or "cell"
+    where = Where.split(params)
     unknown = set(params) - set(BCC_PARAMS)
     if unknown:
         raise GadgetError(f"A bcc program takes no {', '.join(sorted(unknown))}; its settings: "
                           f"{', '.join(BCC_PARAMS)}, and the target options timeout, pid, container, selector.")
-    if kube_opts or (not opts.get("local") and api.cluster_mode(opts, kube_opts)):
+    if where.kube_opts:  # a kubeconfig alone does not make it a cluster run: bcc runs here, or nowhere
         raise GadgetError("%%bcc runs programs on this host (bcc compiles against the kernel headers where it runs, "
                           "and node pods carry neither bcc nor headers); for pods write the program for %%bpf, "
                           "which is compiled here against each node's BTF, or add --local.")
@@ -113,7 +113,8 @@ def start_bcc(source: str, *, warn: Callable[[str], None] = _warn, **kwargs: Any
     spec = BccSpec(name=name, description="a bcc program of one's own", kind="bcc", object_path=CHILD,
                    params=dict(BCC_PARAMS), hooks=(), column_meta={}, source=source,
                    warnings=tuple(w for w in (headers.mismatch,) if w))
-    return api.start_spec(spec, spec.checked_params(params), {**opts, "local": True}, {})
+    where.opts["local"] = True
+    return start_spec(spec, spec.checked_params(params), where)
 
 
 def run_bcc(source: str, **kwargs: Any):

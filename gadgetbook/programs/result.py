@@ -12,7 +12,7 @@ import pandas as pd
 from gadgetbook.frames.dataframe import to_dataframe
 from gadgetbook.views.histogram import histogram_png, is_histogram
 
-PREVIEW_ROWS = 10
+MAP_ROWS = 20
 
 
 class ProgramResult:
@@ -48,10 +48,6 @@ class ProgramResult:
     def __len__(self) -> int:
         return len(self.events)
 
-    def to_html(self, **kwargs: Any) -> str:
-        """The events as an HTML table (what a replay's final view shows; a recording keeps the events)."""
-        return self.events.to_html(**kwargs)
-
     def histogram_png(self, name: str) -> bytes:
         """The bar chart of one histogram map (its newest reading), as PNG bytes."""
         return histogram_png(self[name], title=name)
@@ -80,14 +76,21 @@ class ProgramResult:
         return head
 
     def summary_html(self) -> str:
-        return f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'
+        from gadgetbook.views.summary import notes
+
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes(self.attrs))
+        return (f'<div class="gadgetbook-summary"><b>{html.escape(self.summary())}</b></div>'
+                + (f'<ul class="gadgetbook-notes">{items}</ul>' if items else ""))
 
     def _repr_html_(self) -> str:
-        parts = [self.summary_html()]
-        if len(self.events.columns):
-            parts.append(_table(self.events, "events"))
+        from gadgetbook.views.result import table_html
+        from gadgetbook.views.table import STYLE
+
+        parts = [STYLE, self.summary_html()]
+        if len(self.events):
+            parts.append(_section("events", table_html(self.events)))
         for name, df in self.maps.items():
-            parts.append(_table(df, f"map {name}", rows=20))
+            parts.append(_section(f"map {name}", map_table_html(df)))
             if name in self.histograms and len(df):
                 png = base64.b64encode(self.histogram_png(name)).decode()
                 parts.append(f'<img alt="histogram {html.escape(name)}" src="data:image/png;base64,{png}"/>')
@@ -102,7 +105,21 @@ class ProgramResult:
         return "\n".join(out)
 
 
-def _table(df: pd.DataFrame, title: str, rows: int = PREVIEW_ROWS) -> str:
-    body = df.to_html(max_rows=rows, max_cols=20, show_dimensions=True, classes="gadgetbook-table", border=0,
-                      index=False)
+def _section(title: str, body: str) -> str:
     return f"<details open><summary>{html.escape(title)}</summary>{body}</details>"
+
+
+def map_table_html(table, rows: int = MAP_ROWS) -> str:
+    """A map's rows (a DataFrame, or a batch while it runs) in their own order, keys then values; the node
+    only when the rows come from more than one."""
+    import numpy as np
+
+    from gadgetbook.views.table import Layout, html_table, values
+
+    n = len(table) if hasattr(table, "iloc") else len(next(iter(table.values()), ()))
+    several = "node" in table and len(set(values(table, "node"))) > 1
+    columns = [c for c in table if c != "node" or several]
+    part = table.iloc[:rows] if hasattr(table, "iloc") else {k: v.take(np.arange(min(n, rows))) for k, v in
+                                                               table.items()}
+    body = html_table(columns, Layout(columns).cells(part, columns))
+    return body + (f"<div>… {n - rows:,} more rows</div>" if n > rows else "")

@@ -91,5 +91,14 @@ def resolve(kube: Kube, q: PodQuery) -> PodTargets:
             continue  # never trace gadgetbook's own node pods by accident
         found.extend(running_containers(pod, q.container))
     if not found:
-        raise GadgetError(f"No running pod matches {q.describe()}; nothing was traced.")
+        from gadgetbook.hints import no_pods
+
+        raise GadgetError(no_pods(q.describe()))
     return PodTargets(found)
+
+
+def gone_pods(kube: Kube, q: PodQuery, targets: PodTargets) -> list[str]:
+    """Sentences for the target pods that no longer run."""
+    running = {(p.metadata.namespace, p.metadata.name) for p in list_pods(kube, q)}
+    pods = sorted({(c.namespace, c.pod) for c in targets.containers} - running)
+    return [f"Pod {ns}/{pod} ended during the run; nothing of it could be seen after that." for ns, pod in pods]

@@ -181,16 +181,27 @@ class LocalTargets:
     mntns_ids: set[int] | None
     description: str
     containers: list[Container] = field(default_factory=list)
+    pid: int | None = None
+
+    def gone(self) -> list[str]:
+        """Sentences for the targets that ended since they were chosen: the process, containers."""
+        if self.pid is not None and not os.path.exists(f"/proc/{self.pid}"):
+            return [f"Process {self.pid} exited during the run; nothing of it could be seen after that."]
+        if not self.containers:
+            return []
+        running = scan_proc()
+        return [f"Container {c.name} stopped during the run; nothing of it could be seen after that."
+                for c in self.containers if c.id not in running]
 
 
 def resolve(inventory: LocalContainers, *, selector: str | None = None, container: str | None = None,
             pid: int | None = None) -> LocalTargets:
     """Containers chosen by label selector and/or name; a GadgetError when none matches."""
     if not (selector or container):
-        return LocalTargets(None, f"pid {pid}" if pid else "this host")
+        return LocalTargets(None, f"pid {pid}" if pid else "this host", pid=pid)
     chosen = inventory.select(Selector.parse(selector) if selector else None, container)
     wanted = " and ".join(f"{flag} {v}" for flag, v in (("-l", selector), ("-c", container)) if v)
     if not chosen:
         raise GadgetError(f"No running container on this host matches {wanted}; nothing was traced.")
     names = ", ".join(sorted(c.name for c in chosen))
-    return LocalTargets({m for c in chosen for m in c.mntns_ids}, f"containers {names}", chosen)
+    return LocalTargets({m for c in chosen for m in c.mntns_ids}, f"containers {names}", chosen, pid)

@@ -1,4 +1,5 @@
-"""The live view of a run in a notebook: newest rows, counters and a Stop button, then the final view."""
+"""The live view of a run in a notebook: a header (where, how many, how fast), a Stop button and the newest rows
+in a table of fixed height, then the final view (views/result.py) in the same columns and cells."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ import time
 from collections import deque
 
 from gadgetbook.run_handle import Run, rows
-from gadgetbook.views.summary import summary_line
-from gadgetbook.views.table import shown_columns, text_columns
-
-_CELL_CHARS = 96
+from gadgetbook.views.summary import where
+from gadgetbook.views.table import ROW_PX, STYLE, Cell, Layout, filled, html_table
 
 
 class LiveTable:
-    """An ipywidgets view of a live run. It re-renders at most every `refresh` seconds and
-    never holds more than `max_rows` rows in the page, whatever the event rate."""
+    """An ipywidgets view of a live run. It re-renders at most every `refresh` seconds and never holds more
+    than `max_rows` rows in the page, whatever the event rate; its height does not change while it runs."""
 
     def __init__(self, run: Run, max_rows: int = 20, refresh: float = 0.25) -> None:
         import ipywidgets as w
@@ -23,8 +22,10 @@ class LiveTable:
         self.run = run
         self.max_rows = max_rows
         self.refresh = refresh
-        self.columns = shown_columns(run.columns, pods=run.targets.startswith("pods"))
-        self._rows: deque[list[str]] = deque(maxlen=max_rows)
+        self.layout = Layout.for_kind(run.kind, run.columns)
+        self.filled: set[str] = set()  # columns that held a value in some row so far
+        self._rows: deque[dict[str, Cell]] = deque(maxlen=max_rows)
+        self._rates: deque[tuple[float, int]] = deque(maxlen=64)
         self._dirty = True
         self._last_render = 0.0
         self.renders = 0
@@ -35,7 +36,8 @@ class LiveTable:
         self.stop_button = StopButton(kernel_id=kernel_id())
         self.stop_button.observe(lambda _: self.request_stop(), names="clicked")
         self.table = w.HTML()
-        self.box = w.VBox([w.HBox([self.stop_button, self.counters]), self.table])
+        style = w.HTML(STYLE)  # sent once, not with every update of the table
+        self.box = w.VBox([style, w.HBox([self.stop_button, self.counters]), self.table])
         self.box.add_class("gadgetbook-live")
         self.stop_requested = False
         self._handle = None
@@ -51,12 +53,36 @@ class LiveTable:
 
     def add(self, batch) -> None:
         n = rows(batch)
+        self.filled |= filled(batch, [c for c in self.layout.order if c not in self.filled])
         if n > self.max_rows:  # only the newest rows can be shown: convert just those
             batch = _sliced(batch, n - self.max_rows)
-        cols = text_columns(batch, self.columns)
-        for row in zip(*(cols[c] for c in self.columns)):
-            self._rows.append([_cell(c, v) for c, v in zip(self.columns, row)])
+        self._take(batch)
+
+    def _take(self, batch) -> None:
+        for row in self.layout.cells(batch, self.layout.order):
+            self._rows.append(dict(zip(self.layout.order, row)))
         self._dirty = True
+
+    # -- the header --
+
+    def rate(self, now: float) -> float | None:
+        """Events per second over the last two seconds or so."""
+        events = self.run.counters.events
+        self._rates.append((now, events))
+        while len(self._rates) > 2 and now - self._rates[1][0] >= 2.0:
+            self._rates.popleft()
+        t0, e0 = self._rates[0]
+        return (events - e0) / (now - t0) if now - t0 >= 0.5 else None
+
+    def counts(self, now: float) -> str:
+        c = self.run.counters
+        per_s = self.rate(now)
+        return (f"{c.events:,} events"
+                + (f" &middot; {per_s:,.0f}/s" if per_s is not None else ""))
+
+    def marks(self) -> dict[str, str]:
+        """Signs added to column headers (the sort order of a top table)."""
+        return {}
 
     def render(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -64,26 +90,37 @@ class LiveTable:
             return
         c = self.run.counters
         self.counters.value = (
-            f"<b>{html.escape(self.run.gadget)}</b> &middot; {c.events:,} events &middot; "
-            f"{c.lost_total:,} lost &middot; {c.elapsed:.1f} s &middot; {html.escape(self.run.targets)}"
+            f"<b>{html.escape(self.run.gadget)}</b>{html.escape(where(self._where_attrs()))} &middot; "
+            f"{self.counts(now)} &middot; {c.lost_total:,} lost &middot; {c.elapsed:.1f} s"
         )
-        head = "".join(f"<th>{html.escape(col)}</th>" for col in self.columns)
-        body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in self._rows)
-        self.table.value = (f'<table class="gadgetbook-table"><thead><tr>{head}</tr></thead>'
-                            f"<tbody>{body}</tbody></table>")
+        shown = self.layout.shown(self.filled) or self.layout.order[:1]
+        rows = [[row[col] for col in shown] for row in self._rows]
+        height = (self.max_rows + 1) * ROW_PX + 4
+        self.table.value = (f'<div class="gadgetbook-rows" style="height: {height}px; overflow: hidden">'
+                            f"{html_table(shown, rows, marks=self.marks())}</div>")
         self._dirty = False
         self._last_render = now
         self.renders += 1
 
-    def finish(self, df, show_table: bool) -> None:
-        """Replace the widget with static HTML, so the saved notebook reads without a kernel."""
+    def _where_attrs(self) -> dict[str, str]:
+        return {"mode": self.run.mode, "targets": self.run.targets}
+
+    def finish(self, df, show: str = "all") -> None:
+        """Replace the widget with the static result view, so the saved notebook reads without a kernel:
+        "all" of it (and the interactive table beneath a long result), its "summary" only (the run served
+        something else, the advisor's policies), or "nothing" when IPython displays the DataFrame right after
+        (a bare call), in the same view."""
         from IPython.display import HTML
 
-        final = final_html(df, show_table)
+        from gadgetbook.views.result import register, result_html, show_interactive
+
+        register(df)
         self.stop_button.running = False
         if self._handle is not None:
-            self._handle.update(HTML(final))
+            self._handle.update(HTML("" if show == "nothing" else result_html(df, show_table=show == "all")))
         self.box.close()
+        if show == "all":
+            show_interactive(df)
 
 
 def _sliced(batch, start: int):
@@ -91,42 +128,6 @@ def _sliced(batch, start: int):
 
     index = np.arange(start, rows(batch))
     return {k: v.take(index) for k, v in batch.items()}
-
-
-def _cell(column: str, value) -> str:
-    text = value[11:] if column == "timestamp" else ("" if value is None else str(value))
-    if len(text) > _CELL_CHARS:
-        text = text[: _CELL_CHARS - 1] + "…"
-    return html.escape(text)
-
-
-def final_html(df, show_table: bool, max_rows: int = 10) -> str:
-    """Summary line, and (unless the DataFrame is shown anyway) a head/tail preview of it."""
-    summary = f'<div class="gadgetbook-summary"><b>{html.escape(summary_line(df.attrs, len(df)))}</b></div>'
-    table = ""
-    if show_table:
-        table = df.to_html(max_rows=max_rows, max_cols=20, show_dimensions=True, classes="gadgetbook-table",
-                           border=0, index=False)
-    return f'<div class="gadgetbook-final">{summary}{table}</div>'
-
-
-def show_summary(df) -> None:
-    """In a running notebook kernel, display the final view's summary line; elsewhere do nothing."""
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython else None
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return
-    from IPython.display import HTML, display
-
-    if hasattr(df, "summary") and hasattr(df, "samples"):  # a Profile: its own summary sentence
-        import html
-
-        display(HTML(f'<div class="gadgetbook-final"><div class="gadgetbook-summary"><b>'
-                     f'{html.escape(df.summary())}</b></div></div>'))
-        return
-    display(HTML(final_html(df, show_table=False)))
 
 
 def watch(run: Run, max_rows: int = 20, refresh: float = 0.25, table: type[LiveTable] | None = None) -> LiveTable:

@@ -1,17 +1,18 @@
-"""The live top table in a notebook: the newest interval's rows in the run's sort order, redrawn each interval."""
+"""The live top table in a notebook: the newest interval's rows in the run's sort order, replaced in place each
+interval (same height, same columns); its header counts rows and intervals."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from gadgetbook.run_handle import Run
-from gadgetbook.views.live import LiveTable, _cell, _sliced
+from gadgetbook.views.live import LiveTable, _sliced
 from gadgetbook.views.live import watch as _watch
-from gadgetbook.views.table import text_columns
+from gadgetbook.views.table import filled
 
 
 class TopTable(LiveTable):
-    """Like the live table (same counters, Stop button and final view), but each interval replaces the rows."""
+    """Like the live table (same header, Stop button and final view), but each interval replaces the rows."""
 
     def __init__(self, run: Run, max_rows: int = 20, refresh: float = 0.25) -> None:
         super().__init__(run, max_rows=max_rows, refresh=refresh)
@@ -29,12 +30,22 @@ class TopTable(LiveTable):
         n = len(newest["timestamp"])
         if n > self.max_rows:
             newest = {k: v.take(np.arange(self.max_rows)) for k, v in newest.items()}
-        cols = text_columns(newest, self.columns)
+        self.filled |= filled(newest, [c for c in self.layout.order if c not in self.filled])
         self._rows.clear()
-        for row in zip(*(cols[c] for c in self.columns)):
-            self._rows.append([_cell(c, v) for c, v in zip(self.columns, row)])
+        self._take(newest)
         self.intervals += len(np.unique(stamps))
-        self._dirty = True
+
+    def counts(self, now: float) -> str:
+        shown = len(self._rows)
+        tally = self.run.kind.tally(self.run.counters.events, {"intervals": self.intervals})
+        return f"{tally} &middot; {shown:,} in the newest"
+
+    def marks(self) -> dict[str, str]:
+        try:
+            sort = self.run.kind.settings(self.run.params).sort
+        except Exception:  # noqa: BLE001 - a replayed or foreign run: no order to show
+            return {}
+        return {name: " ▼" if descending else " ▲" for name, descending in sort}
 
 
 def watch(run: Run, max_rows: int = 20, refresh: float = 0.25) -> TopTable:

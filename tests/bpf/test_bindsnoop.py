@@ -1,6 +1,5 @@
 """bindsnoop on the real kernel: IPv4 and IPv6, TCP and UDP, options and failures."""
 
-import errno
 import os
 import socket
 
@@ -34,13 +33,13 @@ def test_ipv4_and_ipv6_binds_with_protocol_port_options():
     df = r.result()
     assert (df.pid == os.getpid()).all() and (df.comm == comm_of_self()).all()
 
-    v4 = df[(df.ip == 4) & (df.ret == 0)].iloc[0]
+    v4 = df[(df.ip == 4) & (df.error == "")].iloc[0]
     assert (v4.protocol, v4.addr, v4.options) == ("TCP", "127.0.0.1", "R")
     assert v4.port == 0  # asked the kernel to pick: bind(2) saw port 0
     v6 = df[df.ip == 6].iloc[0]
-    assert (v6.protocol, v6.addr, v6.port, v6.ret, v6.options) == ("UDP", "::1", 0, 0, "")
-    failed = df[df.ret != 0].iloc[0]
-    assert (failed.port, failed.ret) == (port4, -errno.EADDRINUSE)
+    assert (v6.protocol, v6.addr, v6.port, v6.error, v6.options) == ("UDP", "::1", 0, "", "")
+    failed = df[df.error != ""].iloc[0]
+    assert (failed.port, failed.error) == (port4, "EADDRINUSE")
     assert port6 > 0
 
 
@@ -53,4 +52,4 @@ def test_explicit_port_is_reported():
     r.stop()
     s.close()
     row = r.result().iloc[-1]
-    assert (row.ip, row.addr, row.port, row.protocol, row.ret) == (6, "::1", port, "TCP", 0)
+    assert (row.ip, row.addr, row.port, row.protocol, row.error) == (6, "::1", port, "TCP", "")

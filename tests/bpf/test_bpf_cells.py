@@ -125,6 +125,8 @@ def test_a_program_that_never_emits_says_zero_events(ip, tmp_path):
     result = ip.run_cell_magic("bpf", f"--pid {os.getpid()} --timeout 1", with_marker(OPEN_COUNTER, path))
     assert len(result.events) == 0 and len(result["counts"]) == 0
     assert "cell: 0 events in 1." in result.summary()
+    assert result.attrs["notes"][0].startswith("Its ring buffer stayed empty: check the program's hook (SEC)")
+    assert "Its ring buffer stayed empty" in result._repr_html_()
     assert list(result.events.columns[:2]) == ["timestamp", "node"]  # the empty frame has every column
 
 

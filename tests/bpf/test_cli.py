@@ -52,12 +52,15 @@ def test_columns_output_has_a_header_and_rows(tmp_path):
     subprocess.run(["/bin/echo", str(m)], capture_output=True)
     out, _ = proc.communicate(timeout=20)
     lines = out.splitlines()
-    assert lines[0].split()[:4] == ["TIMESTAMP", "CONTAINER", "PID", "COMM"]
+    # The notebook's order: execsnoop's own columns first, then the common ones.
+    head = lines[0].split()
+    assert head[0] == "PPID" and head.index("ARGS") < head.index("TIMESTAMP") and head[-3:] == ["PID", "COMM", "UID"]
     assert any(str(m) in line and "echo" in line for line in lines[1:])
 
 
 @pytest.mark.parametrize("args,message", [
-    (["nope"], "Unknown gadget 'nope'; known gadgets: bindsnoop, execsnoop, opensnoop"),
+    (["nope"], "Unknown gadget or command 'nope'. Known gadgets: bindsnoop, capabilities, dns, execsnoop, opensnoop"),
+    (["opensnop"], "Did you mean opensnoop?"),
     (["opensnoop", "--timeout", "soon"], "Cannot read the duration 'soon'"),
     (["opensnoop", "--frobnicate"], "unrecognized arguments: --frobnicate"),
     (["opensnoop", "-l", "app in api"], "Cannot read the selector"),

@@ -46,6 +46,19 @@ def test_hook_that_fails_to_load_falls_back(tmp_path):
     assert "fentry_hook" in plan.unavailable
 
 
+def test_alternative_of_several_programs_loads_all_of_them_or_none(tmp_path):
+    path = _build(tmp_path, "-DWITH_PAIRS")
+    # kprobes are off here: the pair is skipped whole, and the tracepoint pair after it is taken whole.
+    plan = LoadPlan(groups=[HookGroup(("kprobe_hook+kretprobe_hook", "missing_hook+present_exit_hook",
+                                       "present_hook+present_exit_hook")), FENTRY])
+    with BpfObject(path, plan) as obj:
+        assert sorted(obj.attached) == ["present_exit_hook", "present_hook"]
+    plan = LoadPlan(groups=[HookGroup(("kprobe_hook+kretprobe_hook",)), FENTRY,
+                            HookGroup(("present_hook", "present_exit_hook"))])
+    with pytest.raises(GadgetError, match=r"none of the hooks hooks needs for kprobe/vfs_read, kretprobe/vfs_read"):
+        BpfObject(path, plan)
+
+
 def test_missing_hook_without_fallback_is_one_clear_error(tmp_path):
     plan = LoadPlan(groups=[HookGroup(("missing_hook",)), FENTRY])
     with pytest.raises(GadgetError, match=r"offers none of the hooks .*gadgetbook_test/does_not_exist"):

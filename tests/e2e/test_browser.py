@@ -7,12 +7,11 @@ Needs Debian's chromium and playwright-core: `bash tests/support/browser/install
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
-from support.lab import run_in_lab
+from support.lab import lab_root, open_and_run, run_in_lab
 from support.leftovers import bpf_state
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,9 +31,7 @@ def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
         "screenshot_dir": str(shots),
         "timeout_ms": 30_000,
         "steps": [
-            {"op": "open", "name": "open", "path": notebook, "timeout_ms": 60_000},
-            {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
-            {"op": "run_cells", "name": "run", "until_tag": tag, "wait_last": False, "cell_timeout_ms": 120_000},
+            *open_and_run(notebook, tag, wait_last=False),
             {"op": "wait", "name": "live", "selector": ".gadgetbook-live", "timeout_ms": 20_000},
             {"op": "wait", "name": "first_row", "selector": ".gadgetbook-live table tbody tr", "timeout_ms": 20_000},
             {
@@ -44,6 +41,7 @@ def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
                 "min_count": 3,
                 "timeout_ms": 20_000,
             },
+            {"op": "text", "name": "header", "selector": ".gadgetbook-live"},
             {"op": "screenshot", "name": "running", "file": "running.png", "scroll_to": ".gadgetbook-live"},
             {"op": "click", "name": "stop", "selector": "button.gadgetbook-stop", "timeout_ms": 5_000},
             {"op": "wait", "name": "final", "selector": ".gadgetbook-final table", "timeout_ms": STOP_BOUND_MS},
@@ -58,11 +56,7 @@ def live_cell_plan(notebook: str, shots: Path, tag: str = "live") -> dict:
 
 def run_live_cell(source: Path, tmp_path: Path, artifacts: Path, min_final_rows: int = 1,
                   live_seconds: float = LIVE_RUN_SECONDS) -> dict:
-    root = tmp_path / "root"
-    root.mkdir()
-    shutil.copy(source, root / source.name)
-    shutil.rmtree(artifacts, ignore_errors=True)
-    artifacts.mkdir(parents=True)
+    root = lab_root(tmp_path, source, artifacts)
     result, lab = run_in_lab(root, live_cell_plan(source.name, artifacts))
     n = result["named"]
     run_started = n["run"]["ran"][-1]["start_ms"]  # the live cell's run was requested
@@ -81,6 +75,7 @@ def run_live_cell(source: Path, tmp_path: Path, artifacts: Path, min_final_rows:
     print(f"{source.name}: {timings}" + (f" dialogs answered: {result['dialogs']}" if result["dialogs"] else ""))
 
     assert n["rows"]["count"] >= 3
+    assert result["page_errors"] == [], result["page_errors"]
     assert n["final"]["count"] >= 1
     # The live widget is gone: the static table replaced it.
     assert n["live_after"]["count"] == 0
@@ -104,7 +99,10 @@ def test_widget_smoke_live_table(tmp_path):
 def test_quickstart_live_cell(tmp_path):
     progs_before, _ = bpf_state()
     # The quickstart's live cell runs `execsnoop --timeout 10`: the final table must come from Stop.
-    run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart", live_seconds=10)
+    result = run_live_cell(QUICKSTART, tmp_path, ARTIFACTS / "quickstart", live_seconds=10)
+    # The header names where it runs; so does the final summary.
+    assert "execsnoop · this host ·" in result["named"]["header"]["text"]
+    assert "· this host" in result["named"]["final_text"]["text"]
     # The kernel that loaded the gadget is gone; the kernel frees its programs a moment later.
     deadline = time.monotonic() + 5
     while bpf_state()[0] - progs_before and time.monotonic() < deadline:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
-from support.kube import deployment, exec_in, namespace, ready_pods, wait_for
+from support.kube import TESTAPP, deployment, exec_in, namespace, ready_pods, wait_for
 from support.leftovers import bpf_fds
 
 import gadgetbook
@@ -123,6 +124,23 @@ def _profile_check(shop: Shop, profile) -> None:
     assert by_pod.idxmax() == busy and set(samples.container) == {"app"} and set(samples.namespace) == {shop.ns}
 
 
+# A fresh file each time: touching one left owned by user 1 would need CAP_FOWNER too.
+CHOWN_SCRIPT = "rm -f /tmp/gb-cap; touch /tmp/gb-cap && chown 1 /tmp/gb-cap"
+
+
+def _capabilities_trigger(shop: Shop) -> None:
+    exec_in(shop.core, shop.ns, shop.api[0].metadata.name, ["/bin/sh", "-c", CHOWN_SCRIPT])
+
+
+def _capabilities_check(shop: Shop, df) -> None:
+    pod = shop.api[0].metadata.name
+    assert set(df.pod) <= {p.metadata.name for p in shop.api} and set(df.namespace) == {shop.ns}
+    chown = df[(df.capability == "CAP_CHOWN") & (df.comm == "chown")]
+    assert len(chown) and set(chown.pod) == {pod} and set(chown.container) == {"app"}  # the pod that ran it
+    assert set(chown.verdict) == {"allowed"} and chown.audit.all()
+    assert set(chown.syscall) <= {"chown", "lchown", "fchownat"} and (chown.node != "").all()
+
+
 CASES = [
     ClusterCase("opensnoop", lambda s: {"selector": "app=api", "namespace": s.ns}, lambda s: None,
                 _opensnoop_check),
@@ -134,6 +152,8 @@ CASES = [
                 _tcptop_check),
     ClusterCase("profile", lambda s: {"selector": "app=api", "namespace": s.ns, "frequency": 99},
                 _profile_trigger, _profile_check, seconds=0.5),
+    ClusterCase("capabilities", lambda s: {"selector": "app=api", "namespace": s.ns}, _capabilities_trigger,
+                _capabilities_check, seconds=1.0),
 ]
 
 
@@ -146,7 +166,10 @@ def test_gadget_rows_name_pods(shop, case):
         time.sleep(case.seconds)
     finally:
         run.stop()
-    assert not run.frame().attrs["errors"], run.frame().attrs["errors"]
+    attrs = run.frame().attrs
+    assert not attrs["errors"], attrs["errors"]
+    # Every header and summary names the cluster's context and the namespace.
+    assert re.fullmatch(rf"cluster \S+, namespace {shop.ns}", attrs["mode"]), attrs["mode"]
     case.check(shop, run.result())
 
 
@@ -166,7 +189,8 @@ def test_pods_that_start_during_the_run_are_picked_up(shop):
 
 
 def test_selector_matching_no_pod_runs_nothing(shop):
-    with pytest.raises(GadgetError, match=f"No running pod matches -n {shop.ns} -l app=nothing; nothing was traced"):
+    with pytest.raises(GadgetError, match=f"No running pod matches -n {shop.ns} -l app=nothing in the cluster; "
+                                          "nothing was traced. Try -A .* -n NAMESPACE .* or --local"):
         gadgetbook.start("opensnoop", kubeconfig=shop.kubeconfig, namespace=shop.ns, selector="app=nothing")
 
 
@@ -252,3 +276,42 @@ def test_network_policy_for_api_allows_egress_to_db_only_and_the_api_server_take
     created = net.create_namespaced_network_policy(shop.ns, policy)
     assert created.metadata.name == policy["metadata"]["name"]
     assert created.spec.egress[0].ports[0].port == DB_PORT
+
+
+def test_capabilities_advice_per_pod_runs_when_applied(shop):
+    """The advised securityContext of the pod that used CAP_CHOWN, applied to a new pod doing the same:
+    the API server takes it and the pod runs to completion."""
+    from kubernetes import client
+
+    from gadgetbook.advise.capabilities import advise_capabilities
+
+    def on_run(run):
+        time.sleep(0.5)
+        _capabilities_trigger(shop)
+        time.sleep(1.0)
+        run.stop()
+
+    advice = advise_capabilities(selector="app=api", namespace=shop.ns, kubeconfig=shop.kubeconfig, timeout=30,
+                                 on_run=on_run)
+    busy = shop.api[0].metadata.name
+    docs = {d["pod"]: d for d in advice.documents}
+    assert set(docs) == {p.metadata.name for p in shop.api}
+    (container,) = docs[busy]["containers"]
+    assert container["name"] == "app" and docs[busy]["namespace"] == shop.ns
+    assert container["securityContext"] == {"capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}
+    (idle,) = docs[shop.api[1].metadata.name]["containers"]  # its loop (cat, nc, sleep) needs none
+    assert idle["securityContext"] == {"capabilities": {"drop": ["ALL"]}}
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="gb-advised", namespace=shop.ns),
+        spec=client.V1PodSpec(restart_policy="Never", containers=[client.V1Container(
+            name="app", image=TESTAPP, image_pull_policy="Never", command=["sh", "-c", CHOWN_SCRIPT],
+            security_context=container["securityContext"])]))
+    shop.core.create_namespaced_pod(shop.ns, pod)
+    try:
+        def finished():
+            phase = shop.core.read_namespaced_pod("gb-advised", shop.ns).status.phase
+            return phase if phase in ("Succeeded", "Failed") else None
+
+        assert wait_for(finished, 120, "the advised pod to finish") == "Succeeded"
+    finally:
+        shop.core.delete_namespaced_pod("gb-advised", shop.ns, grace_period_seconds=0)

@@ -51,7 +51,7 @@ def namespace(core, prefix: str):
 
 
 def deployment(apps, ns: str, name: str, labels: dict[str, str], command: str, replicas: int = 2,
-               env: dict[str, str] | None = None):
+               env: dict[str, str] | None = None, image: str = TESTAPP):
     from kubernetes import client
 
     body = client.V1Deployment(
@@ -63,7 +63,7 @@ def deployment(apps, ns: str, name: str, labels: dict[str, str], command: str, r
                 metadata=client.V1ObjectMeta(labels=labels),
                 spec=client.V1PodSpec(
                     termination_grace_period_seconds=0,
-                    containers=[client.V1Container(name="app", image=TESTAPP, image_pull_policy="Never",
+                    containers=[client.V1Container(name="app", image=image, image_pull_policy="Never",
                                                    command=["sh", "-c", command],
                                                    env=[client.V1EnvVar(name=k, value=v)
                                                         for k, v in (env or {}).items()])],

@@ -334,7 +334,31 @@ def run_driver(plan: dict, timeout: float = 240.0) -> dict:
     if proc.returncode != 0 or not result.get("ok"):
         msg = result.get("error") or f"driver exited {proc.returncode}"
         raise DriverError(f"{msg}\nstderr:\n{err[-4000:]}", result)
+    # Every page a test drives must run without an uncaught JavaScript error.
+    if result.get("page_errors") and not plan.get("allow_page_errors"):
+        raise DriverError(f"the page raised JavaScript errors: {result['page_errors']}", result)
     return result
+
+
+def lab_root(tmp_path: Path, notebook: Path, artifacts: Path) -> Path:
+    """A fresh folder for the lab to serve, holding a copy of the notebook; the artifacts folder emptied."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(notebook, root / notebook.name)
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    return root
+
+
+def open_and_run(notebook: str, until_tag: str, *, wait_last: bool = True,
+                 cell_timeout_ms: int = 120_000) -> list[dict]:
+    """The first steps of most plans: open the notebook, wait for its kernel, run cells up to a tagged one."""
+    return [
+        {"op": "open", "name": "open", "path": notebook, "timeout_ms": 60_000},
+        {"op": "wait_kernel_idle", "name": "kernel_idle", "timeout_ms": 60_000},
+        {"op": "run_cells", "name": "run", "until_tag": until_tag, "wait_last": wait_last,
+         "cell_timeout_ms": cell_timeout_ms},
+    ]
 
 
 def run_in_lab(root_dir: str | os.PathLike, plan: dict, timeout: float = 240.0) -> tuple[dict, Lab]:

@@ -1,16 +1,20 @@
 """%gadget through a real IPython InteractiveShell: parsing, assignment, errors, %config."""
 
 import os
+import re
 
 import pandas as pd
 import pytest
+from IPython import get_ipython as running_ipython
 from IPython.core.error import UsageError
-from support.shell import gadgetbook_shell
+from IPython.testing.globalipapp import get_ipython
 
 
 @pytest.fixture(scope="module")
 def ip():
-    return gadgetbook_shell()
+    shell = get_ipython() or running_ipython()  # the test shell, started here or by an earlier test module
+    shell.run_line_magic("load_ext", "gadgetbook")
+    return shell
 
 
 def magic(ip, line):
@@ -18,16 +22,22 @@ def magic(ip, line):
 
 
 @pytest.mark.parametrize("line,message", [
-    ("nope", "Unknown gadget 'nope'; known gadgets:"),
+    ("nope", "Unknown gadget or command 'nope'. Known gadgets:"),
+    ("opensnop --timeout 1", "Unknown gadget or command 'opensnop'. Did you mean opensnoop?"),
+    ("lst", "Did you mean list?"),
+    ("opensnoop --faild", "unrecognized arguments: --faild (did you mean --failed?)"),
     ("opensnoop --timeout soon", "Cannot read the duration 'soon'"),
     ("opensnoop --frobnicate", "%gadget opensnoop: unrecognized arguments: --frobnicate"),
     ("opensnoop -l 'app in api'", "Cannot read the selector"),
     ("describe", "Name one gadget to describe"),
     ("replay /nonexistent/run.parquet", "No recording at /nonexistent/run.parquet"),
     ("opensnoop 'unclosed", "cannot split the line"),
+    ("capabilities --caps sys_admn", "--caps: 'sys_admn' is not a capability name; use names such as CAP_CHOWN"),
+    ("advise capabilties -l app=x", "Name what to advise: %gadget advise network-policy | capabilities"),
+    ("advise capabilities", "name the workloads to watch with -l SELECTOR or -c NAME"),
 ])
 def test_bad_input_raises_usage_error(ip, line, message):
-    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+    with pytest.raises(UsageError, match=re.escape(message)):
         magic(ip, line)
 
 
@@ -40,7 +50,24 @@ def test_list_and_describe(ip, capsys):
 
 def test_docstring_documents_config(ip):
     doc = ip.find_line_magic("gadget").__doc__
-    assert "%config GadgetMagics.timeout" in doc and "max_live_rows" in doc
+    assert "%config GadgetMagics.timeout" in doc and "max_live_rows" in doc and "GadgetMagics.local" in doc
+    assert "Usage::" not in doc
+
+
+def test_bare_magic_prints_a_short_overview_with_the_common_flags(ip, capsys):
+    magic(ip, "")
+    out = capsys.readouterr().out
+    for flag in ("--timeout", "-l SELECTOR", "--local", "--save", "-A"):
+        assert flag in out
+    assert "%gadget execsnoop" in out and "you press Stop" in out and "Ctrl-C" not in out
+    assert len(out.splitlines()) < 30
+
+
+def test_gadget_help_is_in_notebook_words(ip, capsys):
+    magic(ip, "opensnoop --help")
+    out = " ".join(capsys.readouterr().out.split())
+    assert "until you press Stop" in out and "Ctrl-C" not in out and "--output" not in out
+    assert "--local" in out and "node pods are left out" in out
 
 
 @pytest.mark.root

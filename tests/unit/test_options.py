@@ -30,7 +30,7 @@ def test_gadget_flags_and_params():
 
 
 def test_unknown_gadget_lists_known_ones():
-    with pytest.raises(GadgetError, match=r"Unknown gadget 'nope'; known gadgets: .*opensnoop"):
+    with pytest.raises(GadgetError, match=r"Unknown gadget or command 'nope'. Known gadgets: .*opensnoop"):
         parse_run(["nope"])
 
 

@@ -42,6 +42,27 @@ int BPF_PROG(fentry_hook)
 	return emit(3);
 }
 
+#ifdef WITH_PAIRS
+/* Programs that only work together: a pair of tracepoints this kernel has, and a kprobe pair it lacks. */
+SEC("tracepoint/syscalls/sys_exit_getppid")
+int present_exit_hook(void *ctx)
+{
+	return emit(4);
+}
+
+SEC("kprobe/vfs_read")
+int kprobe_hook(void *ctx)
+{
+	return emit(5);
+}
+
+SEC("kretprobe/vfs_read")
+int kretprobe_hook(void *ctx)
+{
+	return emit(6);
+}
+#endif
+
 #ifdef WITH_BAD_PROGRAM
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int bad_program(void *ctx)

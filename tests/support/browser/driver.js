@@ -24,13 +24,19 @@
 //   wait             {selector, min_count=1}     CSS selector matches at least min_count elements
 //   wait_gone        {selector}                  CSS selector matches nothing
 //   click            {selector}                  click the first (visible) match
+//   drag             {selector, from: [fx, fy], to: [tx, ty]}  press the mouse at a point of the first
+//                                                match (fractions of its box), move, release (a brush)
 //   text             {selector, all=false}       innerText of the first match (or of all matches)
 //   count            {selector}                  number of matches now
 //   screenshot       {file?, full_page=false, scroll_to?}  PNG into screenshot_dir, after scrolling the
 //                                                first match of CSS selector scroll_to into view
 //   sleep            {ms}
+//   eval             {expr}                      evaluate a JS expression in the page (a Promise is awaited);
+//                                                its JSON-able value is recorded as "value"
+//   wait_eval        {expr}                      evaluate expr every 100 ms until it is truthy; records "value"
+//   box              {selector}                  bounding box of the first match: {x, y, width, height}
 // Output: one JSON line on stdout: {ok, error?, failed_step?, total_ms, steps: [...], named: {...},
-// screenshots: [...], dialogs: [...], page_errors: [...]}; each step record has start_ms/end_ms (since the run began)
+// screenshots: [...], dialogs: [...], page_errors: [...], console_errors: [...]}; each step record has start_ms/end_ms (since the run began)
 // and elapsed_ms plus what it found (count, text, path, cells run). Exit code 0 when every step
 // passed, 1 when one failed (a wait timed out: the message says which selector and how many were seen).
 'use strict';
@@ -83,7 +89,7 @@ async function main() {
   const now = () => Date.now() - t0;
   const defaultTimeout = plan.timeout_ms || 30000;
   const shotDir = plan.screenshot_dir || process.cwd();
-  const result = { ok: false, steps: [], named: {}, screenshots: [], dialogs: [], page_errors: [] };
+  const result = { ok: false, steps: [], named: {}, screenshots: [], dialogs: [], page_errors: [], console_errors: [] };
   const base = (plan.base_url || '').replace(/\/$/, '');
   const token = plan.token || '';
   let notebookPath = null;
@@ -124,7 +130,11 @@ async function main() {
     if (plan.pid_file) fs.writeFileSync(plan.pid_file, JSON.stringify(childPids(process.pid)));
     page = context.pages()[0] || (await context.newPage());
     page.setDefaultTimeout(defaultTimeout);
+    // Uncaught exceptions in the page, and what the page itself logs as an error.
     page.on('pageerror', (e) => result.page_errors.push(String(e).slice(0, 500)));
+    page.on('console', (m) => {
+      if (m.type() === 'error') result.console_errors.push(m.text().slice(0, 500));
+    });
     if (plan.accept_kernel_dialog !== false) {
       // JupyterLab sometimes asks which kernel to start even though the notebook names one (a race
       // with loading the kernelspecs, seen on a busy machine); a person would press Select.
@@ -331,6 +341,19 @@ async function main() {
           throw new StepError(`could not fill '${step.selector}' within ${timeout} ms: ${String(e.message).split('\n')[0]}`);
         }
         return;
+      case 'drag': {
+        rec.selector = step.selector;
+        const loc = page.locator(step.selector).first();
+        await loc.scrollIntoViewIfNeeded({ timeout });
+        const box = await loc.boundingBox({ timeout });
+        if (!box) throw new StepError(`'${step.selector}' has no box to drag on`);
+        const at = ([fx, fy]) => [box.x + fx * box.width, box.y + fy * box.height];
+        await page.mouse.move(...at(step.from));
+        await page.mouse.down();
+        await page.mouse.move(...at(step.to), { steps: 8 });
+        await page.mouse.up();
+        return;
+      }
       case 'text': {
         rec.selector = step.selector;
         await waitCount(step.selector, 1, timeout);
@@ -353,6 +376,26 @@ async function main() {
       case 'sleep':
         await page.waitForTimeout(step.ms || 0);
         return;
+      case 'eval':
+        rec.value = await page.evaluate(async (expr) => await (0, eval)(expr), step.expr);
+        return;
+      case 'wait_eval': {
+        const deadline = Date.now() + timeout;
+        for (;;) {
+          rec.value = await page.evaluate(async (expr) => {
+            try { return await (0, eval)(expr); } catch (e) { return null; }
+          }, step.expr);
+          if (rec.value) return;
+          if (Date.now() > deadline) throw new StepError(`timed out after ${timeout} ms waiting for ${step.expr}`);
+          await page.waitForTimeout(100);
+        }
+      }
+      case 'box': {
+        rec.selector = step.selector;
+        await waitCount(step.selector, 1, timeout);
+        rec.value = await page.locator(step.selector).first().boundingBox({ timeout });
+        return;
+      }
       default:
         throw new StepError(`unknown step op '${step.op}'`);
     }
