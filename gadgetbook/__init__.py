@@ -6,7 +6,7 @@ from typing import Any
 
 from gadgetbook.errors import GadgetError
 
-__all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "advise_seccomp_profile",
+__all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "advise_seccomp_profile", "bcc", "bpf",
            "check_network_policy", "describe", "diff", "gadgets", "investigate", "load_ipython_extension", "recorder",
            "replay", "run", "start"]
 
@@ -31,6 +31,22 @@ def recorder(gadget: str = "traceloop"):
     from gadgetbook.recorders.front import RecorderVerbs
 
     return RecorderVerbs(gadget)
+
+
+def bpf(source: str, **kwargs: Any):
+    """Compile a CO-RE BPF C program of one's own and run it like a gadget; returns a ProgramResult (its events
+    and maps as DataFrames). See `gadgetbook.programs.api.start` for the keywords."""
+    from gadgetbook.programs.api import run as _run
+
+    return _run(source, **kwargs)
+
+
+def bcc(source: str, **kwargs: Any):
+    """Run a bcc program of one's own (bcc's C, no Python) on this host; returns a ProgramResult. Needs bcc
+    and kernel headers; see `gadgetbook.programs.api.start_bcc` for the keywords."""
+    from gadgetbook.programs.api import run_bcc
+
+    return run_bcc(source, **kwargs)
 
 
 def investigate(gadgets, **kwargs: Any):

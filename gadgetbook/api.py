@@ -78,9 +78,15 @@ def start(gadget: str, **kwargs: Any) -> Run:
     spec = catalog.get(gadget)
     where = Where.split(kwargs)
     params = spec.checked_params(kwargs)
+    return start_spec(spec, params, where)
+
+
+def start_spec(spec: GadgetSpec, params: dict[str, Any], where: Where, kube=None) -> Run:
+    """Start the gadget a spec describes (from the catalog, or a program of one's own) for these targets;
+    `kube`, an API client the caller has connected already, makes it a cluster run."""
     where.check()
-    if where.in_cluster():
-        return start_in_cluster(spec, params, where)
+    if kube is not None or where.in_cluster():
+        return start_in_cluster(spec, params, where, kube)
     from gadgetbook.targets.local import LocalContainers, resolve
 
     containers = LocalContainers()
@@ -101,7 +107,7 @@ def start_local(spec: GadgetSpec, params: dict[str, Any], where: Where, containe
     return saved_as_asked(run, where)
 
 
-def start_in_cluster(spec: GadgetSpec, params: dict[str, Any], where: Where) -> Run:
+def start_in_cluster(spec: GadgetSpec, params: dict[str, Any], where: Where, kube=None) -> Run:
     from gadgetbook.client.cluster import start_cluster
     from gadgetbook.kube.api import connect
     from gadgetbook.targets.kubernetes import PodQuery
@@ -110,7 +116,7 @@ def start_in_cluster(spec: GadgetSpec, params: dict[str, Any], where: Where) -> 
     if opts.get("pid"):
         raise GadgetError("--pid names a process on this host; use -p POD in a cluster, or add --local.")
     check_save(spec, opts.get("save"))
-    kube = connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
+    kube = kube or connect(kube_opts.get("kubeconfig"), kube_opts.get("context"))
     query = PodQuery(namespace=kube_opts.get("namespace"), all_namespaces=bool(kube_opts.get("all_namespaces")),
                      podname=kube_opts.get("podname"), container=opts.get("container"),
                      selector=opts.get("selector"), node=kube_opts.get("node"))

@@ -93,21 +93,17 @@ def _jsonable(value):
     return value
 
 
-def run_gadget(argv: Sequence[str]) -> int:
-    from gadgetbook.api import start
-    from gadgetbook.options import parse_run
-
-    req = parse_run(list(argv), prog=f"gadgetbook {argv[0]}")
-    # Ctrl-C and SIGTERM ask the run to stop; the loop below notices within 0.1 s,
-    # even when the signal lands while the gadget is still being attached.
+def stop_on_signals() -> threading.Event:
+    """Ctrl-C and SIGTERM ask the run to stop; the printing loop notices within 0.1 s, even when the signal
+    lands while the gadget is still being attached."""
     stop_requested = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop_requested.set())
-    run = start(req.gadget, **req.run_kwargs())
-    kind = run.kind
-    # Kinds with a result of their own (profile) print it at the end, not row by row.
-    printer = (None if kind.terminal == "result"
-               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals", kind=kind))
+    return stop_requested
+
+
+def print_until_stopped(run, printer: _Printer | None, stop_requested: threading.Event) -> None:
+    """Print each batch as it comes (when there is a printer) until the run ends or a stop is asked for."""
     try:
         for batch in run.batches():
             if batch is not None and printer is not None:
@@ -117,6 +113,20 @@ def run_gadget(argv: Sequence[str]) -> int:
     finally:
         if run.running:
             run.stop()
+
+
+def run_gadget(argv: Sequence[str]) -> int:
+    from gadgetbook.api import start
+    from gadgetbook.options import parse_run
+
+    req = parse_run(list(argv), prog=f"gadgetbook {argv[0]}")
+    stop_requested = stop_on_signals()
+    run = start(req.gadget, **req.run_kwargs())
+    kind = run.kind
+    # Kinds with a result of their own (profile) print it at the end, not row by row.
+    printer = (None if kind.terminal == "result"
+               else _Printer(run.columns, req.output, per_batch_header=kind.terminal == "intervals", kind=kind))
+    print_until_stopped(run, printer, stop_requested)
     result = run.conclude(want_result=printer is None)
     if printer is None:
         return kind.print_result(result) or (1 if run.save_notice else 0)
@@ -152,9 +162,7 @@ def run_investigate(argv: Sequence[str]) -> int:
         req, params = parse_investigate(list(argv))
     except SystemExit as exc:  # --help printed its text
         return int(exc.code or 0)
-    stop_requested = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop_requested.set())
+    stop_requested = stop_on_signals()
     live = start_investigation(req.gadget, params=params, **req.run_kwargs())
     printers = {g: _Printer(r.columns, "json") for g, r in live.runs.items()} if req.output == "json" else {}
     streams = {g: r.batches(wait=0.02) for g, r in live.runs.items()}
@@ -256,6 +264,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_diff(argv[1:])
         if argv[0] == "check":
             return run_check(argv[1:])
+        if argv[0] in ("bpf", "bcc"):
+            from gadgetbook.programs.cli import run_program
+
+            return run_program(argv)
         verbs = run_verbs(argv)
         return run_gadget(argv) if verbs is None else verbs
     except GadgetError as exc:

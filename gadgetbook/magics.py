@@ -294,10 +294,13 @@ class GadgetMagics(Magics):
 
 
 def load_ipython_extension(ipython) -> None:
-    """`%load_ext gadgetbook`: register the %gadget magics, and the result view for the DataFrames they return."""
+    """`%load_ext gadgetbook`: register the %gadget magics, the result view for the DataFrames they return, and
+    the cell magics %%bpf, %%bcc and %%node."""
+    from gadgetbook.cell_magics import load_cell_magics
     from gadgetbook.views.result import display_frame
 
     ipython.register_magics(GadgetMagics)
+    load_cell_magics(ipython)
     # By name: pandas is imported when a result first needs it, not when the extension loads.
     ipython.display_formatter.ipython_display_formatter.for_type_by_name("pandas.core.frame", "DataFrame",
                                                                          display_frame)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gadgetbook import catalog
-from gadgetbook.catalog.spec import GadgetSpec
+from gadgetbook.catalog.spec import GadgetSpec, Param
 from gadgetbook.errors import GadgetError
 from gadgetbook.hints import closest, did_you_mean
 from gadgetbook.usage import NOTEBOOK, TERMINAL, Words, timeout_help
@@ -173,14 +173,14 @@ def gadget_parser(spec: GadgetSpec, prog: str | None = None, words: Words | None
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _run_flags(p, words)
-    _param_flags(p, spec)
+    _param_flags(p, f"{spec.name} parameters", spec.params)
     return p
 
 
-def _param_flags(p: argparse.ArgumentParser, spec: GadgetSpec) -> None:
-    if spec.params:
-        gp = p.add_argument_group(f"{spec.name} parameters")
-        for prm in spec.params.values():
+def _param_flags(p: argparse.ArgumentParser, group: str, params: dict[str, Param]) -> None:
+    if params:
+        gp = p.add_argument_group(group)
+        for prm in params.values():
             if prm.type == "bool":
                 gp.add_argument(prm.flag, dest=f"param_{prm.name}", action="store_true", default=prm.default,
                                 help=prm.help)
@@ -203,7 +203,7 @@ def recorder_parser(spec: GadgetSpec, verb: str, prog: str) -> argparse.Argument
                    formatter_class=argparse.RawDescriptionHelpFormatter)
     _target_flags(p, verb="record" if verb == "start" else "look at")
     if verb == "start":
-        _param_flags(p, spec)
+        _param_flags(p, f"{spec.name} parameters", spec.params)
     else:
         p.add_argument("--id", dest="recording_id", metavar="ID", help="the recording by its id (see list)")
         p.add_argument("-o", "--output", choices=OUTPUTS, default="columns",
@@ -213,9 +213,27 @@ def recorder_parser(spec: GadgetSpec, verb: str, prog: str) -> argparse.Argument
     return p
 
 
-def _attach_dash_values(spec: GadgetSpec, argv: list[str]) -> list[str]:
+def plain_parser(prog: str, description: str) -> FlagParser:
+    """A parser that raises GadgetError in one sentence instead of exiting."""
+    return FlagParser(prog=prog, description=description)
+
+
+def run_parser(prog: str, description: str, params: dict[str, Param], group: str = "parameters") -> FlagParser:
+    """The run and target flags every gadget takes, then `params` as flags of their own (programs of one's own)."""
+    p = FlagParser(prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    _run_flags(p, _words(prog, None))
+    _param_flags(p, group, params)
+    return p
+
+
+def request_of(ns: argparse.Namespace, gadget: str, params: dict[str, Param]) -> RunRequest:
+    """The RunRequest a parser of `run_parser` read, its params checked."""
+    return _request(gadget, {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in params.items()}, ns)
+
+
+def attach_dash_values(params: dict[str, Param], argv: list[str]) -> list[str]:
     """`--sort -sent` as `--sort=-sent`: argparse would take a value that starts with '-' for a flag."""
-    takes_text = {p.flag for p in spec.params.values() if p.type == "str"}
+    takes_text = {p.flag for p in params.values() if p.type == "str"}
     out: list[str] = []
     i = 0
     while i < len(argv):
@@ -241,9 +259,8 @@ def parse_run(argv: list[str], prog: str | None = None) -> RunRequest:
         raise GadgetError(f"Unknown gadget or command {argv[0]!r}.{hint} Known gadgets: {known}; "
                           f"`{front} --help` lists the commands.")
     spec = catalog.get(argv[0])
-    ns = gadget_parser(spec, prog).parse_args(_attach_dash_values(spec, argv[1:]))
-    params = {name: prm.check(getattr(ns, f"param_{name}")) for name, prm in spec.params.items()}
-    return _request(spec.name, params, ns)
+    ns = gadget_parser(spec, prog).parse_args(attach_dash_values(spec.params, argv[1:]))
+    return request_of(ns, spec.name, spec.params)
 
 
 def _request(gadget: str, params: dict[str, Any], ns: argparse.Namespace) -> RunRequest:

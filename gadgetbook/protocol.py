@@ -25,6 +25,9 @@ FRAME_TYPE = "application/vnd.gadgetbook.frame"
 # A readiness check the kubelet makes itself (an HTTP GET, no process started in the pod), on a
 # port of its own that answers nothing else.
 HEALTH_PATH = "/healthz"
+# The node's kernel BTF, which a client compiles programs of one's own against: its hash and architecture
+# (JSON), and the raw BTF (bytes), fetched once per hash.
+BTF_PATH, BTF_RAW_PATH = "/btf", "/btf/vmlinux"
 
 # A run over one websocket. Client -> node: START (gadget, params, container_ids or host, ring_size,
 # include_self), ADD (container_ids that joined), STOP. Node -> client: STARTED (node, clock), STATS
@@ -34,6 +37,8 @@ START, ADD, STOP = "start", "add", "stop"
 STARTED, STATS, NAMES, END, ERROR = "started", "stats", "names", "end", "error"
 # Who asks: the caller's own Kubernetes bearer token, which the node checks with the API server.
 AUTHORIZATION = "Authorization"
+# A START may carry "program" (a program of one's own: kind, name, record, base64 object). Its maps travel
+# as frames too, whose header names the table ({"table": NAME}); event frames have none.
 
 _LEN = struct.Struct("<I")
 

@@ -98,6 +98,8 @@ class Run:
         # long the run); the client keeps them for the DataFrame.
         self.keep_batches = keep_batches
         self.batches_seen: list[Batch] = []
+        # Tables the sources hand over beside events (a program's maps), merged when the run ends.
+        self.tables: dict[str, Batch] = {}
         # A run saved as a dataset (`stream_to`): batches go to disk as they come, and only a bounded
         # tail stays in memory, for the live view and the result.
         self.writer = None
@@ -130,6 +132,7 @@ class Run:
                 src.finish()  # the last events the kernel handed over
             self._poll_all(pending)
             self._flush(pending)
+            self.tables = self.live_tables(latest=False)
         except BaseException as exc:  # surfaced to the consumer, not lost in a thread
             self._queue.put(exc)
         finally:
@@ -186,6 +189,12 @@ class Run:
             elif self.keep_batches:
                 self.batches_seen.append(batch)
         self._queue.put(batch)
+
+    def live_tables(self, latest: bool = True) -> dict[str, Batch]:
+        """The sources' tables merged by name: the newest reading of each (for a live view), or every one."""
+        from gadgetbook.run_tables import merged_tables
+
+        return merged_tables(self.sources, latest=latest)
 
     def stream_to(self, writer, tail_rows: int = 100_000) -> None:
         """Send every batch to `writer` (a DatasetWriter) and keep only the newest `tail_rows` rows in memory."""
@@ -258,7 +267,10 @@ class Run:
     def result(self):
         """The run's result: its DataFrame, or the kind's own type built from it (a Profile)."""
         df = self.frame()
-        return self.kind.result(df) if self.kind is not None else df
+        return self._kind_result(df) if self.kind is not None else df
+
+    def _kind_result(self, df):
+        return self.kind.result_with_tables(df, self.tables) if self.tables else self.kind.result(df)
 
     def conclude(self, want_result: bool = True):
         """What follows every run, whoever started it: the result, saved where --save asked, with the
@@ -291,7 +303,7 @@ class Run:
         register(df)  # shown with the result view wherever it is displayed (%load_ext gadgetbook)
         if self.kind is None:
             return df
-        result = self.kind.result(df)
+        result = self._kind_result(df)
         self.kind.after_run(result)
         return result
 

@@ -24,7 +24,9 @@ NOTEBOOK = Words("%gadget", "you press Stop (or interrupt the kernel)")
 
 def commands(words: Words) -> tuple[tuple[str, str], ...]:
     """(syntax, what it does) of the front end's commands."""
-    return tuple(c for c in _COMMANDS if words.notebook or not c[0].startswith("replay"))
+    # A notebook replays with %gadget replay; its programs of one's own are the cell magics %%bpf and %%bcc.
+    not_here = ("bpf ", "bcc ") if words.notebook else ("replay",)
+    return tuple(c for c in _COMMANDS if not c[0].startswith(not_here))
 
 
 _COMMANDS = (
@@ -38,6 +40,8 @@ _COMMANDS = (
     ("diff BEFORE AFTER", "what is new or gone per workload between two recordings"),
     ("check network-policy YAML RUN", "the recorded connections a NetworkPolicy would have refused"),
     ("deploy | undeploy | status", "gadgetbook's node pods in a Kubernetes cluster"),
+    ("bpf FILE.bpf.c [flags]", "compile and run a CO-RE BPF C program of your own (%%bpf in a notebook)"),
+    ("bcc FILE.c [flags]", "run a bcc program of your own on this host (%%bcc in a notebook)"),
 )
 COMMAND_WORDS = ("list", "describe", "replay", "advise", "investigate", "diff", "check", "deploy", "undeploy",
                  "status", "manifests", "help")

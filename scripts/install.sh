@@ -45,6 +45,7 @@ if [[ ! -f $lab_settings/overrides.json ]]; then
     printf '%s\n' '{"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": true}}' >"$lab_settings/overrides.json"
 fi
 if [[ "$extras" == *test* ]]; then
+    bash tests/support/kernel_headers.sh
     # The local Kubernetes cluster the end-to-end tests run on (binaries cached outside the repository),
     # and the browser tests' Chromium and playwright-core.
     bash tests/cluster/install.sh

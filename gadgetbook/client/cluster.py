@@ -110,7 +110,8 @@ class ClusterSources:
         link = NodeLink(node, pod_connector(self.kube, NAMESPACE, self.node_pods[node], NODE_PORT), self.token)
         start = {"gadget": self.spec.name, "params": self.params,
                  # None: every process of the node (a whole-host run)
-                 "container_ids": None if containers is None else [c.container_id for c in containers]}
+                 "container_ids": None if containers is None else [c.container_id for c in containers],
+                 **kind_of(self.spec).wire(node)}  # a program of one's own: its object, built for that node
         if self.include_self:
             start["include_self"] = True
         if self.ring_size:

@@ -15,6 +15,7 @@ from gadgetbook import protocol
 from gadgetbook.errors import GadgetError
 from gadgetbook.frames.coded import coded
 from gadgetbook.run_handle import concat
+from gadgetbook.run_tables import TableReadings, TableSource
 
 # Columns a cluster run adds to gadgets with a remote address: the pod behind that address.
 REMOTE_COLUMNS = ("remote_namespace", "remote_pod")
@@ -46,6 +47,9 @@ class NodeLink:
             conn.close()
         if resp.status in (401, 403):
             raise GadgetError(f"The node API on {self.node} refused the request: {_message(data)}")
+        if resp.status == 404 and path.startswith(protocol.BTF_PATH):
+            raise GadgetError(f"The node pod on {self.node} does not offer its kernel's BTF (HTTP 404): its kernel "
+                              "has none, or its gadgetbook is older than this one; redeploy with `gadgetbook deploy`.")
         if resp.status != 200:
             try:
                 message = json.loads(data)["message"]
@@ -56,6 +60,9 @@ class NodeLink:
 
     def get(self, path: str, timeout: float = 15.0):
         return json.loads(self.request("GET", path, timeout=timeout))
+
+    def get_bytes(self, path: str, timeout: float = 15.0) -> bytes:
+        return self.request("GET", path, timeout=timeout)
 
 
 def _message(body: bytes) -> str:
@@ -82,7 +89,7 @@ class _PodNames:
         return [self.pods.get(self.ids.get(m, ""), ("", "", "")) for m in mntns_ids]
 
 
-class RemoteSource:
+class RemoteSource(TableSource):
     """A gadget running on one node, fed to a Run: frames arrive on a reader thread and are decoded
     here by the gadget's kind (the node ships what its kernel wrote)."""
 
@@ -105,6 +112,7 @@ class RemoteSource:
         self._names = _PodNames(pods)
         self.peers = peers  # PodAddresses: names the remote end of connections
         self._batches: list[dict] = []
+        self._readings = TableReadings()  # a program's maps, read on the node
         self._backlog = 0
         self._lock = threading.Lock()
         self._lost = 0
@@ -146,6 +154,9 @@ class RemoteSource:
                 if opcode == websocket.ABNF.OPCODE_BINARY:
                     self.wire_bytes += len(data)
                     frame = protocol.unpack(data)
+                    if frame.header.get("table"):  # a program's map, read on the node
+                        self._readings.add(frame.header["table"], frame.columns)
+                        continue
                     self._attrs.update(frame.header.get("attrs") or {})
                     batch = self._enrich(self.kind.from_wire(frame, self.params, self._names, self.name))
                     with self._lock:
@@ -214,6 +225,7 @@ class RemoteSource:
 
     def lost(self) -> int:
         return self._lost
+
 
     def close(self) -> None:
         self._ended.set()

@@ -175,3 +175,51 @@ class Btf:
             var, off, size = raw[3 * i: 3 * i + 3]
             out[self._header(var)[0]] = (off, size)
         return out
+
+    def declared(self, section: str) -> set[str]:
+        """Names of a data section's variables; empty when the object has no such section."""
+        try:
+            return set(self.datasec(section))
+        except BtfError:
+            return set()
+
+    def kind(self, type_id: int) -> int:
+        return self._header(type_id)[1]
+
+    def named_structs(self) -> dict[str, int]:
+        """Every named struct of this BTF: name -> type id."""
+        out = {}
+        for type_id in range(1, libbpf.btf_type_cnt(self._h)):
+            name, kind, _, _, _ = self._header(type_id)
+            if kind == STRUCT and name:
+                out.setdefault(name, type_id)
+        return out
+
+    def map_definitions(self) -> dict[str, dict[str, int]]:
+        """Maps declared in the .maps section, as libbpf reads them: name -> {"type": BPF_MAP_TYPE_*,
+        "max_entries": n, "key_size"/"value_size": bytes, "key"/"value": BTF type id}."""
+        try:
+            sec = self.find(".maps", DATASEC)
+        except BtfError:
+            return {}
+        _, _, vlen, _, _ = self._header(sec)
+        raw = self._tail(sec, 3 * vlen)
+        out: dict[str, dict[str, int]] = {}
+        for i in range(vlen):
+            var = raw[3 * i]
+            name, _, _, _, var_type = self._header(var)
+            fields: dict[str, int] = {}
+            try:
+                members = self.members(var_type)
+            except BtfError:
+                continue
+            for member, mtype, _ in members:
+                target = self.pointee(mtype) if self.kind(self.strip(mtype)) == PTR else None
+                if target is None:
+                    continue
+                if member in ("key", "value"):
+                    fields[member] = target
+                elif self.kind(target) == ARRAY:  # __uint(name, n) is `int (*name)[n]`
+                    fields[member] = self._tail(target, 3)[2]
+            out[name] = fields
+        return out

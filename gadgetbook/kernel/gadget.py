@@ -12,7 +12,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from gadgetbook.errors import GadgetError
 from gadgetbook.kernel import libbpf
-from gadgetbook.kernel.hooks import VMLINUX_BTF
+from gadgetbook.kernel.btf import Btf, BtfError
+from gadgetbook.kernel.hooks import VMLINUX_BTF, tracefs
 from gadgetbook.kernel.loader import BpfObject, HookGroup, LoadPlan
 
 DEFAULT_RING_BYTES = 4 << 20
@@ -59,20 +60,33 @@ def add_to_mntns_filter(obj: BpfObject, mntns_ids: Iterable[int]) -> None:
 
 def load_gadget(path: str, hooks: Sequence[HookGroup], rodata: Mapping[str, int | bool], *,
                 mntns_ids: Iterable[int] | None = None, pid: int | None = None,
-                ring_bytes: int | None = None, max_entries: Mapping[str, int] | None = None) -> BpfObject:
+                ring_bytes: int | None = None, max_entries: Mapping[str, int] | None = None,
+                events_map: str = EVENTS_MAP) -> BpfObject:
     """A gadget object loaded with `rodata` and the target filters, its container filter filled, attached.
 
     `mntns_ids` None traces every container; `pid` limits to one process; `ring_bytes` sizes the
-    event ring buffer (kinds that never write it keep it at one page). Programs on perf events are
-    left for the caller to attach. On any failure nothing stays loaded.
+    ring buffer `events_map` (kinds that never write it keep it at one page). Only the filter settings
+    and maps the object declares are written (a program of one's own may leave gadget.h out), and a
+    target the object cannot filter on is refused. Programs on perf events are left for the caller to
+    attach. On any failure nothing stays loaded.
     """
     check_privileges()
+    tracefs()  # libbpf finds tracepoint ids there: mounted now where nobody did (a node pod)
+    rodata_names, map_names = _declared(path)
     settings = dict(rodata)
-    settings[FILTER_BY_MNTNS] = mntns_ids is not None
-    settings[FILTER_PID] = pid or 0
-    settings[WAKEUP_BYTES] = ring_bytes // WAKEUP_SHARE if ring_bytes else 0
-    sizes = {EVENTS_MAP: ring_bytes_valid(ring_bytes) if ring_bytes else os.sysconf("SC_PAGE_SIZE"),
-             **(max_entries or {})}
+    for setting, wanted, what in ((FILTER_BY_MNTNS, mntns_ids is not None, "containers"),
+                                  (FILTER_PID, pid, "one process")):
+        if setting in rodata_names:
+            settings[setting] = bool(wanted) if setting == FILTER_BY_MNTNS else int(wanted or 0)
+        elif wanted:
+            raise GadgetError(
+                f"{os.path.basename(path).split('.')[0]} cannot be limited to {what}: it does not use gadget.h's "
+                'filter; #include "gadget.h" and return early when gadget_should_discard() is true.')
+    if WAKEUP_BYTES in rodata_names:
+        settings[WAKEUP_BYTES] = ring_bytes // WAKEUP_SHARE if ring_bytes else 0
+    sizes = dict(max_entries or {})
+    if events_map in map_names:
+        sizes[events_map] = ring_bytes_valid(ring_bytes) if ring_bytes else os.sysconf("SC_PAGE_SIZE")
     plan = LoadPlan(groups=hooks, rodata=settings, max_entries=sizes)
     obj = BpfObject(path, plan, attach=False)
     try:
@@ -83,6 +97,18 @@ def load_gadget(path: str, hooks: Sequence[HookGroup], rodata: Mapping[str, int 
         obj.close()
         raise
     return obj
+
+
+def _declared(path: str) -> tuple[set[str], set[str]]:
+    """The .rodata variables and the maps an object declares, from its BTF."""
+    try:
+        btf = Btf.from_file(path)
+    except BtfError as exc:
+        raise GadgetError(f"Cannot read the BPF object {path} ({exc}); it must be built with -g (BTF).") from None
+    try:
+        return btf.declared(".rodata"), set(btf.map_definitions())
+    finally:
+        btf.close()
 
 
 def lost_events(obj: BpfObject) -> int:

@@ -14,6 +14,14 @@ from gadgetbook.kernel import hooks, libbpf
 from gadgetbook.kernel.btf import Btf
 
 
+class LoadError(GadgetError):
+    """The kernel refused to load an object; `verifier` holds the verifier's last lines (may be empty)."""
+
+    def __init__(self, message: str, verifier: list[str]) -> None:
+        super().__init__(message)
+        self.verifier = verifier
+
+
 @dataclass(frozen=True)
 class HookGroup:
     """Programs that are alternatives for one hook, in order of preference.
@@ -109,7 +117,7 @@ class BpfObject:
         )
         if retryable:
             return failed
-        raise GadgetError(_load_error(self.name, -rc, lines))
+        raise LoadError(_load_error(self.name, -rc, lines), _verifier_lines(lines))
 
     def _choose_programs(self, plan: LoadPlan) -> set[str]:
         names = {libbpf.program_name(p).decode() for p in self._programs()}
@@ -163,10 +171,10 @@ class BpfObject:
             if not link or libbpf.libbpf_get_error(link):
                 if name in optional:
                     continue
-                raise GadgetError(
-                    f"Cannot attach {name} ({self._section(name)}) of {self.name}: "
-                    f"{libbpf.errno_message()}."
-                )
+                why = libbpf.errno_message()
+                if not hooks.available(self._section(name)):
+                    why = "this kernel has no such hook"
+                raise GadgetError(f"Cannot attach {name} ({self._section(name)}) of {self.name}: {why}.")
             self._links.append(link)
             self.attached.append(name)
 
@@ -187,6 +195,10 @@ class BpfObject:
         if libbpf.map_lookup_elem(self.map_fd(name), C.byref(C.c_uint32(key)), values):
             return 0
         return sum(values)
+
+    def map_handles(self) -> dict[str, int]:
+        """name -> libbpf's `struct bpf_map *`, for every map of the object."""
+        return {libbpf.map_name(m).decode(): m for m in self._maps()}
 
     def map_max_entries(self, name: str) -> int:
         return libbpf.map_max_entries(self._map(name))

@@ -21,6 +21,8 @@ KINDS = {
     "top": "gadgetbook.kinds.top:TopKind",
     "profile": "gadgetbook.kinds.profile:ProfileKind",
     "recorder": "gadgetbook.kinds.recorder:RecorderKind",
+    "program": "gadgetbook.kinds.program:ProgramKind",
+    "bcc": "gadgetbook.kinds.bcc:BccKind",
 }
 
 

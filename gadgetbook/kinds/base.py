@@ -87,11 +87,21 @@ class Kind:
         """A batch of this kind's columns from a frame its raw source made on a node."""
         raise NotImplementedError
 
+    def wire(self, node: str) -> dict[str, Any]:
+        """Fields a node's START message needs beyond the gadget's name and params (a program of one's own
+        sends its object); catalog gadgets need none: the node has them."""
+        return {}
+
     # -- after the run --
 
     def result(self, df: Any) -> Any:
         """The run's result built from its DataFrame (the DataFrame itself unless the kind has its own type)."""
         return df
+
+    def result_with_tables(self, df: Any, tables: dict) -> Any:
+        """The result of a run whose sources also handed over tables (a program's maps); kinds that make none
+        build it from the DataFrame alone."""
+        return self.result(df)
 
     def after_run(self, result: Any) -> None:
         """Write what the params asked for beyond the result (files); nothing by default."""

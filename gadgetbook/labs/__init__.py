@@ -1,1 +1,2 @@
-"""Small real workloads for notebooks and labs: busybox containers under podman, on a network of their own."""
+"""For notebooks and labs: small real workloads (busybox containers under podman, on a network of their own)
+and checks that tell a student whether an answer answers the question."""

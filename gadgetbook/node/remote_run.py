@@ -33,7 +33,21 @@ class NodeRun:
 
     def __init__(self, msg: dict[str, Any], caller: Caller, access: Access, node: str,
                  frame_interval: float = 0.025, stats_interval: float = 0.5) -> None:
-        self.spec = catalog.get(str(msg.get("gadget", "")))
+        self._frame_interval, self._stats_interval = frame_interval, stats_interval
+        program = msg.get("program")
+        if program is None:
+            self.spec, object_file = catalog.get(str(msg.get("gadget", ""))), None
+        else:  # a program of one's own, compiled by the client for this node's kernel
+            from gadgetbook.programs.wire import spec_from_wire
+
+            self.spec, object_file = spec_from_wire(program)
+        try:
+            self._open(msg, caller, access, node)
+        finally:
+            if object_file is not None:
+                object_file.unlink(missing_ok=True)  # loaded (or refused): the file has served
+
+    def _open(self, msg: dict[str, Any], caller: Caller, access: Access, node: str) -> None:
         self.kind = kind_of(self.spec)
         self.params = self.spec.checked_params(msg.get("params") or {})
         self.kind.check(self.params)
@@ -54,7 +68,6 @@ class NodeRun:
         self._self_mntns = mntns_of("self") if own_container() and pid is None else None
         self._named: set[int] = set()
         self._stop = threading.Event()
-        self._frame_interval, self._stats_interval = frame_interval, stats_interval
         timeout = msg.get("timeout")
         self._deadline = time.monotonic() + float(timeout) if timeout else None
         self.source = self.kind.open(self.params, mntns_ids=mntns_ids, pid=pid,
@@ -92,11 +105,13 @@ class NodeRun:
                 if self._deadline and time.monotonic() >= self._deadline:
                     break
                 self._send_frame(source.poll(), send)
+                self._send_tables(send)
                 if time.monotonic() >= next_stats:
                     send({"op": protocol.STATS, "lost": source.lost()})
                     next_stats = time.monotonic() + self._stats_interval
             source.finish()  # what the kernel still holds
             self._send_frame(source.poll(), send)
+            self._send_tables(send)
             send({"op": protocol.END, "lost": source.lost()})
         except Exception as exc:  # the client hears why, then the connection closes
             send({"op": protocol.ERROR, "message": str(exc) or type(exc).__name__, "lost": _lost(source)})
@@ -120,6 +135,13 @@ class NodeRun:
                 if names:
                     send({"op": protocol.NAMES, "names": names})
         send(protocol.pack(frame))
+
+
+    def _send_tables(self, send: Send) -> None:
+        """Readings of a program's maps that the client has not had yet, a frame each."""
+        take = getattr(self.source, "take_tables", None)
+        for name, table in take() if take is not None else ():
+            send(protocol.pack(protocol.Frame({"table": name}, table)))
 
 
 def _lost(source) -> int:

@@ -17,6 +17,9 @@ def server_argv(port: int, token: str, root_dir: str = "/") -> list[str]:
         "--ServerApp.allow_root=True",
         f"--ServerApp.root_dir={root_dir}",
         "--ServerApp.jpserver_extensions=gadgetbook.node.server=True",
+        # Kernels of %%node cells whose notebook went away without shutting them down: gone after an idle hour.
+        "--MappingKernelManager.cull_idle_timeout=3600",
+        "--MappingKernelManager.cull_interval=300",
     ]
 
 

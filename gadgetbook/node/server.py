@@ -114,6 +114,31 @@ class ContainersHandler(_ApiHandler):
         self._run(containers)
 
 
+class BtfHandler(_ApiHandler):
+    """This kernel's BTF hash and architecture: clients compile programs of one's own against it."""
+
+    def get(self) -> None:
+        from gadgetbook.programs.wire import btf_facts
+
+        self._run(lambda caller: btf_facts())
+
+
+class BtfRawHandler(_Authenticated, web.RequestHandler):
+    """This kernel's BTF itself (a few MB), fetched once per hash by a client."""
+
+    def get(self) -> None:
+        from gadgetbook.programs.wire import btf_bytes
+
+        try:
+            self.who()
+        except Refused as exc:
+            self.set_status(exc.status)
+            self.finish(json.dumps({"message": str(exc)}))
+            return
+        self.set_header("Content-Type", "application/octet-stream")
+        self.finish(btf_bytes())
+
+
 _recorders = None
 _recorders_lock = threading.Lock()
 
@@ -281,6 +306,8 @@ HANDLERS = {
     protocol.NODE_PATH: NodeHandler,
     protocol.CONTAINERS_PATH: ContainersHandler,
     protocol.RUNS_PATH: RunHandler,
+    protocol.BTF_PATH: BtfHandler,
+    protocol.BTF_RAW_PATH: BtfRawHandler,
     protocol.RECORDERS_PATH: RecordersHandler,
     protocol.RECORDERS_PATH + "/([^/]+)": RecordersHandler,
 }

@@ -7,7 +7,7 @@ import html
 import time
 from collections import deque
 
-from gadgetbook.run_handle import Run
+from gadgetbook.run_handle import Run, rows
 from gadgetbook.views.summary import where
 from gadgetbook.views.table import ROW_PX, STYLE, Cell, Layout, filled, html_table
 
@@ -52,7 +52,7 @@ class LiveTable:
         self.render(force=True)
 
     def add(self, batch) -> None:
-        n = len(batch["timestamp"])
+        n = rows(batch)
         self.filled |= filled(batch, [c for c in self.layout.order if c not in self.filled])
         if n > self.max_rows:  # only the newest rows can be shown: convert just those
             batch = _sliced(batch, n - self.max_rows)
@@ -126,7 +126,7 @@ class LiveTable:
 def _sliced(batch, start: int):
     import numpy as np
 
-    index = np.arange(start, len(batch["timestamp"]))
+    index = np.arange(start, rows(batch))
     return {k: v.take(index) for k, v in batch.items()}
 
 
