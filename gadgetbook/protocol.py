@@ -28,6 +28,9 @@ HEALTH_PATH = "/healthz"
 # The node's kernel BTF, which a client compiles programs of one's own against: its hash and architecture
 # (JSON), and the raw BTF (bytes), fetched once per hash.
 BTF_PATH, BTF_RAW_PATH = "/btf", "/btf/vmlinux"
+# The node's Jupyter kernels (%%node): root on the node, so only for a caller who may trace the whole host,
+# who gets the token of the server's own kernel API here (JSON {"token": ...}).
+KERNEL_ACCESS_PATH = "/kernel-access"
 
 # A run over one websocket. Client -> node: START (gadget, params, container_ids or host, ring_size,
 # include_self), ADD (container_ids that joined), STOP. Node -> client: STARTED (node, clock), STATS

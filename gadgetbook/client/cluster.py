@@ -116,7 +116,7 @@ class ClusterSources:
             start["include_self"] = True
         if self.ring_size:
             start["ring_size"] = self.ring_size
-        src = RemoteSource(link, start, dict(names), peers=self.peers)
+        src = RemoteSource(link, start, dict(names), peers=self.peers, spec=self.spec)
         self.by_node[node] = src
         self.known |= {c.container_id for c in containers or ()}
         return src

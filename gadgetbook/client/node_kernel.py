@@ -203,8 +203,8 @@ def run_cell(link: NodeLink, code: str, *, pull: tuple[str, ...] = (), cluster: 
 def on_node(node: str, code: str, *, pull: tuple[str, ...] = (), kubeconfig: str | None = None,
             context: str | None = None, timeout: float | None = None) -> dict[str, Any]:
     """Run Python `code` in a kernel inside the gadgetbook pod of `node`; returns the pulled values."""
-    from gadgetbook.kube.api import NAMESPACE, NODE_PORT, connect
-    from gadgetbook.kube.node_pods import node_pods, node_token
+    from gadgetbook.kube.api import NAMESPACE, NODE_PORT, bearer_token, connect
+    from gadgetbook.kube.node_pods import node_pods
     from gadgetbook.kube.portforward import pod_connector
 
     kube = connect(kubeconfig, context)
@@ -212,6 +212,9 @@ def on_node(node: str, code: str, *, pull: tuple[str, ...] = (), kubeconfig: str
     if node not in pods:
         raise GadgetError(f"No gadgetbook node pod is ready on the node {node!r}; nodes with one: "
                           f"{', '.join(sorted(pods)) or 'none'} (deploy with `gadgetbook deploy`).")
-    link = NodeLink(node, pod_connector(kube, NAMESPACE, pods[node], NODE_PORT), node_token(kube))
+    connector = pod_connector(kube, NAMESPACE, pods[node], NODE_PORT)
+    # Our own token shows the node who asks; a caller who may trace the whole host gets the kernel API's.
+    kernel_token = NodeLink(node, connector, bearer_token(kube)).get(protocol.KERNEL_ACCESS_PATH)["token"]
+    link = NodeLink(node, connector, kernel_token)
     cluster = f"{kube.client.configuration.host} {context or ''}"
     return run_cell(link, code, pull=pull, cluster=cluster, timeout=timeout)

@@ -13,7 +13,7 @@ import numpy as np
 
 from gadgetbook import protocol
 from gadgetbook.errors import GadgetError
-from gadgetbook.frames.coded import coded
+from gadgetbook.frames.coded import Coded, coded
 from gadgetbook.run_handle import concat
 from gadgetbook.run_tables import TableReadings, TableSource
 
@@ -98,14 +98,15 @@ class RemoteSource(TableSource):
     max_backlog = 2_000_000
 
     def __init__(self, link: NodeLink, start: dict, pods: dict[str, tuple[str, str, str]],
-                 timeout: float = 30.0, peers=None) -> None:
+                 timeout: float = 30.0, peers=None, spec=None) -> None:
         import websocket
 
         from gadgetbook import catalog
         from gadgetbook.kinds import kind_of
 
         self.name = link.node
-        self.spec = catalog.get(str(start.get("gadget", "")))
+        # The gadget's spec decodes what the node sends: the catalog's, or a program's that the caller built.
+        self.spec = spec if spec is not None else catalog.get(str(start.get("gadget", "")))
         self.kind = kind_of(self.spec)
         self.params = dict(start.get("params") or {})
         self.pods = pods  # container id -> (namespace, pod, container)
@@ -155,7 +156,7 @@ class RemoteSource(TableSource):
                     self.wire_bytes += len(data)
                     frame = protocol.unpack(data)
                     if frame.header.get("table"):  # a program's map, read on the node
-                        self._readings.add(frame.header["table"], frame.columns)
+                        self._readings.add(frame.header["table"], self._named_node(frame.columns))
                         continue
                     self._attrs.update(frame.header.get("attrs") or {})
                     batch = self._enrich(self.kind.from_wire(frame, self.params, self._names, self.name))
@@ -199,6 +200,13 @@ class RemoteSource(TableSource):
     def attrs(self) -> dict:
         """Facts the node sent about the run (a profile's seconds and samples)."""
         return dict(self._attrs)
+
+    def _named_node(self, table: dict) -> dict:
+        """Rows as this client names their node (the node knows itself by its host name)."""
+        if "node" in table:
+            n = len(table["node"])
+            table = {**table, "node": Coded(np.zeros(n, np.int32), np.array([self.name], dtype=object))}
+        return table
 
     def add_containers(self, container_ids: list[str], pods: dict[str, tuple[str, str, str]]) -> None:
         self.pods.update(pods)

@@ -139,6 +139,21 @@ class BtfRawHandler(_Authenticated, web.RequestHandler):
         self.finish(btf_bytes())
 
 
+_kernel_token = ""  # the server's own token, which its kernel API takes (set when the extension loads)
+
+
+class KernelAccessHandler(_ApiHandler):
+    """The server's kernel API token, for a %%node cell: a kernel in this pod is root on the node, so only a
+    caller with the right to trace the whole host gets it."""
+
+    def get(self) -> None:
+        def token(caller: Caller) -> dict[str, str]:
+            self.access.check_host(caller)
+            return {"token": _kernel_token}
+
+        self._run(token)
+
+
 _recorders = None
 _recorders_lock = threading.Lock()
 
@@ -308,6 +323,7 @@ HANDLERS = {
     protocol.RUNS_PATH: RunHandler,
     protocol.BTF_PATH: BtfHandler,
     protocol.BTF_RAW_PATH: BtfRawHandler,
+    protocol.KERNEL_ACCESS_PATH: KernelAccessHandler,
     protocol.RECORDERS_PATH: RecordersHandler,
     protocol.RECORDERS_PATH + "/([^/]+)": RecordersHandler,
 }
@@ -316,6 +332,8 @@ HANDLERS = {
 def _load_jupyter_server_extension(serverapp) -> None:
     from gadgetbook.node.access import from_environment
 
+    global _kernel_token
+    _kernel_token = serverapp.identity_provider.token
     access = from_environment(node_name(), serverapp.identity_provider.token)
     base = serverapp.web_app.settings["base_url"].rstrip("/")
     serverapp.web_app.add_handlers(".*$", [

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from gadgetbook.client.node_link import NodeLink
 from gadgetbook.errors import GadgetError
-from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube
-from gadgetbook.kube.node_pods import node_pods, node_token
+from gadgetbook.kube.api import NAMESPACE, NODE_PORT, Kube, bearer_token
+from gadgetbook.kube.node_pods import node_pods
 from gadgetbook.kube.portforward import pod_connector
 from gadgetbook.programs.compile import Compiled, arch_of, cache_dir, compile_program, vmlinux_header
 from gadgetbook.protocol import BTF_PATH, BTF_RAW_PATH
@@ -58,7 +58,7 @@ class NodeObjects:
         if node not in self._pods:
             raise GadgetError(f"No gadgetbook node pod is ready on the node {node}.")
         if self._token is None:
-            self._token = node_token(self.kube)
+            self._token = bearer_token(self.kube)  # the node checks who asks with it
         return NodeLink(node, pod_connector(self.kube, NAMESPACE, self._pods[node], NODE_PORT), self._token)
 
     def compiled_for(self, node: str) -> Compiled:

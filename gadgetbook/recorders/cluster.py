@@ -12,12 +12,12 @@ from gadgetbook.recorders.client import RecorderLink
 
 
 def _links(kube) -> tuple[dict[str, RecorderLink], list[str]]:
-    from gadgetbook.kube.api import NAMESPACE, NODE_PORT
-    from gadgetbook.kube.node_pods import node_pods, node_token
+    from gadgetbook.kube.api import NAMESPACE, NODE_PORT, bearer_token
+    from gadgetbook.kube.node_pods import node_pods
     from gadgetbook.kube.portforward import pod_connector
 
     pods = node_pods(kube)
-    token = node_token(kube)
+    token = bearer_token(kube)  # the node checks who asks with it
     return {node: RecorderLink(NodeLink(node, pod_connector(kube, NAMESPACE, pod, NODE_PORT), token))
             for node, pod in pods.items()}, []
 

@@ -46,7 +46,7 @@ def test_a_program_compiled_for_the_node_runs_there_and_its_maps_come_back(node_
     params = spec.checked_params({})
     start = {"gadget": spec.name, "params": params, "pid": os.getpid(), **kind.wire("test-node")}
     assert base64.b64decode(start["program"]["object"]) == compiled.path.read_bytes()
-    source_on_node = RemoteSource(link, start, {})
+    source_on_node = RemoteSource(link, start, {}, spec=spec)
     run = Run(spec.name, params, [source_on_node], kind.columns(), schema=kind.empty(), kind=kind)
     with run:
         for _ in range(6):
@@ -68,7 +68,7 @@ def test_a_verifier_refusal_on_the_node_comes_back_in_one_piece(node_server):  #
     spec = program_spec(compile_on(link, VERIFIER_REFUSES).path, name="refused")
     start = {"gadget": spec.name, "params": spec.checked_params({}), **kind_of(spec).wire("test-node")}
     with pytest.raises(GadgetError, match=r"test-node: The kernel's verifier refused the program refused at line 16"):
-        RemoteSource(link, start, {})
+        RemoteSource(link, start, {}, spec=spec)
 
 
 class Shown:
