@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from gadgetbook.errors import GadgetError
@@ -78,9 +79,11 @@ class LabContainer:
     """One podman container without a network of its own (join it to a LabNetwork); `remove()` deletes it by id."""
 
     def __init__(self, rootfs: str, name: str, script: str, labels: dict[str, str] | None = None, *,
-                 volumes: list[tuple[str, str]] = (), env: dict[str, str] | None = None, keep: bool = False) -> None:
+                 volumes: list[tuple[str, str]] = (), env: dict[str, str] | None = None, keep: bool = False,
+                 options: Sequence[str] = ()) -> None:
         # `keep`: left in place when it exits (its exit code and name stay known) until remove().
-        cmd = ["run", "-d", *(() if keep else ("--rm",)), "--network", "none", "--name", name]
+        # `options`: more `podman run` flags, such as ["--cap-drop", "ALL", "--cap-add", "CHOWN"].
+        cmd = ["run", "-d", *(() if keep else ("--rm",)), "--network", "none", "--name", name, *options]
         for k, v in (labels or {}).items():
             cmd += ["--label", f"{k}={v}"]
         for host, inside in volumes:
