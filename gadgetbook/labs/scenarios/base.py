@@ -72,7 +72,7 @@ class Scenario:
         except BaseException:
             self.close()
             raise
-        (self.runs / FACTS).write_text(json.dumps(self.facts, indent=1, sort_keys=True) + "\n")
+        self.save_facts()
 
     def _decide(self, live: bool | None) -> bool:
         recorded = (RECORDINGS / self.lab / FACTS).is_file()
@@ -103,6 +103,10 @@ class Scenario:
         if question not in questions:
             raise GadgetError(f"The lab has no question {question!r}; its questions: {', '.join(questions)}.")
         return questions[question].check(answer, strict=strict)
+
+    def save_facts(self) -> None:
+        """Write the facts beside the runs (a recording carries them to replays)."""
+        (self.runs / FACTS).write_text(json.dumps(self.facts, indent=1, sort_keys=True) + "\n")
 
     def on_close(self, action: Callable[[], None]) -> None:
         """Run `action` when the lab closes (last registered, first run)."""

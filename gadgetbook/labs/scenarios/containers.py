@@ -33,11 +33,11 @@ class ContainerScenario(Scenario):
         where.chmod(mode)
         return where
 
-    def container(self, role: str, script: str, **kwargs) -> LabContainer:
-        """Start a container running `script` (busybox sh) with labels lab=<tag> and app=<role>; removed on close.
-        Keywords go to LabContainer (volumes, env, options, ...)."""
+    def container(self, role: str, script: str, labels: dict[str, str] | None = None, **kwargs) -> LabContainer:
+        """Start a container running `script` (busybox sh) with labels lab=<tag> and app=<role> (or `labels`);
+        removed on close. Keywords go to LabContainer (volumes, env, options, ...)."""
         name = f"{role}-{self.tag.rsplit('-', 1)[1]}"
-        c = LabContainer(str(self.rootfs), name, script, {"app": role, "lab": self.tag}, **kwargs)
+        c = LabContainer(str(self.rootfs), name, script, {"app": role, **(labels or {}), "lab": self.tag}, **kwargs)
         self.on_close(c.remove)
         self.containers[role] = c
         self.facts["containers"][role] = name
