@@ -41,7 +41,8 @@ def _program_args(magic: str, line: str, params: dict, description: str, **extra
         return None
     if ns.name is not None and not ns.name.isidentifier():
         raise GadgetError(f"--name {ns.name!r} is not a Python variable name; use letters, digits and _.")
-    return ns, request_of(ns, ns.name or "cell", params).run_kwargs() | {"name": ns.name}
+    req = request_of(ns, ns.name or "cell", params)
+    return ns, req.run_kwargs() | {"name": ns.name, "wants_cluster": req.wants_cluster()}
 
 
 @magics_class
@@ -74,7 +75,8 @@ class CellMagics(Magics):
 
         The result (a ProgramResult: .events, .maps, result["map"]) is the cell's value, or goes to
         --name VAR. In a cluster the cell is compiled here against each node's kernel BTF and the object
-        runs on the node: nodes need no compiler.
+        runs on the node: nodes need no compiler. `%config GadgetMagics.local = True` keeps programs on this
+        host, as it keeps gadgets.
         """
         from gadgetbook.programs.spec import PROGRAM_PARAMS
 
@@ -86,6 +88,8 @@ class CellMagics(Magics):
             ns, kwargs = parsed
             from gadgetbook.programs.api import start
 
+            if not kwargs.pop("wants_cluster") and self._local_by_config():
+                kwargs["local"] = True
             run = start(cell, **kwargs, event=ns.event)
             for note in run.kind.spec.warnings:
                 _warning(f"the compiler warns: {note}")
@@ -120,6 +124,7 @@ class CellMagics(Magics):
             if parsed is None:  # --help printed its text
                 return None
             ns, kwargs = parsed
+            kwargs.pop("wants_cluster")
             from gadgetbook.programs.api import start_bcc
 
             run = start_bcc(cell, **kwargs, warn=_warning)
@@ -165,6 +170,11 @@ class CellMagics(Magics):
             raise UsageError(str(exc)) from None
         self.shell.user_ns.update(values)
         return None
+
+    def _local_by_config(self) -> bool:
+        """`%config GadgetMagics.local = True`: programs too trace this host, even where a kubeconfig is found."""
+        gadget = self.shell.magics_manager.registry.get("GadgetMagics")
+        return bool(getattr(gadget, "local", False))
 
     def _finish(self, run, name: str | None):
         """Watch the run live (in a notebook), then show its result; with --name, store it there instead of

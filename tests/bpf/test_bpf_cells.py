@@ -242,3 +242,21 @@ def test_a_saved_program_run_replays_its_events(ip, tmp_path):
     again = ip.run_line_magic("gadget", f"replay {recording}")
     assert len(again.events) == 3 and again.maps == {}
     assert again.events.equals(result.events) and again.attrs["kind"] == "program"
+
+
+def test_config_local_keeps_a_program_on_this_host(ip, tmp_path, monkeypatch):
+    # A kubeconfig whose API server does not answer: with GadgetMagics.local a selector means this host's
+    # containers (none matches this one), and nothing goes to the cluster.
+    from tests.notebooks.test_notebooks import UNREACHABLE_KUBECONFIG
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(UNREACHABLE_KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    ip.run_line_magic("config", "GadgetMagics.local = True")
+    try:
+        with pytest.raises(UsageError) as raised:
+            ip.run_cell_magic("bpf", f"-l gadgetbook-test={os.getpid()}-none --timeout 0.3",
+                              with_marker(OPEN_COUNTER, "/tmp/gb-none"))
+    finally:
+        ip.run_line_magic("config", "GadgetMagics.local = False")
+    assert "Kubernetes" not in str(raised.value) and "container" in str(raised.value), str(raised.value)
