@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 from gadgetbook.errors import GadgetError
-from gadgetbook.labs.check import Question, columns, holds, values
+from gadgetbook.labs.check import Question, columns, values
 from gadgetbook.labs.scenarios.containers import ContainerScenario
 
 # What the app's loop needs, check by check: chown of a file another user owns (CHOWN), chmod of it (FOWNER),
