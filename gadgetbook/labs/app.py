@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from gadgetbook.labs.network import LabNetwork
-from gadgetbook.labs.podman import PYTHON_ENV, LabContainer, busybox_rootfs, python_volumes, unique_name
+from gadgetbook.labs.podman import PYTHON_ENV, LabContainer, busybox_rootfs, python_volumes, remove_all, unique_name
 
 DOMAIN = "lab.test"
 WEB_PORT, API_PORT = 8080, 9090
@@ -69,8 +69,7 @@ class NetworkLab:
                                   f"sleep {interval * 2}; done", volumes=resolv)
 
     def close(self) -> None:
-        for c in self.containers.values():
-            c.remove()
+        remove_all(self.containers.values())
         self.containers.clear()
         self.net.close()
         shutil.rmtree(self.rootfs, ignore_errors=True)

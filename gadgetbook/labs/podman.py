@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from gadgetbook.errors import GadgetError
@@ -108,15 +108,23 @@ class LabContainer:
         return int(podman("wait", self.id, timeout=300).splitlines()[-1])
 
     def remove(self) -> None:
-        subprocess.run(["podman", "rm", "-f", "-t", "0", self.id], capture_output=True, env=podman_env(), check=False)
-        pid = getattr(self, "pid", None)
-        for _ in range(50):  # until the runtime has really gone
-            if not pid or not os.path.exists(f"/proc/{pid}"):
-                return
-            time.sleep(0.1)
+        remove_all([self])
 
     def __repr__(self) -> str:
         return f"LabContainer({self.name!r}, id={self.id[:12]}, pid={getattr(self, 'pid', None)})"
+
+
+def remove_all(containers: Iterable[LabContainer]) -> None:
+    """Remove containers by id, in one podman call, and wait (5 s at most) until their processes are gone."""
+    containers = list(containers)
+    if not containers:
+        return
+    subprocess.run(["podman", "rm", "-f", "-t", "0", *(c.id for c in containers)], capture_output=True,
+                   env=podman_env(), check=False)
+    pids = [pid for c in containers if (pid := getattr(c, "pid", None))]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in pids):
+        time.sleep(0.05)  # until the runtime has really gone
 
 
 def unique_name(prefix: str) -> str:

@@ -5,6 +5,7 @@ questions a notebook checks answers against."""
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -70,7 +71,8 @@ class Scenario:
         try:
             self.setup()
         except BaseException:
-            self.close()
+            with contextlib.suppress(Exception):  # the setup's own error is the one to tell
+                self.close()
             raise
         self.save_facts()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gadgetbook.labs.podman import LabContainer, busybox_rootfs, unique_name
+from gadgetbook.labs.podman import LabContainer, busybox_rootfs, remove_all, unique_name
 from gadgetbook.labs.scenarios.base import Scenario
 
 
@@ -20,6 +20,7 @@ class ContainerScenario(Scenario):
         self.containers: dict[str, LabContainer] = {}
         self.rootfs = Path(busybox_rootfs())
         self.on_close(lambda: shutil.rmtree(self.rootfs, ignore_errors=True))
+        self.on_close(lambda: remove_all(self.containers.values()))  # by id, all in one call
         self.start()
 
     def start(self) -> None:
@@ -38,7 +39,6 @@ class ContainerScenario(Scenario):
         removed on close. Keywords go to LabContainer (volumes, env, options, ...)."""
         name = f"{role}-{self.tag.rsplit('-', 1)[1]}"
         c = LabContainer(str(self.rootfs), name, script, {"app": role, **(labels or {}), "lab": self.tag}, **kwargs)
-        self.on_close(c.remove)
         self.containers[role] = c
         self.facts["containers"][role] = name
         return c

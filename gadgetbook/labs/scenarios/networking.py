@@ -22,6 +22,7 @@ class NetworkingLab(Scenario):
         self.facts["selector"] = app.selector
         self.facts["containers"] = {role: c.name for role, c in app.containers.items()}
         self.facts["addresses"] = dict(app.addresses)
+        self.facts["network"] = app.net.name
 
     @property
     def selector(self) -> str:
