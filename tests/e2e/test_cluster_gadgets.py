@@ -151,9 +151,9 @@ CASES = [
     ClusterCase("tcptop", lambda s: {"selector": "app=db", "namespace": s.ns, "interval": 1}, lambda s: None,
                 _tcptop_check),
     ClusterCase("profile", lambda s: {"selector": "app=api", "namespace": s.ns, "frequency": 99},
-                _profile_trigger, _profile_check, seconds=0.5),
+                _profile_trigger, _profile_check),
     ClusterCase("capabilities", lambda s: {"selector": "app=api", "namespace": s.ns}, _capabilities_trigger,
-                _capabilities_check, seconds=1.0),
+                _capabilities_check),
 ]
 
 
