@@ -139,7 +139,7 @@ class ShopLab(Scenario):
             "limit": Question(
                 "What memory limit does the kernel enforce on the failing pod's processes?",
                 columns("limit_bytes"), rows(at_least=1), values("limit_bytes", {CART_MEMORY}),
-                hint="In the %%node cell: the processes whose /proc/PID/cmdline names the missing file, the "
-                     "memory line of their /proc/PID/cgroup, and memory.limit_in_bytes (cgroup v1) or memory.max "
-                     "(v2) in that cgroup, under /proc/1/root/sys/fs/cgroup (the node's own view)."),
+                hint="In the %%node cell: the pod's shell, whose /proc/PID/cmdline names the missing file, and the "
+                     "limit of its cgroup as its container sees it: /proc/PID/root/sys/fs/cgroup/memory/"
+                     "memory.limit_in_bytes (cgroup v1) or /proc/PID/root/sys/fs/cgroup/memory.max (v2)."),
         }
