@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the node pod image with podman, offline: Python wheels prepared here, the base image given.
 # usage: images/build.sh [--base IMAGE] [--tag TAG] [--slim]   (run from anywhere, as root, after scripts/install.sh)
-# --slim: without the node's Jupyter kernel (ipykernel, pandas): %%node cells then find none; ~85 MB less.
+# --slim: without the node's Jupyter kernel (ipykernel, pandas, dnspython): %%node cells then find none.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 base=docker.io/library/debian:bookworm-slim
@@ -28,8 +28,8 @@ import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
 core, extras = project["dependencies"], project["optional-dependencies"]
 wanted = [d for d in core if d.startswith("numpy")] + extras["node"]
-if sys.argv[2] != "1":  # the %%node kernel, and pandas for the DataFrames its gadget runs give
-    wanted += extras["node-kernel"] + [d for d in core if d.startswith("pandas")]
+if sys.argv[2] != "1":  # the %%node kernel, pandas for the DataFrames its gadget runs give, dnspython for DNS work
+    wanted += extras["node-kernel"] + [d for d in core if d.startswith(("pandas", "dnspython"))]
 print(" ".join(wanted))
 PY
 )

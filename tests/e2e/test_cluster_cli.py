@@ -98,7 +98,7 @@ def test_node_limits_the_run_to_one_node(app, cluster):
     assert got and {r["node"] for r in got} == {node} and {r["pod"] for r in got} == {pod.metadata.name}
     done = cli("opensnoop", "-n", ns, "--node", "no-such-node", "--timeout", "3", "--kubeconfig", cluster.kubeconfig)
     assert done.returncode != 0
-    assert f"No running pod matches -n {ns} --node no-such-node; nothing was traced" in done.stderr
+    assert f"No running pod matches -n {ns} --node no-such-node in the cluster; nothing was traced." in done.stderr
 
 
 def test_context_picks_the_kubeconfig_context(app, cluster):
