@@ -169,6 +169,8 @@ class GadgetMagics(Magics):
         kwargs = req.run_kwargs()
         if req.timeout is None and self.timeout:
             kwargs["timeout"] = self.timeout
+        if self.local and not req.wants_cluster():
+            kwargs["local"] = True
 
         def on_start(live):
             if getattr(self.shell, "kernel", None) is not None:

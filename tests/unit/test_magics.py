@@ -110,3 +110,24 @@ def test_bare_call_displays_the_frame_and_leaves_it_in_underscore(ip):
     assert result.success
     assert isinstance(result.result, pd.DataFrame) and result.result.attrs["gadget"] == "opensnoop"
     assert ip.user_ns["_"] is result.result
+
+
+@pytest.mark.root
+def test_config_local_keeps_runs_and_investigations_on_this_host(ip, tmp_path, monkeypatch):
+    # A kubeconfig whose API server does not answer: with GadgetMagics.local a selector means this host's
+    # containers (none matches this one), and nothing goes to the cluster.
+    from tests.notebooks.test_notebooks import UNREACHABLE_KUBECONFIG
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(UNREACHABLE_KUBECONFIG)
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    ip.run_line_magic("config", "GadgetMagics.local = True")
+    selector = f"gadgetbook-test={os.getpid()}-none"
+    try:
+        for line in (f"opensnoop -l {selector} --timeout 0.3",
+                     f"investigate execsnoop,opensnoop -l {selector} --timeout 0.3"):
+            with pytest.raises(UsageError) as raised:
+                magic(ip, line)
+            assert "Kubernetes" not in str(raised.value) and "container" in str(raised.value), str(raised.value)
+    finally:
+        ip.run_line_magic("config", "GadgetMagics.local = False")
