@@ -258,12 +258,10 @@ class Run:
         """All events of the run as a pandas DataFrame, with the run's facts in `.attrs`."""
         from gadgetbook.frames.dataframe import to_dataframe
 
-        kept = list(self._tail) if self.writer is not None else self.batches_seen
+        # A streamed run's tail ends with whole batches: only its newest `tail_rows` rows become the DataFrame.
+        kept = newest(list(self._tail), self.tail_rows) if self.writer is not None else self.batches_seen
         batches = kept or ([self.schema] if self.schema is not None else [])
-        df = to_dataframe(batches, self.columns, self.attrs(), self.categorical)
-        if self.writer is not None and len(df) > self.tail_rows:
-            df = df.iloc[len(df) - self.tail_rows:].reset_index(drop=True)
-        return df
+        return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
 
     def result(self):
         """The run's result: its DataFrame, or the kind's own type built from it (a Profile)."""
@@ -409,6 +407,17 @@ def gadgetbook_version() -> str:
 def rows(batch: Batch) -> int:
     """Rows in a batch (every column has as many)."""
     return len(next(iter(batch.values()))) if batch else 0
+
+
+def newest(batches: list[Batch], n: int) -> list[Batch]:
+    """The last `n` rows of `batches` (oldest first), as views of them."""
+    extra = sum(rows(b) for b in batches) - n
+    out = list(batches)
+    while out and extra >= rows(out[0]):
+        extra -= rows(out.pop(0))
+    if out and extra > 0:
+        out[0] = {k: v.take(slice(extra, None)) if isinstance(v, Coded) else v[extra:] for k, v in out[0].items()}
+    return out
 
 
 def concat(batches: list[Batch], columns: list[str]) -> Batch:
