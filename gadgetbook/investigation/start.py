@@ -166,6 +166,9 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
         pid = where.opts.get("pid")
         facts["processes"] = [p for p in snapshot(targets.mntns_ids, socket.gethostname(), containers)
                               if not pid or p["pid"] == pid]
+        # From here on every process is named: alive now (read above) or exec'd since execsnoop attached. One
+        # that exec'd before and exited while /proc was being read stays unnamed.
+        facts["processes_read"] = time.time()
     live = LiveInvestigation(runs, failed, facts, save)
     if save is not None:
         from gadgetbook.investigation.store import stream_runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -128,3 +129,25 @@ class Kind:
     def print_result(self, result: Any) -> int:
         """Print a result in a terminal (kinds whose `terminal` is "result"); returns the exit status."""
         raise NotImplementedError
+
+
+class DecodedKind(Kind):
+    """A kind whose columns, empty batch and categoricals are those of its record decoder (trace, top)."""
+
+    def decoder(self) -> Any:
+        """A decoder for this spec with no containers to name: enough for columns and dtypes."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def _decoder(self) -> Any:
+        return self.decoder()
+
+    def columns(self) -> list[str]:
+        return self._decoder.names()
+
+    def empty(self) -> Batch:
+        return self._decoder.empty()
+
+    @property
+    def categorical(self) -> frozenset[str]:
+        return self._decoder.categorical

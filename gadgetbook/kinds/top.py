@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +13,7 @@ from gadgetbook.frames.decode import NoContainers
 from gadgetbook.frames.top import TOP_COMMON, TopDecoder, order_rows, wall_now_ns
 from gadgetbook.kernel.gadget import load_gadget
 from gadgetbook.kernel.maps import MapReader
-from gadgetbook.kinds.base import Kind
+from gadgetbook.kinds.base import DecodedKind
 from gadgetbook.kinds.threaded_source import ThreadedSource
 from gadgetbook.run_handle import Batch, concat
 
@@ -30,23 +29,12 @@ class TopSettings:
     max_rows: int
 
 
-class TopKind(Kind):
+class TopKind(DecodedKind):
     name = "top"
     terminal = "intervals"
 
-    @functools.cached_property
-    def _decoder(self) -> TopDecoder:
+    def decoder(self) -> TopDecoder:
         return TopDecoder(self.spec, "", NoContainers())
-
-    def columns(self) -> list[str]:
-        return self._decoder.names()
-
-    def empty(self):
-        return self._decoder.empty()
-
-    @property
-    def categorical(self) -> frozenset[str]:
-        return self._decoder.categorical
 
     def own_columns(self) -> tuple:
         return tuple(c for c in self.spec.top_layout.columns if not c.hidden) if self.spec is not None else ()

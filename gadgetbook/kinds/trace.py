@@ -9,7 +9,6 @@ result then folds rows alike in everything but their count into one, so `count` 
 
 from __future__ import annotations
 
-import functools
 import os
 import select
 import time
@@ -21,28 +20,17 @@ from gadgetbook.errors import GadgetError
 from gadgetbook.frames.decode import COMMON_COLUMNS, Decoder, NoContainers, column_docs
 from gadgetbook.kernel.gadget import DEFAULT_RING_BYTES, EVENTS_MAP, load_gadget
 from gadgetbook.kernel.maps import MapReader
-from gadgetbook.kinds.base import Kind
+from gadgetbook.kinds.base import DecodedKind
 from gadgetbook.kinds.threaded_source import ThreadedSource
 
 UNIQUE_PARAM, REPEATS_RODATA, REPEATS_MAP, COUNT_COLUMN = "unique", "gadget_count_repeats", "gadget_repeats", "count"
 
 
-class TraceKind(Kind):
+class TraceKind(DecodedKind):
     name = "trace"
 
-    @functools.cached_property
-    def _decoder(self) -> Decoder:
+    def decoder(self) -> Decoder:
         return Decoder(self.spec, "", NoContainers())
-
-    def columns(self) -> list[str]:
-        return self._decoder.names()
-
-    def empty(self):
-        return self._decoder.empty()
-
-    @property
-    def categorical(self) -> frozenset[str]:
-        return self._decoder.categorical
 
     def own_columns(self) -> tuple:
         return tuple(c for c in self.spec.event_columns if not c.hidden) if self.spec is not None else ()

@@ -65,9 +65,9 @@ def test_connections_after_a_lookup_carry_the_name(lab, inv):
 
 def test_processes_behind_rows_are_named(lab, inv):
     conns = inv["tcptracer"]
-    # Processes alive once every gadget is attached are known; a wget that came and went while they were
-    # still loading may stay unnamed.
-    attached = pd.Timestamp(inv.facts["attached"], unit="s")
+    # Processes alive once the process table was read are known; a wget that came and went while the gadgets
+    # were still loading, or while /proc was read, may stay unnamed.
+    attached = pd.Timestamp(inv.facts["processes_read"], unit="s")
     connects = conns[(conns.type == "connect") & (conns.timestamp > attached)]
     assert len(connects) >= 5 and set(connects.exe) == {"wget"}
     assert all(c.startswith("wget -q -O /dev/null http://") for c in connects.cmdline)

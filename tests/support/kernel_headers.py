@@ -34,10 +34,32 @@ def headers_lock():
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+PREFIX = "gadgetbook-headers-"
+
+
+def clear_stale_links() -> None:
+    """Links (and the folders made for them) that a killed test run left behind: they point into a temporary
+    folder of ours, which nothing else makes. Called with the lock held, so no other run is using them."""
+    target = modules_dir()
+    tmp = Path(tempfile.gettempdir())
+    stale = []
+    for link in (target / "build", target / "source"):
+        if link.is_symlink() and Path(os.readlink(link)).is_relative_to(tmp):
+            root = tmp / Path(os.readlink(link)).relative_to(tmp).parts[0]
+            if root.name.startswith(PREFIX):
+                stale.append((link, root))
+    for link, root in stale:
+        link.unlink()
+        shutil.rmtree(root, ignore_errors=True)
+    if stale and not any(target.iterdir()):
+        target.rmdir()
+
+
 @contextmanager
 def no_headers():
     """The real absence of headers for the running kernel, held for the test's length."""
     with headers_lock():
+        clear_stale_links()
         build = modules_dir() / "build"
         assert not build.exists(), f"{build} exists on this host: the no-headers test cannot see an absence"
         yield build
@@ -50,9 +72,10 @@ def debian_headers():
     if not list(CACHE.glob("linux-headers-*-common_*.deb")):
         subprocess.run(["bash", str(SCRIPT)], check=True)
     with headers_lock():
+        clear_stale_links()
         target = modules_dir()
         assert not (target / "build").exists(), f"{target}/build exists already; it is not this test's to replace"
-        root = Path(tempfile.mkdtemp(prefix="gadgetbook-headers-"))
+        root = Path(tempfile.mkdtemp(prefix=PREFIX))
         made: list[Path] = []
         try:
             for deb in sorted(CACHE.glob("*.deb")):
