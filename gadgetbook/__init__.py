@@ -7,8 +7,8 @@ from typing import Any
 from gadgetbook.errors import GadgetError
 
 __all__ = ["GadgetError", "advise_capabilities", "advise_network_policy", "advise_seccomp_profile", "bcc", "bpf",
-           "check_network_policy", "describe", "diff", "gadgets", "investigate", "load_ipython_extension", "recorder",
-           "replay", "run", "start"]
+           "check_network_policy", "check_seccomp_profile", "describe", "diff", "gadgets", "investigate",
+           "load_ipython_extension", "recorder", "replay", "run", "start"]
 
 
 def run(gadget: str, **kwargs: Any):
@@ -70,6 +70,14 @@ def check_network_policy(policies, events, **kwargs: Any):
     from gadgetbook.policy.network import check_network_policy as _check
 
     return _check(policies, events, **kwargs)
+
+
+def check_seccomp_profile(profile, events):
+    """Per workload and syscall, the calls of a traceloop recording (a DataFrame, or the path of a saved one) that
+    a seccomp profile (JSON text, a dict, or a file) would have refused. See `gadgetbook.policy.seccomp`."""
+    from gadgetbook.policy.seccomp import check_seccomp
+
+    return check_seccomp(profile, events)
 
 
 def advise_network_policy(events=None, **kwargs: Any):

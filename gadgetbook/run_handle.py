@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 Batch = dict[str, "np.ndarray | Coded"]
 _END = object()
+MAX_WAITING = 16  # batches a streamed run keeps for a live consumer that lags (about four seconds of them)
 
 
 class Source(Protocol):
@@ -93,7 +94,7 @@ class Run:
         self._poll_interval = poll_interval
         self._batch_interval = batch_interval
         self._stop = threading.Event()
-        self._queue: queue.Queue = queue.Queue()
+        self._queue = Handoff()
         # A node streams its batches to the client and keeps none (its memory stays flat however
         # long the run); the client keeps them for the DataFrame.
         self.keep_batches = keep_batches
@@ -106,7 +107,6 @@ class Run:
         self.tail_rows = 0
         self._tail: collections.deque[Batch] = collections.deque()
         self._tail_count = 0
-        self.live_skipped = 0  # batches a slow consumer of a streamed run never took (they are on disk)
         self._sink_lock = threading.Lock()
         self._thread = threading.Thread(target=self._pump, name=f"gadgetbook-{gadget}", daemon=True)
         self._thread.start()
@@ -179,13 +179,6 @@ class Run:
             if self.writer is not None:
                 self.writer.write(batch)
                 self._keep_tail(batch)
-                # Nobody may be reading live (a run started and left alone): keep the queue short.
-                while self._queue.qsize() > 16:
-                    try:
-                        self._queue.get_nowait()
-                        self.live_skipped += 1
-                    except queue.Empty:
-                        break
             elif self.keep_batches:
                 self.batches_seen.append(batch)
         self._queue.put(batch)
@@ -200,10 +193,18 @@ class Run:
         """Send every batch to `writer` (a DatasetWriter) and keep only the newest `tail_rows` rows in memory."""
         with self._sink_lock:
             self.writer, self.tail_rows = writer, tail_rows
+            # Nobody may be reading live (a run started and left alone): what waits for a consumer is held
+            # to the tail's rows, and so is always among the tail's batches; older ones are on disk.
+            self._queue.bound(tail_rows, MAX_WAITING)
             seen, self.batches_seen, self.keep_batches = self.batches_seen, [], False
             for batch in seen:  # what arrived before the writer was set
                 writer.write(batch)
                 self._keep_tail(batch)
+
+    @property
+    def live_skipped(self) -> int:
+        """Batches a slow consumer of a streamed run never took (they are on disk)."""
+        return self._queue.dropped
 
     def _keep_tail(self, batch: Batch) -> None:
         self._tail.append(batch)
@@ -257,12 +258,10 @@ class Run:
         """All events of the run as a pandas DataFrame, with the run's facts in `.attrs`."""
         from gadgetbook.frames.dataframe import to_dataframe
 
-        kept = list(self._tail) if self.writer is not None else self.batches_seen
+        # A streamed run's tail ends with whole batches: only its newest `tail_rows` rows become the DataFrame.
+        kept = newest(list(self._tail), self.tail_rows) if self.writer is not None else self.batches_seen
         batches = kept or ([self.schema] if self.schema is not None else [])
-        df = to_dataframe(batches, self.columns, self.attrs(), self.categorical)
-        if self.writer is not None and len(df) > self.tail_rows:
-            df = df.iloc[len(df) - self.tail_rows:].reset_index(drop=True)
-        return df
+        return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
 
     def result(self):
         """The run's result: its DataFrame, or the kind's own type built from it (a Profile)."""
@@ -354,6 +353,48 @@ class Run:
             self.stop()
 
 
+class Handoff:
+    """What the pump hands to the run's consumer: batches, then an error or the end. Unbounded unless
+    `bound()` is called; then the oldest batches are dropped while the newer ones hold `max_rows` rows or
+    there are more than `max_items` (the end and an error are never dropped)."""
+
+    def __init__(self) -> None:
+        self._items: collections.deque = collections.deque()
+        self._rows = 0
+        self._ready = threading.Condition()
+        self._max_rows: int | None = None
+        self._max_items = 0
+        self.dropped = 0
+
+    def bound(self, max_rows: int, max_items: int) -> None:
+        with self._ready:
+            self._max_rows, self._max_items = max_rows, max_items
+            self._trim()
+
+    def put(self, item: Any) -> None:
+        with self._ready:
+            self._items.append(item)
+            self._rows += rows(item) if isinstance(item, dict) else 0
+            self._trim()
+            self._ready.notify()
+
+    def _trim(self) -> None:
+        items = self._items
+        while (self._max_rows is not None and len(items) > 1 and isinstance(items[0], dict)
+               and (len(items) > self._max_items or self._rows - rows(items[0]) >= self._max_rows)):
+            self._rows -= rows(items.popleft())
+            self.dropped += 1
+
+    def get(self, timeout: float) -> Any:
+        """The oldest item; queue.Empty when none came within `timeout` seconds."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._items, timeout):
+                raise queue.Empty
+            item = self._items.popleft()
+            self._rows -= rows(item) if isinstance(item, dict) else 0
+            return item
+
+
 def gadgetbook_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -366,6 +407,17 @@ def gadgetbook_version() -> str:
 def rows(batch: Batch) -> int:
     """Rows in a batch (every column has as many)."""
     return len(next(iter(batch.values()))) if batch else 0
+
+
+def newest(batches: list[Batch], n: int) -> list[Batch]:
+    """The last `n` rows of `batches` (oldest first), as views of them."""
+    extra = sum(rows(b) for b in batches) - n
+    out = list(batches)
+    while out and extra >= rows(out[0]):
+        extra -= rows(out.pop(0))
+    if out and extra > 0:
+        out[0] = {k: v.take(slice(extra, None)) if isinstance(v, Coded) else v[extra:] for k, v in out[0].items()}
+    return out
 
 
 def concat(batches: list[Batch], columns: list[str]) -> Batch:

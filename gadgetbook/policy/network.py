@@ -233,13 +233,3 @@ def check_network_policy(policies: Any, events: Any, *, inventory: list[dict] | 
     refused = pd.DataFrame(out, columns=COLUMNS).sort_values("timestamp", ignore_index=True)
     return PolicyCheck(refused, len(seen), sorted(notes))
 
-
-def check_seccomp(profile: Any, events: Any):
-    """The syscalls of a traceloop recording that a seccomp profile would have refused.
-
-    The seam for the seccomp advisor: a traceloop recording (a `syscall` column per row) and a profile in the
-    OCI / Kubernetes JSON form. Until traceloop recordings exist in this installation it says so.
-    """
-    from gadgetbook.policy.seccomp import check_seccomp as _check
-
-    return _check(profile, events)

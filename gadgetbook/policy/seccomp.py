@@ -37,11 +37,15 @@ def action_of(profile: dict[str, Any], syscall: str) -> str:
     return profile["defaultAction"]
 
 
-def check_seccomp(profile: Any, events: pd.DataFrame) -> pd.DataFrame:
+def check_seccomp(profile: Any, events: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
     """Per workload and syscall: how many calls the profile would have refused, and with which action."""
     from gadgetbook.compare.workloads import workloads
 
     prof = load_profile(profile)
+    if isinstance(events, (str, os.PathLike)):
+        from gadgetbook import replay
+
+        events = replay(events, show=False)
     if "syscall" not in getattr(events, "columns", []):
         raise GadgetError("Checking a seccomp profile needs a traceloop recording (rows with a syscall column); "
                           "record one with the traceloop gadget.")

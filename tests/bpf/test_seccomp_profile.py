@@ -68,6 +68,15 @@ def test_the_advised_profile_runs_the_workload_and_refuses_what_it_never_did(roo
     assert f"content-{tag}" in ran.stdout and f"done-{tag}" in ran.stdout
     assert f"can't open '/data/missing-{tag}': No such file or directory" in ran.stderr
 
+    # Checked against the recording: the advised profile refuses none of its calls; one without openat
+    # refuses exactly the recorded openat calls of the workload.
+    assert gadgetbook.check_seccomp_profile(path, recording).empty
+    strict = {**prof, "syscalls": [{**prof["syscalls"][0], "names": sorted(allowed - {"openat"})}]}
+    check = gadgetbook.check_seccomp_profile(strict, df)
+    workload = c.name.rsplit("-", 1)[0]  # named as diffs name workloads: without the instance suffix
+    assert check.to_dict("records") == [{"workload": workload, "syscall": "openat", "action": "SCMP_ACT_ERRNO",
+                                         "calls": int((df.syscall == "openat").sum())}]
+
     refused = _podman_run(rootfs, f"sc-no-{tag}", path, f"{_workload(tag)}; chroot / /bin/true")
     assert refused.returncode != 0
     assert f"done-{tag}" in refused.stdout  # what it did before still ran

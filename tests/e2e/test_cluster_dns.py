@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 
 import pytest
-from support.cluster_fixtures import NODE_IMAGE
 from support.kube import deployment, namespace, ready_pods, wait_for
 
 import gadgetbook
@@ -18,14 +17,14 @@ CLIENT_LOOP = ("while true; do nslookup web.lab.test $DNS_IP >/dev/null; nslooku
 
 
 @pytest.fixture(scope="module")
-def pods(cluster, deployed):
+def pods(cluster, deployed, node_image):
     from kubernetes import client
 
     core, apps = client.CoreV1Api(cluster.api), client.AppsV1Api(cluster.api)
     with namespace(core, "gb-dns") as ns:
         deployment(apps, ns, "dns-server", {"app": "dns-server"},
                    f"exec python3 -m gadgetbook.labs.dns_server --port 53 web.lab.test={WEB}", replicas=1,
-                   image=NODE_IMAGE)
+                   image=node_image)
         (server,) = wait_for(lambda: ready_pods(core, ns, "app=dns-server", 1), 120, "the DNS server pod")
         deployment(apps, ns, "dns-client", {"app": "dns-client"}, CLIENT_LOOP, replicas=1,
                    env={"DNS_IP": server.status.pod_ip})
