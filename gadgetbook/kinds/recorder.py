@@ -283,7 +283,7 @@ class KernelRecorder:
     # -- reading --
 
     def read(self, slot: int) -> tuple[np.ndarray, int]:
-        """(the slot's records oldest first, its head: how many were ever written)."""
+        """(the slot's records in the order their syscalls began, its head: how many were ever written)."""
         buf = self._buffers[slot]
         head = int(self.heads[slot])
         size = self.settings.entries
@@ -292,7 +292,9 @@ class KernelRecorder:
         # Valid: written (seq != 0) and among the newest `size`; older ones were overwritten.
         keep = (seq > max(0, head - size)) & (seq <= head)
         records = records[keep]
-        return records[np.argsort(records["seq"], kind="stable")], head
+        # In time order: threads on two CPUs take their positions and their clocks in either order, so seq
+        # (a record's position) can be a few nanoseconds out of step with the time its syscall began.
+        return records[np.lexsort((records["seq"], records["timestamp_raw"]))], head
 
     def syscall_counts(self, slot: int) -> dict[int, int]:
         row = self.counts[slot]
