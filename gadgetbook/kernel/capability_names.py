@@ -6,16 +6,14 @@ import ctypes as C
 import functools
 
 from gadgetbook.errors import GadgetError
+from gadgetbook.kernel.system_library import open_library
 
 MAX_CAPABILITY = 63  # the kernel keeps capabilities in one 64-bit set
 
 
 @functools.cache
 def _libcap() -> C.CDLL:
-    try:
-        lib = C.CDLL("libcap.so.2")
-    except OSError:
-        raise GadgetError("libcap (libcap.so.2) is missing; install it (Debian: apt-get install libcap2).") from None
+    lib = open_library("libcap.so.2", "libcap2", GadgetError)
     lib.cap_to_name.restype = C.c_void_p
     lib.cap_to_name.argtypes = [C.c_int]
     lib.cap_free.argtypes = [C.c_void_p]

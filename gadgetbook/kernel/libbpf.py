@@ -6,14 +6,11 @@ import ctypes as C
 import os
 import threading
 
+from gadgetbook.kernel.system_library import open_library
+
 _vp = C.c_void_p
 
-try:
-    lib = C.CDLL("libbpf.so.1", use_errno=True)
-except OSError as exc:  # pragma: no cover - depends on the host
-    raise ImportError(
-        "libbpf.so.1 was not found; install it (Debian: apt-get install libbpf1)."
-    ) from exc
+lib = open_library("libbpf.so.1", "libbpf1", ImportError, use_errno=True)
 _libc = C.CDLL(None, use_errno=True)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from gadgetbook.errors import GadgetError
 from gadgetbook.kernel.hooks import tracefs
+from gadgetbook.kernel.system_library import open_library
 
 MAX_SYSCALLS = 1024  # as bpf/traceloop sizes its tables
 # Argument names that hold a path in the kernel's syscall definitions (a pointer to a C string).
@@ -47,10 +48,7 @@ class Arg:
 
 @functools.cache
 def _libseccomp() -> C.CDLL:
-    try:
-        lib = C.CDLL("libseccomp.so.2")
-    except OSError:
-        raise GadgetError("libseccomp.so.2 was not found; install it (Debian: apt-get install libseccomp2).") from None
+    lib = open_library("libseccomp.so.2", "libseccomp2", GadgetError)
     lib.seccomp_syscall_resolve_name.argtypes = [C.c_char_p]
     lib.seccomp_syscall_resolve_name.restype = C.c_int
     lib.seccomp_syscall_resolve_num_arch.argtypes = [C.c_uint32, C.c_int]
