@@ -259,7 +259,9 @@ class Run:
         from gadgetbook.frames.dataframe import to_dataframe
 
         # A streamed run's tail ends with whole batches: only its newest `tail_rows` rows become the DataFrame.
-        kept = newest(list(self._tail), self.tail_rows) if self.writer is not None else self.batches_seen
+        # The run's thread appends while the run goes on: read a copy taken under its lock.
+        with self._sink_lock:
+            kept = newest(list(self._tail), self.tail_rows) if self.writer is not None else list(self.batches_seen)
         batches = kept or ([self.schema] if self.schema is not None else [])
         return to_dataframe(batches, self.columns, self.attrs(), self.categorical)
 

@@ -128,3 +128,26 @@ def test_timestamps_are_wall_clock(tmp_path):
     df = r.result()
     ts = df[df.path == str(path)].timestamp.iloc[0].value
     assert before <= ts <= after
+
+
+def test_result_can_be_read_while_events_arrive(tmp_path):
+    """A notebook reads `run.result()` while the run's thread adds batches: each read is whole."""
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / marker()
+    path.touch()
+    busy = subprocess.Popen([sys.executable, "-c", f"while True: open({str(path)!r}).close()"])
+    r = gadgetbook.start("opensnoop", pid=busy.pid)
+    try:
+        sizes, end = [], time.monotonic() + 3
+        while time.monotonic() < end:
+            df = r.result()
+            sizes.append(len(df))
+            assert (df.path == str(path)).all()
+    finally:
+        r.stop()
+        busy.kill()
+        busy.wait()
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0], sizes  # rows kept arriving, and none went
