@@ -22,7 +22,12 @@ trap 'rm -rf "$ctx"' EXIT
 # client), and what the node imports: numpy, the node extra (jupyter-server, tornado, zstandard, the
 # symbol readers, ipykernel).
 pip=("$ROOT/.venv/bin/pip" wheel -q --wheel-dir "$ctx/wheels")
-"${pip[@]}" --no-deps "$ROOT"
+# gadgetbook's own wheel comes from a copy of the tracked files with this checkout's compiled BPF objects
+# (make finds them current): setuptools' build directory in a checkout keeps files deleted since, and
+# they would ship.
+mkdir "$ctx/src"
+git -C "$ROOT" ls-files -z | tar -C "$ROOT" --null -T - -c gadgetbook/_bpf bpf/.build | tar -C "$ctx/src" -x
+"${pip[@]}" --no-deps "$ctx/src"
 node_deps=$("$ROOT/.venv/bin/python" - "$ROOT/pyproject.toml" "$slim" <<'PY'
 import sys, tomllib
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
@@ -37,11 +42,33 @@ PY
 "${pip[@]}" $node_deps
 # jsonschema's optional format checkers (pulled in by jupyter-events): never used by the node, and
 # rfc3987-syntax builds a parser at import that costs ~20 MB of memory and 0.8 s.
+# tzdata: Debian's own zone files (in every Debian 12 base: the package is required there) serve Python's
+# zoneinfo and pandas.
+rm -f "$ctx"/wheels/tzdata-*.whl
 rm -f "$ctx"/wheels/{rfc3987_syntax,lark,fqdn,isoduration,arrow,uri_template,webcolors,jsonpointer,rfc3339_validator,rfc3986_validator,types_python_dateutil}-*.whl
 # The debugger and the completer of a %%node kernel (debugpy, jedi with parso: ~55 MB): ipykernel and IPython
 # run without them, and a cell sent from a notebook needs neither.
 rm -f "$ctx"/wheels/{debugpy,jedi,parso}-*.whl
-cp "$ROOT/images/Containerfile" "$ctx/"
+# Some projects ship their extension modules with debug sections (zstandard's alone is 12 MB): those are
+# stripped of them and the wheel repacked, so that its RECORD stays true. Libraries that auditwheel
+# bundled (*.libs/) are left alone: strip breaks the program headers it patched.
+strip_debug() {
+    local dir=$ctx/unpacked files=() f
+    "$ROOT/.venv/bin/python" -m wheel unpack -d "$dir" "$1" >/dev/null
+    while IFS= read -r -d '' f; do
+        readelf -S "$f" 2>/dev/null | grep -q '\.debug_info' && files+=("$f")
+    done < <(find "$dir" -name '*.so' -not -path '*.libs/*' -print0)
+    if [[ ${#files[@]} -gt 0 ]]; then
+        strip --strip-debug "${files[@]}"
+        rm "$1"
+        "$ROOT/.venv/bin/python" -m wheel pack -d "$ctx/wheels" "$dir"/* >/dev/null
+    fi
+    rm -rf "$dir"
+}
+for whl in "$ctx"/wheels/*.whl; do
+    [[ $whl == *-none-any.whl ]] || strip_debug "$whl"
+done
+cp "$ROOT/images/Containerfile" "$ROOT/images/node_imports.py" "$ctx/"
 old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 build_id=$(basename "$ctx")
 podman build -q --network none --build-arg "BASE=$base" --build-arg "BUILD_ID=$build_id" -t "$tag" \

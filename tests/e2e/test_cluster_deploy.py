@@ -1,6 +1,10 @@
-"""deploy, status, undeploy and redeploy against the real local cluster, from the terminal."""
+"""deploy, status, undeploy and redeploy against the real local cluster, from the terminal; the image deployed."""
+
+import os
+import subprocess
 
 import pytest
+from support.cluster_fixtures import ROOT
 from support.kube import cli
 
 from gadgetbook.kube import deploy as dep
@@ -48,3 +52,11 @@ def test_manifests_file_matches_the_code():
 
     path = Path(__file__).parents[2] / "images" / "k8s" / "gadgetbook.yaml"
     assert list(yaml.safe_load_all(path.read_text())) == objects()
+
+
+def test_node_image_stays_under_250_mb(node_image):
+    """Every node pulls it: the image the tests deploy (with the %%node kernel) stays under 250 MB."""
+    env = {**os.environ, "CONTAINERS_CONF": str(ROOT / "tests" / "cluster" / "containers.conf")}
+    size = int(subprocess.run(["podman", "image", "inspect", "--format", "{{.Size}}", node_image], env=env,
+                              check=True, capture_output=True, text=True).stdout)
+    assert size < 250_000_000, f"the node image is {size / 1e6:.0f} MB"
