@@ -4,7 +4,7 @@ port-forward download speed of the Kubernetes client's reader next to gadgetbook
 
 Run as root with the cluster up and gadgetbook deployed, under the cluster lock:
 `flock /tmp/gadgetbook-cluster.lock .venv/bin/python benchmarks/cluster.py` (it deploys the image of
-this checkout itself when `--deploy` is given, and brings the cluster up and down with `--up`).
+this checkout itself when `--deploy` is given; `tests/cluster/up.sh` brings the cluster up, `down.sh` down).
 """
 
 from __future__ import annotations
