@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the node pod image with podman, offline: Python wheels prepared here, the base image given.
+# Builds the node pod image with podman from Python wheels prepared here (pip never reaches the network in the
+# image) and the base image given; apt fetches Python and the libraries only when the base lacks them.
 # usage: images/build.sh [--base IMAGE] [--tag TAG] [--slim]   (run from anywhere, as root, after scripts/install.sh)
 # --slim: without the node's Jupyter kernel (ipykernel, pandas, dnspython): %%node cells then find none.
 set -euo pipefail
@@ -71,7 +72,7 @@ done
 cp "$ROOT/images/Containerfile" "$ROOT/images/node_imports.py" "$ctx/"
 old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 build_id=$(basename "$ctx")
-podman build -q --network none --build-arg "BASE=$base" --build-arg "BUILD_ID=$build_id" -t "$tag" \
+podman build -q --build-arg "BASE=$base" --build-arg "BUILD_ID=$build_id" -t "$tag" \
     -f "$ctx/Containerfile" "$ctx" >/dev/null
 # Leave nothing behind: the first stage's image, and the image this tag named before (if no container uses it).
 podman images -q --filter "label=gadgetbook.build-stage=$build_id" | xargs -r podman rmi -f >/dev/null 2>&1 || true
