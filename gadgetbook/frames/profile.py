@@ -324,5 +324,10 @@ def _plain_stacks(samples: pd.DataFrame) -> pd.DataFrame:
     """Stack columns as strings: one row per distinct stack, so categories would only add a layer."""
     for c in STACK_COLUMNS:
         if c in samples.columns and isinstance(samples[c].dtype, pd.CategoricalDtype):
-            samples[c] = samples[c].astype(str)
+            # Each category made a string once, then taken by code: astype(str) makes every row's anew
+            # (0.8 s for 100,000 stacks).
+            values = samples[c].array
+            categories = values.categories.array if values.categories.dtype == "str" else \
+                pd.array(np.asarray(values.categories, dtype=object).astype(str), dtype="str")
+            samples[c] = pd.Series(categories.take(values.codes, allow_fill=True), index=samples.index)
     return samples

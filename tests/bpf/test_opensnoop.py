@@ -138,7 +138,9 @@ def test_result_can_be_read_while_events_arrive(tmp_path):
 
     path = tmp_path / marker()
     path.touch()
-    busy = subprocess.Popen([sys.executable, "-c", f"while True: open({str(path)!r}).close()"])
+    loop = f"print('ready', flush=True)\nwhile True: open({str(path)!r}).close()"
+    busy = subprocess.Popen([sys.executable, "-c", loop], stdout=subprocess.PIPE, text=True)
+    busy.stdout.readline()  # Python's own start-up opens are over: every open traced is of `path`
     r = gadgetbook.start("opensnoop", pid=busy.pid)
     try:
         sizes, end = [], time.monotonic() + 3
@@ -150,4 +152,5 @@ def test_result_can_be_read_while_events_arrive(tmp_path):
         r.stop()
         busy.kill()
         busy.wait()
+        busy.stdout.close()
     assert sizes == sorted(sizes) and sizes[-1] > sizes[0], sizes  # rows kept arriving, and none went
