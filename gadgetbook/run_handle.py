@@ -108,18 +108,18 @@ class Run:
         self._tail: collections.deque[Batch] = collections.deque()
         self._tail_count = 0
         self._sink_lock = threading.Lock()
+        self._deadline = time.monotonic() + timeout if timeout else None
         self._thread = threading.Thread(target=self._pump, name=f"gadgetbook-{gadget}", daemon=True)
         self._thread.start()
 
     # -- the pump --
 
     def _pump(self) -> None:
-        deadline = time.monotonic() + self.timeout if self.timeout else None
         pending: list[Batch] = []
         last_flush = time.monotonic()
         try:
             while not self._stop.is_set():
-                if deadline and time.monotonic() >= deadline:
+                if self._deadline and time.monotonic() >= self._deadline:
                     break
                 got = self._poll_all(pending)
                 now = time.monotonic()
@@ -139,6 +139,15 @@ class Run:
             self._close_sources()
             self.counters.ended = time.time()
             self._queue.put(_END)
+
+    def end_at(self, deadline: float | None) -> None:
+        """End the run at this `time.monotonic()` instant instead of at its own timeout (runs that started
+        one after another then end together); None: only when stopped."""
+        self._deadline = deadline
+
+    def join(self) -> None:
+        """Block until the run has ended, leaving its batches to whoever reads them."""
+        self._thread.join()
 
     def add_source(self, source: Source) -> None:
         """A node that joins a live run (a matching pod started there)."""

@@ -14,6 +14,7 @@ from gadgetbook.errors import GadgetError
 from gadgetbook.run_handle import Run
 
 MANIFEST = "_investigation.json"
+NAMER = "execsnoop"  # its execs name the processes behind every gadget's rows: it stops last
 
 
 def gadget_names(gadgets: str | Iterable[str]) -> list[str]:
@@ -52,11 +53,8 @@ class LiveInvestigation:
             self.stop()
 
     def stop(self) -> None:
-        threads = [threading.Thread(target=r.stop) for r in self.runs.values()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        _stop_together([r for g, r in self.runs.items() if g != NAMER])
+        _stop_together([r for g, r in self.runs.items() if g == NAMER])
 
     def summary(self) -> str:
         lines = [r.summary() for r in self.runs.values()]
@@ -93,6 +91,23 @@ class LiveInvestigation:
 
             finish_saved(inv, self.save)
         return inv
+
+
+def _stop_together(runs: list[Run]) -> None:
+    threads = [threading.Thread(target=r.stop) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def _end_namer_last(runs: dict[str, Run], end: float) -> None:
+    """End execsnoop at the common end, or once every other gadget has ended if that is later: a process
+    whose row another gadget still saw exec'd while execsnoop was watching, so it is named."""
+    for g, r in runs.items():
+        if g != NAMER:
+            r.join()
+    runs[NAMER].end_at(end)
 
 
 def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[str, Any]] | None = None,
@@ -159,6 +174,15 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
         raise GadgetError("No gadget of the investigation started: "
                           + "; ".join(f"{g}: {e}" for g, e in failed.items()))
     facts["attached"] = time.time()
+    # Every gadget watches the same window: the runs started one after another (each waits on the verifier)
+    # and end together, the timeout after the last attached; ending each at its own timeout, the first would
+    # miss what the others still see (an exec behind a connect, seen at the very end).
+    if where.timeout:
+        end = time.monotonic() + where.timeout
+        for g, r in runs.items():
+            r.end_at(end if g != NAMER or len(runs) == 1 else None)
+        if NAMER in runs and len(runs) > 1:
+            threading.Thread(target=_end_namer_last, args=(runs, end), daemon=True).start()
     if in_cluster:
         facts["targets"] = next(iter(runs.values())).targets
     else:

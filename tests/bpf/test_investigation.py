@@ -63,6 +63,13 @@ def test_connections_after_a_lookup_carry_the_name(lab, inv):
     assert set(before.remote_name) <= {""}
 
 
+def test_every_gadget_watched_the_whole_window(inv):
+    # The gadgets attach one after another; each watches until the timeout after the last one attached, so
+    # none misses what the others see at the end.
+    ends = {g: inv[g].attrs["end"] for g in inv.gadgets}
+    assert all(end >= inv.facts["attached"] + 4 for end in ends.values()), (inv.facts["attached"], ends)
+
+
 def test_processes_behind_rows_are_named(lab, inv):
     conns = inv["tcptracer"]
     # Processes alive once the process table was read are known; a wget that came and went while the gadgets
