@@ -174,7 +174,7 @@ def start_investigation(gadgets: str | Iterable[str], *, params: dict[str, dict[
         raise GadgetError("No gadget of the investigation started: "
                           + "; ".join(f"{g}: {e}" for g, e in failed.items()))
     facts["attached"] = time.time()
-    # Every gadget watches the same window: the runs started one after another (each waits on the verifier)
+    # Every gadget watches the same window: the runs attach at different moments (each waits on the verifier)
     # and end together, the timeout after the last attached; ending each at its own timeout, the first would
     # miss what the others still see (an exec behind a connect, seen at the very end).
     if where.timeout:
