@@ -4,14 +4,13 @@ marked compile errors show in the cell's output."""
 
 import json
 
-import nbclient
 import nbformat
 import pytest
 from support.cells import BCC_OPEN_COUNTER, LENGTHS, OPEN_COUNTER, with_marker
 from support.kernel_headers import debian_headers
 from support.workloads import marker
 
-from tests.notebooks.test_notebooks import jupyter_env, outputs  # noqa: F401
+from tests.notebooks.test_notebooks import jupyter_env, notebook_client, outputs  # noqa: F401
 
 pytestmark = pytest.mark.root
 
@@ -29,9 +28,7 @@ def _notebook(cells: list[tuple[str, list[str]]]) -> nbformat.NotebookNode:
 
 
 def _execute(nb, workdir):
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                                     resources={"metadata": {"path": str(workdir)}})
-    client.execute()
+    notebook_client(nb, workdir).execute()
     nbformat.write(nb, workdir / "executed-cells.ipynb")
     return nb
 

@@ -14,14 +14,13 @@ from contextlib import nullcontext
 from importlib.metadata import PackageNotFoundError, packages_distributions, requires
 from pathlib import Path
 
-import nbclient
 import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.notebooks.test_notebooks import jupyter_env, outputs  # noqa: F401
+from tests.notebooks.test_notebooks import code_cells, jupyter_env, notebook_client, outputs  # noqa: F401
 
 LABS_DIR = Path(__file__).parents[2] / "notebooks" / "labs"
 LABS = sorted(LABS_DIR.glob("*.ipynb"))
@@ -81,15 +80,10 @@ def run_lab(path: Path, workdir: Path, replace: dict[str, str] | None = None):
         for key, source in (replace or {}).items():
             if f"answer-{key}" in tags(cell):
                 cell.source = source
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                                     resources={"metadata": {"path": str(workdir)}})
+    client = notebook_client(nb, workdir)
     failed = None
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if index:
-                time.sleep(PAUSE)
+        for index, cell in code_cells(nb, PAUSE):
             try:
                 client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
             except CellExecutionError:

@@ -43,18 +43,29 @@ def jupyter_env(tmp_path, monkeypatch):
     return tmp_path
 
 
+def notebook_client(nb: nbformat.NotebookNode, workdir: Path) -> nbclient.NotebookClient:
+    """A client that runs `nb` in a fresh python3 kernel with `workdir` as its working directory."""
+    return nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
+                                   resources={"metadata": {"path": str(workdir)}})
+
+
+def code_cells(nb: nbformat.NotebookNode, pause: float):
+    """(index, cell) of each code cell in order, `pause` seconds after the one before, as a reader runs them."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if index:
+            time.sleep(pause)
+        yield index, cell
+
+
 def execute(path: Path, workdir: Path, pause: float = READING_PAUSE) -> nbformat.NotebookNode:
     """Run the notebook's cells in order, `pause` seconds apart, as a reader would; save the outputs."""
     shutil.copy(path, workdir / path.name)
     nb = nbformat.read(workdir / path.name, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                                     resources={"metadata": {"path": str(workdir)}})
+    client = notebook_client(nb, workdir)
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if index:
-                time.sleep(pause)
+        for index, cell in code_cells(nb, pause):
             client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         client.set_widgets_metadata()
     nbformat.write(nb, workdir / f"executed-{path.name}")
