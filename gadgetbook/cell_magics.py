@@ -100,13 +100,13 @@ class CellMagics(Magics):
     @cell_magic
     def bcc(self, line: str, cell: str):
         """Run the cell, a bcc program (bcc's C: TRACEPOINT_PROBE, BPF_PERF_OUTPUT, BPF_HASH, ... with no
-        Python), on this host: its perf or ring buffer's records become a DataFrame whose columns are the
-        record struct's fields, its tables DataFrames after the run.
+        Python), on this host or on the nodes of pods: its perf or ring buffer's records become a DataFrame
+        whose columns are the record struct's fields, its tables DataFrames after the run.
 
         Usage::
 
             %%bcc [--name VAR] [--timeout 5] [--events NAME] [--tables A,B] [--hist NAME] [--interval 1]
-                  [-c NAME | -l SELECTOR | --pid PID]
+                  [-c NAME | -l SELECTOR | --pid PID | --local | -n NS -p POD --node NODE ...]
             BPF_PERF_OUTPUT(events);
             TRACEPOINT_PROBE(syscalls, sys_enter_openat) { ... events.perf_submit(args, &e, sizeof(e)); ... }
 
@@ -116,15 +116,18 @@ class CellMagics(Magics):
         filtered by a prelude the magic adds (cgroup id and pid, which need no kernel struct): every
         TRACEPOINT_PROBE calls gadget_should_discard() first, and other probes may call it too.
         bcc runs in a child process of the Python that has it (Debian's python3), not in this kernel.
+        In a cluster the cell goes to each node's gadgetbook pod, whose bcc compiles it against the node's
+        own headers: deploy pods that carry bcc with `%gadget deploy --bcc`.
         """
         from gadgetbook.programs.spec import BCC_PARAMS
 
         try:
-            parsed = _program_args("%%bcc", line, BCC_PARAMS, "Run a bcc program on this host.")
+            parsed = _program_args("%%bcc", line, BCC_PARAMS, "Run a bcc program on this host or on pods' nodes.")
             if parsed is None:  # --help printed its text
                 return None
             ns, kwargs = parsed
-            kwargs.pop("wants_cluster")
+            if not kwargs.pop("wants_cluster") and self._local_by_config():
+                kwargs["local"] = True
             from gadgetbook.programs.api import start_bcc
 
             run = start_bcc(cell, **kwargs, warn=_warning)

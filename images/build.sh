@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Builds the node pod image with podman from Python wheels prepared here (pip never reaches the network in the
 # image) and the base image given; apt fetches Python and the libraries only when the base lacks them.
-# usage: images/build.sh [--base IMAGE] [--tag TAG] [--slim]   (run from anywhere, as root, after scripts/install.sh)
+# usage: images/build.sh [--base IMAGE] [--tag TAG] [--slim] [--bcc]   (run from anywhere, as root, after scripts/install.sh)
 # --slim: without the node's Jupyter kernel (ipykernel, pandas, dnspython): %%node cells then find none.
+# --bcc: with Debian's bcc (and its LLVM, ~150 MB more), for %%bcc cells on the nodes; tagged VERSION-bcc.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 base=docker.io/library/debian:bookworm-slim
 slim=0
-tag=localhost/gadgetbook-node:$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml")
+bcc=0
+tag=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --base) base=$2; shift 2 ;;
         --tag) tag=$2; shift 2 ;;
         --slim) slim=1; shift ;;
-        *) echo "usage: $0 [--base IMAGE] [--tag TAG] [--slim]" >&2; exit 2 ;;
+        --bcc) bcc=1; shift ;;
+        *) echo "usage: $0 [--base IMAGE] [--tag TAG] [--slim] [--bcc]" >&2; exit 2 ;;
     esac
 done
+if [[ -z $tag ]]; then
+    tag=localhost/gadgetbook-node:$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml")
+    [[ $bcc == 1 ]] && tag+=-bcc
+fi
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
 # Wheels for the image's Python (Debian 12's 3.11, the same as the build host's): gadgetbook itself,
@@ -72,7 +79,7 @@ done
 cp "$ROOT/images/Containerfile" "$ROOT/images/node_imports.py" "$ctx/"
 old=$(podman image inspect --format '{{.Id}}' "$tag" 2>/dev/null || true)
 build_id=$(basename "$ctx")
-podman build -q --build-arg "BASE=$base" --build-arg "BUILD_ID=$build_id" -t "$tag" \
+podman build -q --build-arg "BASE=$base" --build-arg "BUILD_ID=$build_id" --build-arg "BCC=$bcc" -t "$tag" \
     -f "$ctx/Containerfile" "$ctx" >/dev/null
 # Leave nothing behind: the first stage's image, and the image this tag named before (if no container uses it).
 podman images -q --filter "label=gadgetbook.build-stage=$build_id" | xargs -r podman rmi -f >/dev/null 2>&1 || true

@@ -40,19 +40,22 @@ def start_cluster(kube: Kube, spec: GadgetSpec, params: dict[str, Any], query: P
         raise GadgetError(f"gadgetbook's node pod is not ready on {', '.join(missing)}; "
                           "deploy it with `gadgetbook deploy` (or `%gadget deploy`) and check `gadgetbook status`.")
     token = bearer_token(kube)
-    columns, schema = kind.columns(), kind.empty()
     peers = None
-    if "daddr" in columns:
-        from gadgetbook.frames.coded import Coded
+    if "daddr" in kind.columns():
         from gadgetbook.targets.pod_addresses import PodAddresses
 
         peers = PodAddresses(kube)
-        columns = [*columns, *REMOTE_COLUMNS]
-        schema = {**schema, **{c: Coded(np.empty(0, np.int32), np.empty(0, "O")) for c in REMOTE_COLUMNS}}
     cluster = ClusterSources(kube, spec, params, token, pods_on, ring_size, peers, include_self)
     sources, errors = cluster.open_many({n: by_node[n] for n in by_node if n in pods_on}, targets)
     if not sources:
         raise GadgetError("; ".join(f"{n}: {e}" for n, e in errors.items()))
+    # Asked once the nodes have started: a bcc program's columns are known only once a node has compiled it.
+    columns, schema = kind.columns(), kind.empty()
+    if peers is not None:
+        from gadgetbook.frames.coded import Coded
+
+        columns = [*columns, *REMOTE_COLUMNS]
+        schema = {**schema, **{c: Coded(np.empty(0, np.int32), np.empty(0, "O")) for c in REMOTE_COLUMNS}}
     if host:
         described = f"every process on {', '.join(sorted(by_node))}"
     else:

@@ -140,7 +140,8 @@ class RemoteSource(TableSource):
             raise GadgetError(f"The node API on {link.node} closed the run before it started ({exc}).") from None
         if first.get("op") != protocol.STARTED:
             self._ws.close()
-            raise GadgetError(f"{link.node}: {first.get('message', first)}")
+            raise GadgetError(str(first.get("message", first)))  # the caller says which node
+        self.kind.started(first, link.node)
         self.columns = first["columns"]
         self._ws.settimeout(None)
         self._thread = threading.Thread(target=self._read, name=f"gadgetbook-node-{link.node}", daemon=True)

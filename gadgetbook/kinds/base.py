@@ -93,6 +93,14 @@ class Kind:
         sends its object); catalog gadgets need none: the node has them."""
         return {}
 
+    def reply(self) -> dict[str, Any]:
+        """What a node's STARTED message says of an opened run beyond its columns (a bcc program: the record's
+        layout, known only once the node has compiled it); nothing by default."""
+        return {}
+
+    def started(self, reply: dict[str, Any], node: str) -> None:
+        """The client's side of `reply`: what a node said on starting."""
+
     # -- after the run --
 
     def result(self, df: Any) -> Any:

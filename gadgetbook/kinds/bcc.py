@@ -1,6 +1,9 @@
 """The bcc kind: a bcc program of one's own (%%bcc), compiled and run by bcc in a child process of the Python
 that imports it, streaming records (perf or ring buffer) and table readings back; rows get the record
-struct's fields as columns, tables come back after the run (and at every --interval)."""
+struct's fields as columns, tables come back after the run (and at every --interval).
+
+In a cluster the cell's C travels to each node pod, whose bcc compiles it against the node's own headers; the
+record's layout (bcc's, known once it has compiled) comes back in the node's STARTED message."""
 
 from __future__ import annotations
 
@@ -43,6 +46,15 @@ class RecordLayout:
     event_columns: tuple[Column, ...]
 
 
+def bcc_spec(source: str, name: str = "cell", warnings: tuple[str, ...] = ()) -> BccSpec:
+    """The spec of a bcc program: its C, and what was noticed before it ran."""
+    from gadgetbook.programs.bcc_host import CHILD
+    from gadgetbook.programs.spec import BCC_PARAMS
+
+    return BccSpec(name=name, description="a bcc program of one's own", kind="bcc", object_path=CHILD,
+                   params=dict(BCC_PARAMS), hooks=(), column_meta={}, source=source, warnings=warnings)
+
+
 def record_layout(record: dict) -> RecordLayout:
     fields = record["fields"]
     dtype = np.dtype({"names": [f[0] for f in fields],
@@ -59,6 +71,8 @@ class BccKind(Kind):
     def __init__(self, spec) -> None:
         super().__init__(spec)
         self._layout: RecordLayout | None = None  # known once bcc has compiled the program
+        self._record: dict | None = None  # the layout as bcc's child said it (a node passes it on)
+        self.node_warnings: list[str] = []  # what nodes noticed before compiling (their headers)
 
     @property
     def _decoder(self):
@@ -75,14 +89,20 @@ class BccKind(Kind):
 
     def open(self, params: dict[str, Any], *, mntns_ids, pid, ring_bytes, containers, node,
              raw: bool = False) -> BccSource:
-        from gadgetbook.programs.bcc_host import bcc_python, cgroup_ids, kernel_headers, prelude
+        from gadgetbook.kernel.hooks import tracefs
+        from gadgetbook.programs.bcc_host import bcc_python, kernel_headers, prelude
 
-        kernel_headers()  # none at all: one sentence, nothing run
+        # None at all: one sentence, nothing run. A node's own are another kernel's: its client hears it.
+        headers = kernel_headers(node if raw else None)
+        # bcc reads the layout of a TRACEPOINT_PROBE's arguments there; a node pod mounts it on first need.
+        if tracefs() is None:
+            raise GadgetError("This host has no tracefs (/sys/kernel/tracing), where bcc reads the tracepoints' "
+                              "arguments; mount it: mount -t tracefs nodev /sys/kernel/tracing.")
+        if raw and headers.mismatch:
+            self.node_warnings.append(headers.mismatch)
         cgroups = None
         if mntns_ids is not None:
-            wanted = set(mntns_ids)
-            pids = [p for c in containers.refresh() if c.mntns_ids & wanted for p in c.pids]
-            cgroups = cgroup_ids(pids)
+            cgroups = _cgroups_of(containers, mntns_ids)
             if not cgroups:
                 raise GadgetError("The selected containers have no cgroup this host can see; nothing was traced.")
         names = lambda key: [n.strip() for n in str(params.get(key) or "").split(",") if n.strip()]  # noqa: E731
@@ -95,11 +115,35 @@ class BccKind(Kind):
             "max_events": int(params.get("max_events") or 0),
             "pages": _pages(ring_bytes),
         }
-        source = BccSource(bcc_python(), config, self.spec.source, node, set(names("hist")))
+        source = BccSource(bcc_python(), config, self.spec.source, node, set(names("hist")), containers, raw)
+        self._record = source.record
         if source.record is not None:
             self._layout = record_layout(source.record)
             source.decoder = PlainDecoder(self._layout, node)
         return source
+
+    # -- in a cluster --
+
+    def wire(self, node: str) -> dict[str, Any]:
+        """The cell's C itself: each node's bcc compiles it against that node's headers."""
+        return {"program": {"kind": self.name, "name": self.spec.name, "source": self.spec.source}}
+
+    def reply(self) -> dict[str, Any]:
+        """What the node says on starting: the record's layout as its bcc made it, and its warnings."""
+        return {"record": self._record, "warnings": list(self.node_warnings)}
+
+    def started(self, reply: dict[str, Any], node: str) -> None:
+        """The client learns the record's layout from the first node to start (every node's bcc lays out the
+        cell's struct alike), and keeps each node's warnings (they name their node)."""
+        if self._layout is None and reply.get("record"):
+            self._record = reply["record"]
+            self._layout = record_layout(self._record)
+        self.node_warnings += list(reply.get("warnings") or ())
+
+    def from_wire(self, frame, params, names, node):
+        """A node's records, as its bcc wrote them, decoded here."""
+        records = np.frombuffer(frame.columns["records"], dtype=self._layout.event_dtype)
+        return one_per_row(PlainDecoder(self._layout, node).decode(records))
 
     def result(self, df):
         return self.result_with_tables(df, {})
@@ -121,6 +165,14 @@ class BccKind(Kind):
         pass
 
 
+def _cgroups_of(containers, mntns_ids) -> set[int]:
+    """The cgroup ids of the containers with these mount namespaces (their processes' cgroups)."""
+    from gadgetbook.programs.bcc_host import cgroup_ids
+
+    wanted = set(mntns_ids)
+    return cgroup_ids([p for c in containers.refresh() if c.mntns_ids & wanted for p in c.pids])
+
+
 def _pages(ring_bytes: int | None) -> int:
     """Pages of each CPU's perf buffer: --ring-size split in pages (a power of two), 128 by default (512 KiB)."""
     if not ring_bytes:
@@ -132,12 +184,15 @@ def _pages(ring_bytes: int | None) -> int:
 class BccSource(TableSource):
     """The child process running the program: its frames read on a thread, its stderr kept for errors."""
 
-    def __init__(self, python: str, config: dict, cell: str, node: str, histograms: set[str]) -> None:
+    def __init__(self, python: str, config: dict, cell: str, node: str, histograms: set[str], containers=None,
+                 raw: bool = False) -> None:
         from gadgetbook.programs.bcc_host import CHILD
 
         self.name = node
         self.cell = cell
         self.histograms = histograms
+        self.containers = containers
+        self.raw = raw  # a node: records go to the client as bcc wrote them
         self.record: dict | None = None
         self.decoder = None
         self._pending: list[bytes] = []
@@ -253,8 +308,23 @@ class BccSource(TableSource):
             return None
         if self.decoder is None:
             return None
-        events = np.frombuffer(b"".join(chunks), dtype=self.decoder.spec.event_dtype)
+        data = b"".join(chunks)
+        if self.raw:
+            from gadgetbook.protocol import Frame
+
+            return Frame({}, {"records": np.frombuffer(data, np.uint8)})
+        events = np.frombuffer(data, dtype=self.decoder.spec.event_dtype)
         return one_per_row(self.decoder.decode(events))
+
+    def add_mntns(self, mntns_ids) -> None:
+        """Containers that started during the run join the filter (their cgroups)."""
+        cgroups = _cgroups_of(self.containers, mntns_ids) if self.containers is not None else set()
+        if cgroups and self._proc.poll() is None:
+            try:
+                self._proc.stdin.write(f"cgroups {json.dumps(sorted(cgroups))}\n".encode())
+                self._proc.stdin.flush()
+            except OSError:
+                pass  # it has ended: finish() says why
 
     def finish(self) -> None:
         if self._proc.poll() is None and not self._done.is_set():

@@ -24,7 +24,11 @@ def parser(command: str, prog: str) -> argparse.ArgumentParser:
         "manifests": "Print the objects deploy applies, as YAML.",
     }[command])
     if command in ("deploy", "manifests"):
-        p.add_argument("--image", default=manifests.DEFAULT_IMAGE, help="node pod image (default %(default)s)")
+        p.add_argument("--image", help=f"node pod image (default {manifests.DEFAULT_IMAGE}, "
+                                       f"with --bcc {manifests.BCC_IMAGE})")
+        p.add_argument("--bcc", action="store_true",
+                       help="node pods that run %%%%bcc programs: the image built with bcc (images/build.sh --bcc) "
+                            "and the memory its compiler needs")
     if command in ("deploy", "undeploy"):
         p.add_argument("--timeout", default="3m", help="how long to wait (default %(default)s)")
     if command != "manifests":
@@ -41,15 +45,17 @@ def run_command(argv: list[str], prog_prefix: str = "gadgetbook", out: Callable[
 
     command = argv[0]
     ns = parser(command, f"{prog_prefix} {command}").parse_args(argv[1:])
+    bcc = bool(getattr(ns, "bcc", False))
+    image = getattr(ns, "image", None) or (manifests.BCC_IMAGE if bcc else manifests.DEFAULT_IMAGE)
     if command == "manifests":
         import yaml
 
-        text = yaml.safe_dump_all(manifests.objects(ns.image), sort_keys=False)
+        text = yaml.safe_dump_all(manifests.objects(image, bcc), sort_keys=False)
         out(text)
         return text
     kube = connect(ns.kubeconfig, ns.context)
     if command == "deploy":
-        return dep.deploy(kube, ns.image, wait=parse_duration(ns.timeout), progress=out)
+        return dep.deploy(kube, image, wait=parse_duration(ns.timeout), progress=out, bcc=bcc)
     if command == "undeploy":
         return dep.undeploy(kube, wait=parse_duration(ns.timeout), progress=out)
     rows = dep.status(kube)

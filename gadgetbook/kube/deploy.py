@@ -50,10 +50,12 @@ def _apply(kube: Kube, obj: dict[str, Any]) -> str:
     return "configured"
 
 
-def deploy(kube: Kube, image: str = manifests.DEFAULT_IMAGE, wait: float = 180, progress: Progress = print) -> dict:
-    """Apply the manifests (twice is the same as once) and wait until every node pod is ready."""
+def deploy(kube: Kube, image: str = manifests.DEFAULT_IMAGE, wait: float = 180, progress: Progress = print,
+           bcc: bool = False) -> dict:
+    """Apply the manifests (twice is the same as once) and wait until every node pod is ready (`bcc`: pods
+    that run %%bcc programs, from an image built with bcc)."""
     _wait_namespace_gone_if_terminating(kube, wait, progress)
-    objs = manifests.objects(image)
+    objs = manifests.objects(image, bcc)
     for obj in objs[:1] + [manifests.secret(secrets.token_hex(24))] + objs[1:]:
         what = _apply(kube, obj)
         progress(f"{obj['kind'].lower()}/{obj['metadata']['name']} {what}")

@@ -7,6 +7,10 @@ from typing import Any
 from gadgetbook.kube.api import DAEMONSET, HEALTH_PORT, NAMESPACE, NODE_LABELS, NODE_PORT, SECRET
 
 DEFAULT_IMAGE = "localhost/gadgetbook-node:0.1.0"
+BCC_IMAGE = DEFAULT_IMAGE + "-bcc"  # images/build.sh --bcc: with bcc, for %%bcc cells on the nodes
+# A node pod's memory limit: the server at rest takes ~65 MB, a busy run up to ~95 MB; bcc compiling a program
+# takes ~130 MB more (LLVM), in a process of its own in the same pod.
+MEMORY_LIMIT = {False: "256Mi", True: "768Mi"}
 MANAGED = {"app.kubernetes.io/part-of": "gadgetbook"}
 
 
@@ -29,8 +33,9 @@ def _cluster_binding(name: str, role: str) -> dict[str, Any]:
             "subjects": [{"kind": "ServiceAccount", "name": NODE_SA, "namespace": NAMESPACE}]}
 
 
-def objects(image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
-    """Namespace, node ServiceAccount and its rights, user roles, and the node DaemonSet."""
+def objects(image: str = DEFAULT_IMAGE, bcc: bool = False) -> list[dict[str, Any]]:
+    """Namespace, node ServiceAccount and its rights, user roles, and the node DaemonSet (`bcc`: pods that
+    compile %%bcc programs, with the memory for it)."""
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(NAMESPACE, namespaced=False)},
         # Its token is mounted (said explicitly: deploy patches over older versions that had it off).
@@ -61,7 +66,7 @@ def objects(image: str = DEFAULT_IMAGE) -> list[dict[str, Any]]:
         # Runs over every process of a node (`--host`): a separate right, for the few who need it.
         {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRole", "metadata": _meta(HOST_TRACER, namespaced=False),
          "rules": [{"apiGroups": ["gadgetbook.io"], "resources": ["nodes"], "verbs": ["trace"]}]},
-        daemonset(image),
+        daemonset(image, bcc),
     ]
 
 
@@ -70,7 +75,7 @@ CLUSTER_OBJECTS = [("ClusterRoleBinding", "gadgetbook-node-auth"), ("ClusterRole
                    ("ClusterRole", HOST_TRACER)]
 
 
-def daemonset(image: str) -> dict[str, Any]:
+def daemonset(image: str, bcc: bool = False) -> dict[str, Any]:
     env = [
         {"name": "GADGETBOOK_NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
         {"name": "GADGETBOOK_TOKEN", "valueFrom": {"secretKeyRef": {"name": SECRET, "key": "token"}}},
@@ -96,7 +101,7 @@ def daemonset(image: str) -> dict[str, Any]:
         # Python every 5 s cost a quarter of a CPU).
         "readinessProbe": {"httpGet": {"path": "/healthz", "port": HEALTH_PORT}, "periodSeconds": 5,
                            "timeoutSeconds": 5},
-        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+        "resources": {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": MEMORY_LIMIT[bcc]}},
         "volumeMounts": [{"name": "bpffs", "mountPath": "/sys/fs/bpf"}],
     }
     return {

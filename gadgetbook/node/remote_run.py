@@ -37,7 +37,7 @@ class NodeRun:
         program = msg.get("program")
         if program is None:
             self.spec, object_file = catalog.get(str(msg.get("gadget", ""))), None
-        else:  # a program of one's own, compiled by the client for this node's kernel
+        else:  # a program of one's own: an object the client compiled for this kernel, or C for bcc here
             from gadgetbook.programs.wire import spec_from_wire
 
             self.spec, object_file = spec_from_wire(program)

@@ -267,7 +267,7 @@ class RunHandler(_Authenticated, WebSocketHandler):
             self._loop.add_callback(self.close)
             return
         self.run = run
-        self._send({"op": protocol.STARTED, "node": node_name(), "columns": run.kind.columns()})
+        self._send({**run.kind.reply(), "op": protocol.STARTED, "node": node_name(), "columns": run.kind.columns()})
         if self.ws_connection is None:  # the client left while the gadget loaded
             run.stop()
         run.stream(self._send)

@@ -81,17 +81,20 @@ def _warn(message: str) -> None:
 
 
 def start_bcc(source: str, *, warn: Callable[[str], None] = _warn, **kwargs: Any) -> Run:
-    """Start a bcc program (bcc's C, Python-free) on this host; returns the live Run.
+    """Start a bcc program (bcc's C, Python-free) on this host, or on the nodes of a cluster; returns the live Run.
 
     Keywords: name, events (the output to read when there are several), tables ("a,b": the tables to read;
-    default all), hist, interval, max_events, and the target options timeout, pid, container, selector,
-    local, ring_size (each CPU's perf buffer). Compiled by bcc against this kernel's headers: none is one
-    sentence and nothing runs; another kernel's is a warning, given to `warn` before compiling (tracepoint
-    arguments are right, kernel struct reads may not be) and kept in the spec.
+    default all), hist, interval, max_events, and the target options of any gadget (timeout, pid, container,
+    selector, local, ring_size: each CPU's perf buffer; namespace, podname, node, context, kubeconfig). Compiled
+    by bcc against the kernel headers where it runs: none is one sentence and nothing runs; another kernel's is
+    a warning, given to `warn` (tracepoint arguments are right, kernel struct reads may not be). In a cluster
+    each node's pod compiles it (a pod of the image built with bcc: `gadgetbook deploy --bcc`) against that
+    node's headers, and its warnings come from the node.
     """
     from gadgetbook.api import Where, start_spec
-    from gadgetbook.kinds.bcc import BccSpec
-    from gadgetbook.programs.bcc_host import CHILD, kernel_headers
+    from gadgetbook.kinds import kind_of
+    from gadgetbook.kinds.bcc import bcc_spec
+    from gadgetbook.programs.bcc_host import kernel_headers
     from gadgetbook.programs.spec import BCC_PARAMS
 
     params = {k: v for k, v in kwargs.items() if v is not None}
@@ -100,19 +103,19 @@ def start_bcc(source: str, *, warn: Callable[[str], None] = _warn, **kwargs: Any
     unknown = set(params) - set(BCC_PARAMS)
     if unknown:
         raise GadgetError(f"A bcc program takes no {', '.join(sorted(unknown))}; its settings: "
-                          f"{', '.join(BCC_PARAMS)}, and the target options timeout, pid, container, selector.")
-    if where.kube_opts:  # a kubeconfig alone does not make it a cluster run: bcc runs here, or nowhere
-        raise GadgetError("%%bcc runs programs on this host (bcc compiles against the kernel headers where it runs, "
-                          "and node pods carry neither bcc nor headers); for pods write the program for %%bpf, "
-                          "which is compiled here against each node's BTF, or add --local.")
+                          f"{', '.join(BCC_PARAMS)}, and the target options of any gadget.")
     if not source.strip():
         raise GadgetError("The cell is empty: write a bcc program in it (see %%bcc?).")
+    if where.in_cluster():
+        spec = bcc_spec(source, name)
+        run = start_spec(spec, spec.checked_params(params), where)
+        for note in kind_of(spec).node_warnings:
+            warn(note)
+        return run
     headers = kernel_headers()
     if headers.mismatch:
         warn(headers.mismatch)
-    spec = BccSpec(name=name, description="a bcc program of one's own", kind="bcc", object_path=CHILD,
-                   params=dict(BCC_PARAMS), hooks=(), column_meta={}, source=source,
-                   warnings=tuple(w for w in (headers.mismatch,) if w))
+    spec = bcc_spec(source, name, tuple(w for w in (headers.mismatch,) if w))
     where.opts["local"] = True
     return start_spec(spec, spec.checked_params(params), where)
 

@@ -2,8 +2,9 @@
 what it sees to its parent; bcc never enters the notebook's own interpreter.
 
 Standalone on purpose: it imports only bcc and the standard library, so it runs from the package directory
-with any Python that has bcc. Its parent writes one JSON line (the program and settings) on stdin, then
-"stop" (or closes stdin, as it does when it dies) to end the run. Frames on stdout: one type byte, a
+with any Python that has bcc. Its parent writes one JSON line (the program and settings) on stdin, then maybe
+"cgroups [id, ...]" lines (containers that started since, for the filter), then "stop" (or closes stdin, as it
+does when it dies) to end the run. Frames on stdout: one type byte, a
 little-endian u32 length, the payload:
   R ready    JSON {"record": {"size", "fields": [[name, code, shape, offset], ...]} | null, "tables": {name: type}}
   E events   records back to back, each of the record's size
@@ -15,6 +16,7 @@ little-endian u32 length, the payload:
 
 import ctypes as ct
 import json
+import queue
 import struct
 import sys
 import threading
@@ -151,7 +153,7 @@ def table_names(bpf, lib):
     return names
 
 
-def run(cfg, out, stop):
+def run(cfg, out, stop, joined):
     from bcc import BPF, lib
     from bcc import table as bcc_table
 
@@ -185,12 +187,12 @@ def run(cfg, out, stop):
                                 f"{', '.join(missing)}; its tables: {', '.join(readable) or 'none'}."})
                 return 2
             readable = {n: readable[n] for n in wanted}
-        return stream(bpf, bcc_table, cfg, out, stop, events, names.get(events), readable)
+        return stream(bpf, bcc_table, cfg, out, stop, joined, events, names.get(events), readable)
     finally:
         bpf.cleanup()
 
 
-def stream(bpf, bcc_table, cfg, out, stop, events, kind, tables):
+def stream(bpf, bcc_table, cfg, out, stop, joined, events, kind, tables):
     record = None
     pending, counts = [], {"lost": 0, "dropped": 0}
     kept = [0]
@@ -242,6 +244,9 @@ def stream(bpf, bcc_table, cfg, out, stop, events, kind, tables):
 
     last_counts = dict(counts)
     while not stop.is_set():
+        while not joined.empty():  # containers that started during the run
+            for cgroup in joined.get():
+                bpf[FILTER_MAP][ct.c_ulonglong(cgroup)] = ct.c_ubyte(1)
         if events is not None:
             if kind == RINGBUF:
                 bpf.ring_buffer_poll(timeout=50)
@@ -267,14 +272,18 @@ def main():
     out = Out()
     cfg = json.loads(sys.stdin.readline())
     stop = threading.Event()
+    joined = queue.SimpleQueue()
 
     def watch():
-        sys.stdin.readline()  # "stop", or end of file when the parent has gone
-        stop.set()
+        for line in sys.stdin:
+            if not line.startswith("cgroups "):
+                break
+            joined.put(json.loads(line[len("cgroups "):]))
+        stop.set()  # "stop", or end of file when the parent has gone
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        return run(cfg, out, stop)
+        return run(cfg, out, stop, joined)
     except ImportError as exc:
         out.send(b"X", {"stage": "load", "message": f"bcc cannot be imported here ({exc})"})
         return 2

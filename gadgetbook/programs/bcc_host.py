@@ -22,10 +22,11 @@ _UTS = re.compile(r'#define UTS_RELEASE "([^"]+)"')
 
 @dataclass(frozen=True)
 class KernelHeaders:
-    """The headers bcc will compile against, and the kernel they were made for."""
+    """The headers bcc will compile against (`path` as the host names it), and the kernel they were made for."""
 
     path: Path
     release: str | None  # None when they do not say
+    where: str = ""  # " on node NAME" when they are a node's
 
     @property
     def running(self) -> str:
@@ -37,28 +38,58 @@ class KernelHeaders:
         if self.release == self.running:
             return None
         whose = f"are for {self.release}" if self.release else "do not say which kernel they are for"
-        return (f"The kernel headers in {self.path} {whose}, not the running {self.running}: tracepoint arguments "
-                "are right (bcc reads their layout from the kernel's tracefs), but reads of kernel structs through "
-                "these headers may be silently wrong.")
+        return (f"The kernel headers in {self.path}{self.where} {whose}, not the running {self.running}: tracepoint "
+                "arguments are right (bcc reads their layout from the kernel's tracefs), but reads of kernel structs "
+                "through these headers may be silently wrong.")
 
 
-def kernel_headers() -> KernelHeaders:
-    """The headers bcc finds ($BCC_KERNEL_SOURCE, else /lib/modules/$(uname -r)/build); a GadgetError saying
-    how to get them when there are none."""
+def kernel_headers(node: str | None = None) -> KernelHeaders:
+    """The headers bcc finds ($BCC_KERNEL_SOURCE, else the host's /lib/modules/$(uname -r)/build); a GadgetError
+    saying how to get them when there are none. In a node pod (`node` names it) they are the host's, linked
+    into the pod's own /lib/modules where bcc looks for them."""
+    from gadgetbook.targets.host_view import host_view
+
     release = platform.release()
-    build = Path(os.environ.get("BCC_KERNEL_SOURCE") or f"/lib/modules/{release}/build")
-    if not (build / "include").is_dir():
+    view = host_view()
+    named = os.environ.get("BCC_KERNEL_SOURCE")
+    build = Path(named or f"/lib/modules/{release}/build")
+    where = f" on node {node}" if node else ""
+    seen = view.path(str(build))
+    if not (seen / "include").is_dir():
+        install = f"apt-get install linux-headers-{release}"
         raise GadgetError(
-            f"bcc compiles against the running kernel's headers and there are none ({build} is missing); install "
-            f"them (Debian: apt-get install linux-headers-{release}; another kernel's headers linked there work "
-            "for tracepoints, see the README), or write the program for %%bpf, which needs no headers.")
+            f"bcc compiles against the running kernel's headers and there are none ({build}{where} is missing); "
+            f"install them{' on the node' if node else ''} (Debian: {install}; another kernel's headers linked "
+            "there work for tracepoints, see the README), or write the program for %%bpf, which needs no headers.")
+    if view.pid is not None and not named:
+        _link_host_headers(release, seen, view.path(f"/lib/modules/{release}/source"))
     try:
-        text = (build / "include" / "generated" / "utsrelease.h").read_text()
+        text = (seen / "include" / "generated" / "utsrelease.h").read_text()
         found = _UTS.search(text)
         version = found.group(1) if found else None
     except OSError:
         version = None
-    return KernelHeaders(build, version)
+    return KernelHeaders(build, version, where)
+
+
+def _link_host_headers(release: str, build: Path, source: Path) -> None:
+    """The host's headers where bcc looks in this pod (/lib/modules/RELEASE/{build,source}, in the pod's own
+    files), renewed at every run: the host may have installed or linked others since."""
+    here = Path("/lib/modules") / release
+    try:
+        here.mkdir(parents=True, exist_ok=True)
+        for name, target in (("build", build), ("source", source)):
+            link = here / name
+            if not target.is_dir():
+                link.unlink(missing_ok=True)
+                continue
+            fresh = here / f".{name}.{os.getpid()}"
+            fresh.unlink(missing_ok=True)
+            fresh.symlink_to(target)
+            fresh.replace(link)  # at once: a bcc starting meanwhile sees the old link or the new one
+    except OSError as exc:
+        raise GadgetError(f"Cannot show the host's kernel headers to bcc in this pod ({here}: {exc.strerror}); the "
+                          "node pod's root filesystem must be writable.") from None
 
 
 @functools.cache
@@ -108,32 +139,19 @@ def prelude(cgroups: bool, pid: int | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def cgroup_v2_root() -> Path | None:
-    """Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts)."""
-    try:
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                left, _, right = line.partition(" - ")
-                if right.split(" ", 1)[0] == "cgroup2":
-                    return Path(left.split()[4])
-    except OSError:
-        pass
-    return None
-
-
 def cgroup_ids(pids: list[int]) -> set[int]:
     """bpf_get_current_cgroup_id() of these processes: the inode of their cgroup v2 directory."""
-    root = cgroup_v2_root()
+    from gadgetbook.targets.host_view import host_view
+
+    view = host_view()
+    root = view.cgroup2()
     if root is None:
         raise GadgetError("Container targets for %%bcc need the cgroup v2 hierarchy, which this host does not mount; "
                           "use %%bpf with gadget.h's filter instead.")
     ids = set()
-    for pid in pids:
+    for path in view.cgroup_paths(pids).values():
         try:
-            with open(f"/proc/{pid}/cgroup") as f:
-                path = next((line[3:].strip() for line in f if line.startswith("0::")), None)
-            if path is not None:
-                ids.add(os.stat(root / path.lstrip("/")).st_ino)
+            ids.add(os.stat(root / path.lstrip("/")).st_ino)
         except OSError:
             continue  # gone since the inventory was taken
     return ids

@@ -12,10 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gadgetbook.catalog.spec import GadgetSpec
 from gadgetbook.errors import GadgetError
 from gadgetbook.kernel.hooks import VMLINUX_BTF
 from gadgetbook.programs.compile import digest_of
-from gadgetbook.programs.spec import ProgramSpec, program_spec
+from gadgetbook.programs.spec import program_spec
 
 
 @functools.cache
@@ -36,11 +37,13 @@ def btf_bytes() -> bytes:
     return Path(VMLINUX_BTF).read_bytes()
 
 
-def spec_from_wire(program: dict[str, Any]) -> tuple[ProgramSpec, Path]:
+def spec_from_wire(program: dict[str, Any]) -> tuple[GadgetSpec, Path | None]:
     """The spec of the program a START message carries, and the object file written for it (the caller
-    removes it once the program is loaded)."""
+    removes it once the program is loaded; a bcc program has none: this node's bcc compiles its C)."""
+    if program.get("kind") == "bcc":
+        return bcc_from_wire(program), None
     if program.get("kind") != "program":
-        raise GadgetError(f"This node runs programs of the kind 'program', not {program.get('kind')!r}; "
+        raise GadgetError(f"This node runs programs of the kinds 'program' and 'bcc', not {program.get('kind')!r}; "
                           "upgrade gadgetbook on the node.")
     try:
         data = base64.b64decode(str(program["object"]), validate=True)
@@ -58,3 +61,21 @@ def spec_from_wire(program: dict[str, Any]) -> tuple[ProgramSpec, Path]:
         path.unlink(missing_ok=True)
         raise
     return spec, path
+
+
+def bcc_from_wire(program: dict[str, Any]) -> GadgetSpec:
+    """A bcc program's spec, once this node is known to run bcc: a pod of the default image says how to get one
+    that does, in one sentence."""
+    from gadgetbook.kinds.bcc import bcc_spec
+    from gadgetbook.programs.bcc_host import bcc_python
+
+    source = str(program.get("source") or "")
+    if not source.strip():
+        raise GadgetError("The START message's bcc program has no source.")
+    try:
+        bcc_python()
+    except GadgetError:
+        raise GadgetError("This node's gadgetbook pod has no bcc (the default image leaves its compiler out); "
+                          "redeploy with `gadgetbook deploy --bcc` (the image built by `images/build.sh --bcc`), "
+                          "or write the program for %%bpf, which any node pod runs.") from None
+    return bcc_spec(source, str(program.get("name") or "cell"))
