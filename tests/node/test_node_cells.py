@@ -67,7 +67,7 @@ def test_a_verifier_refusal_on_the_node_comes_back_in_one_piece(node_server):  #
     link = _link(port, token)
     spec = program_spec(compile_on(link, VERIFIER_REFUSES).path, name="refused")
     start = {"gadget": spec.name, "params": spec.checked_params({}), **kind_of(spec).wire("test-node")}
-    with pytest.raises(GadgetError, match=r"test-node: The kernel's verifier refused the program refused at line 16"):
+    with pytest.raises(GadgetError, match=r"^The kernel's verifier refused the program refused at line 16"):
         RemoteSource(link, start, {}, spec=spec)
 
 
