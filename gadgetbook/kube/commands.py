@@ -20,7 +20,7 @@ def parser(command: str, prog: str) -> argparse.ArgumentParser:
     p = _Parser(prog=prog, description={
         "deploy": "Install (or update) gadgetbook's node pods in the cluster and wait until they are ready.",
         "undeploy": "Remove gadgetbook's node pods, namespace and roles from the cluster.",
-        "status": "Show each node pod: ready, restarts, image, kernel, BTF, version.",
+        "status": "Show each node pod: ready, restarts, image, kernel, BTF, bcc, version.",
         "manifests": "Print the objects deploy applies, as YAML.",
     }[command])
     if command in ("deploy", "manifests"):
@@ -60,7 +60,8 @@ def run_command(argv: list[str], prog_prefix: str = "gadgetbook", out: Callable[
         return dep.undeploy(kube, wait=parse_duration(ns.timeout), progress=out)
     rows = dep.status(kube)
     for r in rows:
-        facts = f"kernel {r['kernel']}, BTF {'yes' if r['btf'] else 'no'}, gadgetbook {r['version']}" \
+        facts = f"kernel {r['kernel']}, BTF {'yes' if r['btf'] else 'no'}, bcc {'yes' if r['bcc'] else 'no'}, " \
+            f"gadgetbook {r['version']}" \
             if "kernel" in r else r.get("error", "")
         out(f"{r['node']:<20} {r['pod']:<28} {'ready' if r['ready'] else r['phase']:<8} "
             f"restarts {r['restarts']:<3} {r['image']}  {facts}")

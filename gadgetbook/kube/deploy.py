@@ -160,7 +160,8 @@ def status(kube: Kube) -> list[dict[str, Any]]:
         if row["ready"]:
             try:
                 facts = NodeLink(row["node"], pod_connector(kube, NAMESPACE, row["pod"], NODE_PORT), token).get("/node")
-                row.update(kernel=facts["kernel"], btf=facts["btf"], version=facts["gadgetbook"])
+                row.update(kernel=facts["kernel"], btf=facts["btf"], bcc=bool(facts.get("bcc")),
+                           version=facts["gadgetbook"])
             except GadgetError as exc:
                 row["error"] = str(exc)
         rows.append(row)

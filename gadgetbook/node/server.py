@@ -37,6 +37,7 @@ def node_name() -> str:
 
 def node_facts() -> dict[str, Any]:
     from gadgetbook.kernel import hooks
+    from gadgetbook.programs.bcc_host import bcc_available
 
     facts: dict[str, Any] = {
         "node": node_name(),
@@ -44,6 +45,7 @@ def node_facts() -> dict[str, Any]:
         "arch": platform.machine(),
         "btf": os.path.exists(hooks.VMLINUX_BTF),
         "tracefs": hooks.tracefs(),
+        "bcc": bcc_available(),  # the image built with bcc: %%bcc cells run here
         "gadgetbook": _version(),
         "gadgets": {},
     }

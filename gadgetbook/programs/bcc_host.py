@@ -106,6 +106,16 @@ def bcc_python() -> str:
     return python
 
 
+@functools.cache
+def bcc_available() -> bool:
+    """Whether bcc_python() finds a Python with bcc (asked once: a node pod's image does not change)."""
+    try:
+        bcc_python()
+    except GadgetError:
+        return False
+    return True
+
+
 def prelude(cgroups: bool, pid: int | None) -> str:
     """C put before the cell: gadget_should_discard() (by cgroup id, which equals the inode of the process's
     cgroup v2 directory, and by pid: neither needs a kernel struct, so mismatched headers cannot make it lie),

@@ -67,15 +67,13 @@ def bcc_from_wire(program: dict[str, Any]) -> GadgetSpec:
     """A bcc program's spec, once this node is known to run bcc: a pod of the default image says how to get one
     that does, in one sentence."""
     from gadgetbook.kinds.bcc import bcc_spec
-    from gadgetbook.programs.bcc_host import bcc_python
+    from gadgetbook.programs.bcc_host import bcc_available
 
     source = str(program.get("source") or "")
     if not source.strip():
         raise GadgetError("The START message's bcc program has no source.")
-    try:
-        bcc_python()
-    except GadgetError:
+    if not bcc_available():
         raise GadgetError("This node's gadgetbook pod has no bcc (the default image leaves its compiler out); "
                           "redeploy with `gadgetbook deploy --bcc` (the image built by `images/build.sh --bcc`), "
-                          "or write the program for %%bpf, which any node pod runs.") from None
+                          "or write the program for %%bpf, which any node pod runs.")
     return bcc_spec(source, str(program.get("name") or "cell"))

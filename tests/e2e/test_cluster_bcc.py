@@ -67,8 +67,11 @@ def bcc_programs() -> set[int]:
     return {p["id"] for p in json.loads(out or "[]") if p.get("type") == "tracepoint"}
 
 
-def test_a_node_pod_without_bcc_says_how_to_get_one(pods, ip):
+def test_a_node_pod_without_bcc_says_how_to_get_one(pods, ip, kube):
+    from gadgetbook.kube.deploy import status
+
     ns, cell, _, _ = pods
+    assert [r["bcc"] for r in status(kube)] == [False]
     with pytest.raises(UsageError) as err:
         ip.run_cell_magic("bcc", f"-n {ns} -p {cell} --timeout 1", with_marker(BCC_OPEN_COUNTER, MARKER))
     assert str(err.value) == (
@@ -77,10 +80,12 @@ def test_a_node_pod_without_bcc_says_how_to_get_one(pods, ip):
         "%%bpf, which any node pod runs.")
 
 
-def test_a_pods_opens_counted_exactly_with_the_nodes_warning(bcc_pods, headers, cluster):
+def test_a_pods_opens_counted_exactly_with_the_nodes_warning(bcc_pods, headers, cluster, kube):
+    from gadgetbook.kube.deploy import status
     from gadgetbook.programs.api import start_bcc
 
     ns, cell, other, core = bcc_pods
+    assert [r["bcc"] for r in status(kube)] == [True]
     warned = []
     before = bcc_programs()
     run = start_bcc(with_marker(BCC_OPEN_COUNTER, MARKER), namespace=ns, podname=cell,
@@ -129,3 +134,28 @@ def test_a_node_without_headers_says_how_to_get_them(bcc_pods, ip):
         f"build on node localhost is missing); install them on the node (Debian: apt-get install "
         f"linux-headers-{release};")
     assert bcc_programs() <= before
+
+
+def test_a_pod_that_starts_during_the_run_joins_its_filter(bcc_pods, headers, cluster):
+    from kubernetes import client
+
+    from gadgetbook.programs.api import start_bcc
+
+    ns, _, _, core = bcc_pods
+    apps = client.AppsV1Api(cluster.api)
+    # Each pod opens the marker only once told to (a file of its own): `[` is the shell's, and opens nothing.
+    told = f"while true; do [ -e /tmp/go ] && cat {MARKER}-late; sleep 0.2; done"
+    deployment(apps, ns, "late", {"app": "late"}, told, replicas=1)
+    first = wait_for(lambda: ready_pods(core, ns, "app=late", 1), 120, "the first late pod")[0].metadata.name
+    run = start_bcc(with_marker(BCC_OPEN_COUNTER, f"{MARKER}-late"), namespace=ns, selector="app=late",
+                    kubeconfig=cluster.kubeconfig, warn=lambda _: None)
+    with run:
+        apps.patch_namespaced_deployment_scale("late", ns, {"spec": {"replicas": 2}})
+        pods = wait_for(lambda: ready_pods(core, ns, "app=late", 2), 120, "a second late pod")
+        (second,) = {p.metadata.name for p in pods} - {first}
+        exec_in(core, ns, second, ["/bin/sh", "-c", "touch /tmp/go"])
+        wait_for(lambda: len(run.frame()) >= 3, 30, "rows from the pod that started during the run")
+        run.stop()
+    result = run.conclude()
+    assert not result.attrs["errors"], result.attrs["errors"]
+    assert set(result.events.path) == {f"{MARKER}-late"} and set(result.events.comm) == {"cat"}
