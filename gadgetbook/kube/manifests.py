@@ -9,7 +9,8 @@ from gadgetbook.kube.api import DAEMONSET, HEALTH_PORT, NAMESPACE, NODE_LABELS, 
 DEFAULT_IMAGE = "localhost/gadgetbook-node:0.1.0"
 BCC_IMAGE = DEFAULT_IMAGE + "-bcc"  # images/build.sh --bcc: with bcc, for %%bcc cells on the nodes
 # A node pod's memory limit: the server at rest takes ~65 MB, a busy run up to ~95 MB; bcc compiling a program
-# takes ~130 MB more (LLVM), in a process of its own in the same pod.
+# (LLVM, in a process of its own in the same pod) takes 110 MB for a TRACEPOINT_PROBE, 200 MB for one that
+# includes the kernel's networking headers.
 MEMORY_LIMIT = {False: "256Mi", True: "768Mi"}
 MANAGED = {"app.kubernetes.io/part-of": "gadgetbook"}
 
