@@ -9,32 +9,17 @@ import uuid
 import pytest
 from IPython.core.error import UsageError
 from support.cells import OPEN_COUNTER, with_marker
-from support.kube import deployment, exec_in, namespace, ready_pods, wait_for
-from support.shell import gadgetbook_shell
+from support.kube import cell_and_other, exec_in
 
 pytestmark = [pytest.mark.root, pytest.mark.cluster]
 
 MARKER = f"/tmp/gb-pod-{uuid.uuid4().hex[:8]}"
-LOOP = f"while true; do cat {MARKER}-loop 2>/dev/null; sleep 0.2; done"
 
 
 @pytest.fixture(scope="module")
 def pods(cluster, deployed):
-    from kubernetes import client
-
-    core, apps = client.CoreV1Api(cluster.api), client.AppsV1Api(cluster.api)
-    with namespace(core, "gb-cells") as ns:
-        deployment(apps, ns, "cell", {"app": "cell"}, LOOP, replicas=1)
-        deployment(apps, ns, "other", {"app": "other"}, LOOP, replicas=1)
-        cell = wait_for(lambda: ready_pods(core, ns, "app=cell", 1), 120, "the cell pod")[0]
-        other = wait_for(lambda: ready_pods(core, ns, "app=other", 1), 120, "the other pod")[0]
-        yield ns, cell.metadata.name, other.metadata.name, core
-
-
-@pytest.fixture
-def ip(cluster, monkeypatch):
-    monkeypatch.setenv("KUBECONFIG", cluster.kubeconfig)
-    return gadgetbook_shell()
+    with cell_and_other(cluster.api, "gb-cells", MARKER) as made:
+        yield made
 
 
 def test_a_program_counts_exactly_the_opens_of_one_pod(pods, cluster):

@@ -84,6 +84,22 @@ def ready_pods(core, ns: str, selector: str, count: int):
     return ready if len(ready) == count else None
 
 
+@contextmanager
+def cell_and_other(api, prefix: str, marker: str):
+    """A namespace with two pods (labels app=cell and app=other), each opening MARKER-loop every 0.2 s; yields
+    (namespace, cell pod, other pod, CoreV1Api), and removes them all."""
+    from kubernetes import client
+
+    core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
+    loop = f"while true; do cat {marker}-loop 2>/dev/null; sleep 0.2; done"
+    with namespace(core, prefix) as ns:
+        deployment(apps, ns, "cell", {"app": "cell"}, loop, replicas=1)
+        deployment(apps, ns, "other", {"app": "other"}, loop, replicas=1)
+        cell = wait_for(lambda: ready_pods(core, ns, "app=cell", 1), 120, "the cell pod")[0]
+        other = wait_for(lambda: ready_pods(core, ns, "app=other", 1), 120, "the other pod")[0]
+        yield ns, cell.metadata.name, other.metadata.name, core
+
+
 def exec_in(core, ns: str, pod: str, argv: list[str], container: str = "app") -> str:
     from kubernetes.stream import stream
 
