@@ -100,6 +100,7 @@ class NodeRun:
         """Frames and counters until the client stops the run, its timeout, or a failure; then END or ERROR."""
         source = self.source
         next_stats = 0.0
+        closed = False
         try:
             while not self._stop.wait(self._frame_interval):
                 if self._deadline and time.monotonic() >= self._deadline:
@@ -112,11 +113,17 @@ class NodeRun:
             source.finish()  # what the kernel still holds
             self._send_frame(source.poll(), send)
             self._send_tables(send)
-            send({"op": protocol.END, "lost": source.lost()})
+            lost = source.lost()
+            # Before END: a client that hears it knows this node has let go of the kernel (programs detached,
+            # a bcc process gone), as a run on its own host has once it ends.
+            closed = True
+            source.close()
+            send({"op": protocol.END, "lost": lost})
         except Exception as exc:  # the client hears why, then the connection closes
             send({"op": protocol.ERROR, "message": str(exc) or type(exc).__name__, "lost": _lost(source)})
         finally:
-            source.close()
+            if not closed:
+                source.close()
 
     def _send_frame(self, frame: protocol.Frame | None, send: Send) -> None:
         if frame is None:

@@ -140,6 +140,22 @@ def read_table(bpf, name, ttype):
             "codes": key_codes + leaf_codes, "rows": rows}
 
 
+# Where bcc keeps each kind of attachment, and how it lets one go (as its BPF.cleanup does).
+PROBES = (("kprobe_fds", "detach_kprobe_event"), ("uprobe_fds", "detach_uprobe_event"),
+          ("tracepoint_fds", "detach_tracepoint"), ("raw_tracepoint_fds", "detach_raw_tracepoint"),
+          ("kfunc_entry_fds", "detach_kfunc"), ("kfunc_exit_fds", "detach_kretfunc"), ("lsm_fds", "detach_lsm"))
+
+
+def detach_all(bpf):
+    """Every probe off before the last drain and reading: the records and the tables then tell of the same
+    calls (a call between the two would otherwise be counted in a table and missing from the records)."""
+    for fds, detach in PROBES:
+        for key in list(getattr(bpf, fds, {})):
+            getattr(bpf, detach)(key)
+    for ev_type, ev_config in list(getattr(bpf, "open_perf_events", {})):
+        bpf.detach_perf_event(ev_type, ev_config)
+
+
 def table_names(bpf, lib):
     lib.bpf_num_tables.restype = ct.c_size_t
     lib.bpf_num_tables.argtypes = [ct.c_void_p]
@@ -261,6 +277,7 @@ def stream(bpf, bcc_table, cfg, out, stop, joined, events, kind, tables):
         if next_reading is not None and time.monotonic() >= next_reading:
             readings(True)
             next_reading += every
+    detach_all(bpf)
     drain()  # what the kernel still holds
     readings(every > 0)
     out.send(b"L", counts)

@@ -74,7 +74,7 @@ def test_a_bcc_cell_shows_the_headers_warning_then_its_result(jupyter_env):  # n
     path = f"/tmp/{marker('gb-nb-bcc')}"
     nb = _notebook([
         ("%load_ext gadgetbook", []),
-        (f"%%bcc --timeout 1\n{with_marker(BCC_OPEN_COUNTER, path)}", ["bcc"]),
+        (f"%%bcc --local --timeout 1\n{with_marker(BCC_OPEN_COUNTER, path)}", ["bcc"]),
     ])
     with debian_headers() as version:
         nb = _execute(nb, jupyter_env)
