@@ -54,7 +54,9 @@ def kernel_headers(node: str | None = None) -> KernelHeaders:
     named = os.environ.get("BCC_KERNEL_SOURCE")
     build = Path(named or f"/lib/modules/{release}/build")
     where = f" on node {node}" if node else ""
-    seen = view.path(str(build))
+    # A path set in $BCC_KERNEL_SOURCE is one in this process's files (bcc, its child, reads it here); the
+    # default is the host's.
+    seen = build if named else view.path(str(build))
     if not (seen / "include").is_dir():
         install = f"apt-get install linux-headers-{release}"
         raise GadgetError(
